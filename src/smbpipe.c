@@ -1,0 +1,289 @@
+/*
+ * libsmbclient is not thread-safe (Debian's build cannot register thread
+ * callbacks), so every smbc_* call runs under one process-wide mutex: the
+ * only global state in the core, and libsmbclient forces it on us. A Lua
+ * state is single-threaded, so the lock is uncontended in normal use.
+ */
+#include "smbpipe.h"
+
+#include <sys/time.h>   /* libsmbclient.h uses struct timeval without it */
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libsmbclient.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ntlmssp.h"
+
+static pthread_mutex_t smb_lock = PTHREAD_MUTEX_INITIALIZER;
+#define LOCK() pthread_mutex_lock(&smb_lock)
+#define UNLOCK() pthread_mutex_unlock(&smb_lock)
+
+struct smb_conn {
+	SMBCCTX *ctx;
+	smb_stats *stats;
+	int port;
+	char host[256];      /* as the user named it, for messages */
+	char dial[256];       /* the address we checked, passed to libsmbclient */
+	char user[257];
+	char domain[257];
+	char secret[257];
+};
+
+struct smb_pipe {
+	smb_conn *conn;
+	SMBCFILE *f;
+	int dead;
+	char name[64];
+};
+
+const char *smb_conn_host(const smb_conn *c) { return c->host; }
+const char *smb_pipe_name(const smb_pipe *p) { return p->name; }
+int smb_pipe_dead(const smb_pipe *p) { return p->dead; }
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	(void)snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void auth_fn(SMBCCTX *ctx, const char *srv, const char *shr, char *wg, int wglen,
+		    char *un, int unlen, char *pw, int pwlen)
+{
+	(void)srv;
+	(void)shr;
+	const smb_conn *c = smbc_getOptionUserData(ctx);
+	if (!c)
+		return;
+	(void)snprintf(wg, (size_t)wglen, "%s", c->domain);
+	(void)snprintf(un, (size_t)unlen, "%s", c->user);
+	(void)snprintf(pw, (size_t)pwlen, "%s", c->secret);
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* libsmbclient's own connect waits a fixed 5 s per port and reports every
+ * name-resolution failure as EINVAL; a plain TCP connect first gives precise
+ * errors and honours the caller's connect timeout. It costs one TCP
+ * handshake, no SMB round trip. */
+static int tcp_check(smb_conn *c, int timeout_ms, ts_err *e)
+{
+	char port[16];
+	(void)snprintf(port, sizeof port, "%d", c->port);
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int g = getaddrinfo(c->host, port, &hints, &res);
+	if (g != 0)
+		return ts_fail(e, TS_K_NONE, 0, "name_not_resolved", "resolve %s: %s", c->host,
+			       gai_strerror(g));
+	int last = ETIMEDOUT;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int ok = 0;
+	for (struct addrinfo *ai = res; ai && !ok; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				ai->ai_protocol);
+		if (fd < 0) {
+			last = errno;
+			continue;
+		}
+		if (c->stats)
+			c->stats->tcp_connects++;
+		int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+		if (r < 0 && errno == EINPROGRESS) {
+			long left = timeout_ms - ms_since(&t0);
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+			if (pr == 1) {
+				int soerr = 0;
+				socklen_t sl = sizeof soerr;
+				(void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+				r = soerr ? -1 : 0;
+				errno = soerr;
+			} else {
+				r = -1;
+				errno = ETIMEDOUT;
+			}
+		}
+		if (r == 0) {
+			ok = 1;
+			const void *a = ai->ai_family == AF_INET6
+				? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+				: (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+			char buf[INET6_ADDRSTRLEN];
+			if (inet_ntop(ai->ai_family, a, buf, sizeof buf))
+				(void)snprintf(c->dial, sizeof c->dial,
+					       ai->ai_family == AF_INET6 ? "[%s]" : "%s", buf);
+		} else {
+			last = errno;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	if (!ok)
+		return ts_fail(e, TS_K_ERRNO, (uint32_t)last, NULL, "connect to %s port %d", c->host,
+			       c->port);
+	return 0;
+}
+
+smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
+{
+	smb_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		ts_fail(e, TS_K_ERRNO, ENOMEM, NULL, "allocate connection");
+		return NULL;
+	}
+	c->stats = stats;
+	c->port = o->port > 0 ? o->port : 445;
+	copy(c->host, sizeof c->host, o->host);
+	copy(c->user, sizeof c->user, o->user);
+	copy(c->domain, sizeof c->domain, o->domain);
+	copy(c->secret, sizeof c->secret, o->secret);
+	if (tcp_check(c, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000, e) < 0)
+		goto fail;
+	/* Kerberos needs the host's name for its service ticket */
+	if (o->kerberos || !c->dial[0])
+		copy(c->dial, sizeof c->dial, c->host);
+
+	LOCK();
+	c->ctx = smbc_new_context();
+	if (c->ctx) {
+		smbc_setDebug(c->ctx, 0);
+		smbc_setOptionDebugToStderr(c->ctx, 1);
+		smbc_setOptionUserData(c->ctx, c);
+		smbc_setFunctionAuthDataWithContext(c->ctx, auth_fn);
+		/* without this a wrong password silently becomes an anonymous logon */
+		smbc_setOptionNoAutoAnonymousLogin(c->ctx, 1);
+		smbc_setPort(c->ctx, (uint16_t)c->port);
+		smbc_setTimeout(c->ctx, o->timeout_ms > 0 ? o->timeout_ms : 20000);
+		if (o->secret_is_nthash)
+			smbc_setOptionUseNTHash(c->ctx, 1);
+		if (o->kerberos)
+			smbc_setOptionUseKerberos(c->ctx, 1);
+		if (!smbc_init_context(c->ctx)) {
+			int err = errno;
+			smbc_free_context(c->ctx, 1);
+			c->ctx = NULL;
+			errno = err;
+		}
+	}
+	int err = errno;
+	UNLOCK();
+	if (!c->ctx) {
+		ts_fail(e, TS_K_ERRNO, (uint32_t)err, "smb_error", "initialise libsmbclient");
+		goto fail;
+	}
+	return c;
+fail:
+	ntlm_memwipe(c->secret, sizeof c->secret);
+	free(c);
+	return NULL;
+}
+
+void smb_conn_free(smb_conn *c)
+{
+	if (!c)
+		return;
+	if (c->ctx) {
+		LOCK();
+		smbc_free_context(c->ctx, 1);
+		UNLOCK();
+	}
+	ntlm_memwipe(c->secret, sizeof c->secret);
+	free(c);
+}
+
+smb_pipe *smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
+{
+	smb_pipe *p = calloc(1, sizeof *p);
+	if (!p) {
+		ts_fail(e, TS_K_ERRNO, ENOMEM, NULL, "allocate pipe");
+		return NULL;
+	}
+	p->conn = c;
+	copy(p->name, sizeof p->name, name);
+	char url[512];
+	(void)snprintf(url, sizeof url, "smb://%s/IPC$/%s", c->dial, name);
+	LOCK();
+	p->f = smbc_getFunctionOpen(c->ctx)(c->ctx, url, O_RDWR, 0);
+	int err = errno;
+	UNLOCK();
+	if (c->stats)
+		c->stats->opens++;
+	if (!p->f) {
+		ts_fail(e, TS_K_ERRNO, (uint32_t)err, NULL, "open \\PIPE\\%s on %s", name, c->host);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+int smb_pipe_write(void *pipe, const uint8_t *buf, size_t n, ts_err *e)
+{
+	smb_pipe *p = pipe;
+	if (p->dead)
+		return ts_fail(e, TS_K_ERRNO, EPIPE, NULL, "write \\PIPE\\%s", p->name);
+	LOCK();
+	ssize_t w = smbc_getFunctionWrite(p->conn->ctx)(p->conn->ctx, p->f, buf, n);
+	int err = errno;
+	UNLOCK();
+	if (p->conn->stats)
+		p->conn->stats->writes++;
+	if (w < 0 || (size_t)w != n) {
+		p->dead = 1;
+		return ts_fail(e, TS_K_ERRNO, (uint32_t)(w < 0 ? err : EIO), NULL, "write \\PIPE\\%s on %s",
+			       p->name, p->conn->host);
+	}
+	return 0;
+}
+
+int smb_pipe_read(void *pipe, uint8_t *buf, size_t n, ts_err *e)
+{
+	smb_pipe *p = pipe;
+	if (p->dead)
+		return ts_fail(e, TS_K_ERRNO, EPIPE, NULL, "read \\PIPE\\%s", p->name);
+	/* smbc_read returns only once it has all n bytes (or fails), so the
+	 * caller always asks for exactly what the protocol says is coming */
+	LOCK();
+	ssize_t r = smbc_getFunctionRead(p->conn->ctx)(p->conn->ctx, p->f, buf, n);
+	int err = errno;
+	UNLOCK();
+	if (p->conn->stats)
+		p->conn->stats->reads++;
+	if (r < 0 || (size_t)r != n) {
+		p->dead = 1;
+		return ts_fail(e, TS_K_ERRNO, (uint32_t)(r < 0 ? err : EPIPE), NULL,
+			       "read \\PIPE\\%s on %s", p->name, p->conn->host);
+	}
+	return 0;
+}
+
+void smb_pipe_close(smb_pipe *p)
+{
+	if (!p)
+		return;
+	if (p->f) {
+		LOCK();
+		(void)smbc_getFunctionClose(p->conn->ctx)(p->conn->ctx, p->f);
+		UNLOCK();
+		if (p->conn->stats)
+			p->conn->stats->closes++;
+	}
+	free(p);
+}

@@ -1,0 +1,17 @@
+/*
+ * termsrv.testkit: one table per C layer, for the unit specs only. Never
+ * installed; the library proper is termsrv.core.
+ */
+#include "testkit.h"
+
+#include <lauxlib.h>
+
+int luaopen_termsrv_testkit(lua_State *L)
+{
+	lua_newtable(L);
+	testkit_ntlm(L);
+	lua_setfield(L, -2, "ntlm");
+	testkit_tsts(L);
+	lua_setfield(L, -2, "tsts");
+	return 1;
+}

@@ -1,0 +1,19 @@
+/*
+ * Test-only Lua module termsrv.testkit: exposes the C layers to the unit
+ * specs. Each layer contributes one table of functions.
+ */
+#ifndef TERMSRV_TESTKIT_H
+#define TERMSRV_TESTKIT_H
+
+#include <lua.h>
+
+/* Pushes the table of NTLMSSP test functions (src/testkit_ntlm.c). */
+int testkit_ntlm(lua_State *L);
+
+/* Pushes the table of DCE/RPC and MS-TSTS test functions (src/testkit_tsts.c). */
+int testkit_tsts(lua_State *L);
+
+/* The module entry point (src/testkit.c); the only symbol the .so exports. */
+__attribute__((visibility("default"))) int luaopen_termsrv_testkit(lua_State *L);
+
+#endif

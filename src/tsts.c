@@ -1,0 +1,1299 @@
+/*
+ * MS-TSTS calls. Wire layouts are from MS-TSTS (IDL in section 6, structures
+ * in 2.2) with NDR 2.0 rules; the comments name the spec structure each
+ * parser reads. Every response is untrusted: counts are checked against the
+ * bytes present before anything is allocated.
+ */
+#include "tsts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ntlmssp.h"
+
+#define STATUS_NO_MORE_ENTRIES 0x8000001Au
+#define FAULT_OP_RNG 0x1C010002u
+#define FAULT_UNK_IF 0x1C010003u
+#define E_NOTIMPL_HR 0x80004001u
+
+#define HANDLE_LEN 20
+#define WINSTATIONNAME_UNITS 33
+#define WINSTATIONINFORMATION_SIZE 1216  /* see tsts_parse_query_info8 */
+#define LOGONID_SIZE 76
+#define TS_SYS_PROCESS_INFORMATION_SIZE 136
+#define MAX_PROCESSES 0x8000             /* BOUNDED_ULONG range in the IDL */
+#define MAX_SESSIONS 0x10000
+
+/* ---- lists --------------------------------------------------------------- */
+
+static ts_session *session_add(ts_session_list *l)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		ts_session *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		l->v = v;
+		l->cap = cap;
+	}
+	ts_session *s = &l->v[l->n++];
+	memset(s, 0, sizeof *s);
+	s->flags = -1;
+	return s;
+}
+
+void ts_session_list_free(ts_session_list *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+static ts_process *process_add(ts_process_list *l)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		ts_process *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		l->v = v;
+		l->cap = cap;
+	}
+	ts_process *p = &l->v[l->n++];
+	memset(p, 0, sizeof *p);
+	return p;
+}
+
+void ts_process_list_free(ts_process_list *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+static int malformed(ts_err *e, const char *what)
+{
+	return ts_fail(e, TS_K_NONE, 0, "malformed_response", "%s: response does not parse", what);
+}
+
+static int oom(ts_err *e) { return ts_fail(e, TS_K_ERRNO, ENOMEM, NULL, "allocate result"); }
+
+/* WINSTATIONNAME and other fixed WCHAR arrays */
+static void fixed_name(rbuf *r, size_t units, char *out, size_t cap)
+{
+	const uint8_t *p = rb_take(r, units * 2);
+	if (p)
+		utf16_field(p, units, out, cap);
+	else
+		out[0] = '\0';
+}
+
+/* ---- TermSrvEnumeration --------------------------------------------------- */
+
+/* RpcGetAllSessions (opnum 10) response: [in,out] pLevel, then
+ * [out, size_is(,*pcEntries)] PEXECENVDATA* (referent id, conformance, the
+ * EXECENVDATA array), [out] pcEntries, HRESULT. EXECENVDATA is { DWORD Level;
+ * union switch_is(Level) } and the non-encapsulated union repeats the
+ * discriminant. EXECENVDATA_LEVEL2 (2.2.2.6.1.2): ExecEnvId, State,
+ * SessionName[33], AbsSessionId, HostName[33], UserName[33], DomainName[33],
+ * FarmName[33]. */
+int tsts_parse_all_sessions(const uint8_t *p, size_t n, ts_session_list *out, uint32_t *status,
+			    ts_err *e)
+{
+	rbuf r;
+	rb_init(&r, p, n);
+	(void)rb_u32(&r); /* level the server used; each element repeats it */
+	uint32_t ref = rb_u32(&r);
+	uint32_t count = 0;
+	if (ref) {
+		count = rb_u32(&r);
+		/* each element is at least 84 bytes: refuse absurd counts before looping */
+		if (r.err || count > MAX_SESSIONS || (size_t)count * 84 > rb_left(&r))
+			return malformed(e, "RpcGetAllSessions");
+		for (uint32_t i = 0; i < count; i++) {
+			rb_align(&r, 4);
+			uint32_t level = rb_u32(&r);
+			uint32_t arm = rb_u32(&r);
+			if (r.err || level != arm || (level != 1 && level != 2))
+				return malformed(e, "RpcGetAllSessions");
+			ts_session *s = session_add(out);
+			if (!s)
+				return oom(e);
+			int32_t execenv = (int32_t)rb_u32(&r);
+			s->state = (int32_t)rb_u32(&r);
+			fixed_name(&r, WINSTATIONNAME_UNITS, s->name, sizeof s->name);
+			if (level == 1) {
+				s->id = (uint32_t)execenv;
+				continue;
+			}
+			rb_align(&r, 4);
+			s->id = rb_u32(&r); /* AbsSessionId: the id every other call takes */
+			char host[TS_NAME_MAX], farm[TS_NAME_MAX];
+			fixed_name(&r, 33, host, sizeof host);
+			fixed_name(&r, 33, s->user, sizeof s->user);
+			fixed_name(&r, 33, s->domain, sizeof s->domain);
+			fixed_name(&r, 33, farm, sizeof farm);
+			s->has_user = 1;
+		}
+	}
+	rb_align(&r, 4);
+	uint32_t entries = rb_u32(&r);
+	*status = rb_u32(&r);
+	if (r.err || entries != count)
+		return malformed(e, "RpcGetAllSessions");
+	return 0;
+}
+
+/* RpcGetEnumResult (opnum 5) response: [out, size_is(,*pEntries)]
+ * PSESSIONENUM* (referent, conformance, array of { DWORD Level; union }),
+ * [out] pEntries, HRESULT. SESSIONENUM_LEVEL1: SessionId, State, Name[33];
+ * LEVEL2 adds Source, bFullDesktop, SessionType GUID. */
+int tsts_parse_enum_result(const uint8_t *p, size_t n, ts_session_list *out, uint32_t *status,
+			   ts_err *e)
+{
+	rbuf r;
+	rb_init(&r, p, n);
+	uint32_t ref = rb_u32(&r);
+	uint32_t count = 0;
+	if (ref) {
+		count = rb_u32(&r);
+		if (r.err || count > MAX_SESSIONS || (size_t)count * 84 > rb_left(&r))
+			return malformed(e, "RpcGetEnumResult");
+		for (uint32_t i = 0; i < count; i++) {
+			rb_align(&r, 4);
+			uint32_t level = rb_u32(&r);
+			uint32_t arm = rb_u32(&r);
+			if (r.err || level != arm || level < 1 || level > 2)
+				return malformed(e, "RpcGetEnumResult");
+			ts_session *s = session_add(out);
+			if (!s)
+				return oom(e);
+			s->id = rb_u32(&r);
+			s->state = (int32_t)rb_u32(&r);
+			fixed_name(&r, WINSTATIONNAME_UNITS, s->name, sizeof s->name);
+			if (level == 2) {
+				rb_align(&r, 4);
+				rb_skip(&r, 4 + 4 + 16); /* Source, bFullDesktop, SessionType */
+			}
+		}
+	}
+	rb_align(&r, 4);
+	uint32_t entries = rb_u32(&r);
+	*status = rb_u32(&r);
+	if (r.err || entries != count)
+		return malformed(e, "RpcGetEnumResult");
+	return 0;
+}
+
+/* ---- TermSrvSession ------------------------------------------------------- */
+
+/* True when the stub ends with a failure HRESULT (stored in *status). */
+static int fail_tail(const uint8_t *p, size_t n, uint32_t *status)
+{
+	if (n < 4 || !(ld32(p + n - 4) & 0x80000000u))
+		return 0;
+	*status = ld32(p + n - 4);
+	return 1;
+}
+
+/* RpcGetSessionInformationEx (opnum 17), level 1: the LSM_SESSIONINFO_EX
+ * union (discriminant 1) whose arm LSM_SESSIONINFO_EX_LEVEL1 starts 8-aligned:
+ * SessionState, SessionFlags, SessionName[33], DomainName[18], UserName[21],
+ * Connect/Disconnect/Logon/LastInput times, ProtocolDataSize, ProtocolData. */
+int tsts_parse_info_ex(const uint8_t *p, size_t n, ts_session *s, uint32_t *status, ts_err *e)
+{
+	/* a failed call returns zeroed out-parameters: only the HRESULT counts */
+	if (fail_tail(p, n, status))
+		return 0;
+	rbuf r;
+	rb_init(&r, p, n);
+	uint32_t level = rb_u32(&r);
+	if (level != 1)
+		return malformed(e, "RpcGetSessionInformationEx");
+	rb_align(&r, 8);
+	s->state = (int32_t)rb_u32(&r);
+	s->flags = (int32_t)rb_u32(&r);
+	s->has_flags = 1;
+	fixed_name(&r, 33, s->name, sizeof s->name);
+	fixed_name(&r, 18, s->domain, sizeof s->domain);
+	fixed_name(&r, 21, s->user, sizeof s->user);
+	s->has_user = 1;
+	rb_align(&r, 8);
+	s->connect_time = rb_u64(&r);
+	s->disconnect_time = rb_u64(&r);
+	s->logon_time = rb_u64(&r);
+	s->last_input_time = rb_u64(&r);
+	s->has_times = 1;
+	uint32_t pdsize = rb_u32(&r);
+	uint32_t ref = rb_u32(&r);
+	if (ref) {
+		uint32_t max = rb_u32(&r);
+		if (max != pdsize)
+			rb_fail(&r);
+		rb_skip(&r, max);
+	}
+	rb_align(&r, 4);
+	*status = rb_u32(&r);
+	if (r.err)
+		return malformed(e, "RpcGetSessionInformationEx");
+	return 0;
+}
+
+/* RpcGetSessionInformation (opnum 12): LSMSESSIONINFORMATION { pszUserName,
+ * pszDomain, pszTerminalName (unique string pointers), SessionState,
+ * DesktopLocked, ConnectTime, DisconnectTime, LogonTime } with the strings
+ * deferred after the struct, then the HRESULT. */
+int tsts_parse_info12(const uint8_t *p, size_t n, ts_session *s, uint32_t *status, ts_err *e)
+{
+	if (fail_tail(p, n, status))
+		return 0;
+	rbuf r;
+	rb_init(&r, p, n);
+	uint32_t ref_user = rb_u32(&r), ref_dom = rb_u32(&r), ref_term = rb_u32(&r);
+	s->state = (int32_t)rb_u32(&r);
+	uint32_t locked = rb_u32(&r);
+	s->flags = locked ? 0 : 1;
+	s->has_flags = 1;
+	rb_align(&r, 8);
+	s->connect_time = rb_u64(&r);
+	s->disconnect_time = rb_u64(&r);
+	s->logon_time = rb_u64(&r);
+	s->has_times = 1;
+	if (ref_user)
+		(void)rb_cvstring(&r, s->user, sizeof s->user);
+	if (ref_dom)
+		(void)rb_cvstring(&r, s->domain, sizeof s->domain);
+	if (ref_term)
+		(void)rb_cvstring(&r, s->name, sizeof s->name);
+	s->has_user = 1;
+	rb_align(&r, 4);
+	*status = rb_u32(&r);
+	if (r.err)
+		return malformed(e, "RpcGetSessionInformation");
+	return 0;
+}
+
+/* ---- Legacy --------------------------------------------------------------- */
+
+/* A legacy response ends with the BOOLEAN the method returned. */
+static int legacy_tail(rbuf *r, int *ok)
+{
+	uint8_t b = rb_u8(r);
+	*ok = b != 0;
+	return r->err ? -1 : 0;
+}
+
+/* RpcWinStationQueryInformation (opnum 5), class WinStationInformation (8).
+ * Response: pResult, the [in,out,unique] buffer (referent, conformance,
+ * bytes), pReturnLength, BOOLEAN. The buffer is a VARDATA_WIRE { USHORT Size;
+ * USHORT Offset } followed, at Offset, by WINSTATIONINFORMATION (2.2.2.20),
+ * a C structure with natural alignment:
+ *   @0 ConnectState  @4 WinStationName[33]  @72 LogonId  @80 ConnectTime
+ *   @88 DisconnectTime  @96 LastInputTime  @104 LogonTime
+ *   @112 PROTOCOLSTATUS Status (2 x PROTOCOLCOUNTERS of 460 bytes,
+ *        CACHE_STATISTICS of 84, AsyncSignal, AsyncSignalMask: 1012 bytes)
+ *   @1124 Domain[18]  @1160 UserName[21]  @1208 CurrentTime;  size 1216. */
+int tsts_parse_query_info8(const uint8_t *p, size_t n, ts_session *s, uint32_t *status, int *ok,
+			   ts_err *e)
+{
+	rbuf r;
+	rb_init(&r, p, n);
+	*status = rb_u32(&r);
+	uint32_t ref = rb_u32(&r);
+	const uint8_t *buf = NULL;
+	uint32_t len = 0;
+	if (ref) {
+		len = rb_u32(&r);
+		buf = rb_take(&r, len);
+	}
+	rb_align(&r, 4);
+	(void)rb_u32(&r); /* ReturnLength */
+	if (legacy_tail(&r, ok) < 0)
+		return malformed(e, "RpcWinStationQueryInformation");
+	if (!*ok)
+		return 0;
+	if (!buf || len < 4)
+		return malformed(e, "RpcWinStationQueryInformation");
+	uint16_t size = ld16(buf), off = ld16(buf + 2);
+	if (size < WINSTATIONINFORMATION_SIZE || (size_t)off + WINSTATIONINFORMATION_SIZE > len)
+		return malformed(e, "RpcWinStationQueryInformation");
+	const uint8_t *w = buf + off;
+	s->state = (int32_t)ld32(w);
+	utf16_field(w + 4, WINSTATIONNAME_UNITS, s->name, sizeof s->name);
+	s->id = ld32(w + 72);
+	s->connect_time = ld64(w + 80);
+	s->disconnect_time = ld64(w + 88);
+	s->last_input_time = ld64(w + 96);
+	s->logon_time = ld64(w + 104);
+	utf16_field(w + 1124, 18, s->domain, sizeof s->domain);
+	utf16_field(w + 1160, 21, s->user, sizeof s->user);
+	s->current_time = ld64(w + 1208);
+	s->has_user = 1;
+	s->has_times = 1;
+	return 0;
+}
+
+/* RpcWinStationEnumerate (opnum 3) response: pResult, pEntries, the
+ * [in,out,unique] LOGONID byte buffer, pByteCount, pIndex, BOOLEAN. LOGONID
+ * (2.2.2.13) is { ULONG SessionId; WINSTATIONNAME; WINSTATIONSTATECLASS
+ * State } = 76 bytes with the state at +72. */
+int tsts_parse_legacy_enum(const uint8_t *p, size_t n, ts_session_list *out, uint32_t *index,
+			   uint32_t *status, int *ok, ts_err *e)
+{
+	rbuf r;
+	rb_init(&r, p, n);
+	*status = rb_u32(&r);
+	uint32_t entries = rb_u32(&r);
+	uint32_t ref = rb_u32(&r);
+	const uint8_t *buf = NULL;
+	uint32_t len = 0;
+	if (ref) {
+		len = rb_u32(&r);
+		buf = rb_take(&r, len);
+	}
+	rb_align(&r, 4);
+	(void)rb_u32(&r); /* ByteCount */
+	*index = rb_u32(&r);
+	if (legacy_tail(&r, ok) < 0)
+		return malformed(e, "RpcWinStationEnumerate");
+	if (!*ok || *status == STATUS_NO_MORE_ENTRIES)
+		return 0;
+	if (entries > MAX_SESSIONS || (size_t)entries * LOGONID_SIZE > len || (entries && !buf))
+		return malformed(e, "RpcWinStationEnumerate");
+	for (uint32_t i = 0; i < entries; i++) {
+		const uint8_t *l = buf + (size_t)i * LOGONID_SIZE;
+		ts_session *s = session_add(out);
+		if (!s)
+			return oom(e);
+		s->id = ld32(l);
+		utf16_field(l + 4, WINSTATIONNAME_UNITS, s->name, sizeof s->name);
+		s->state = (int32_t)ld32(l + 72);
+	}
+	return 0;
+}
+
+int tsts_sid_string(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	/* revision, sub-authority count, 48-bit big-endian authority, then
+	 * little-endian 32-bit sub-authorities */
+	if (n < 8 || p[0] != 1 || p[1] > 15 || n < 8 + (size_t)p[1] * 4)
+		return -1;
+	uint64_t auth = 0;
+	for (int i = 2; i < 8; i++)
+		auth = auth << 8 | p[i];
+	int k = snprintf(out, cap, "S-1-%llu", (unsigned long long)auth);
+	for (int i = 0; i < p[1] && k > 0 && (size_t)k < cap; i++)
+		k += snprintf(out + k, cap - (size_t)k, "-%u", ld32(p + 8 + 4 * i));
+	return k > 0 && (size_t)k < cap ? 0 : -1;
+}
+
+/* RpcWinStationGetAllProcesses (opnum 43) response: pResult,
+ * pNumberOfProcesses, then the PTS_ALL_PROCESSES_INFO array (referent,
+ * conformance, N x { pTsProcessInfo, SizeOfSid, pSid }) followed by the
+ * deferred pointees, element by element and depth first: the
+ * TS_SYS_PROCESS_INFORMATION (8-aligned, 136 bytes in NDR20, where SIZE_T is
+ * 4 bytes), its ImageName buffer (conformant varying WCHARs), then the SID
+ * bytes. BOOLEAN last. */
+int tsts_parse_processes(const uint8_t *p, size_t n, ts_process_list *out, uint32_t *status,
+			 int *ok, ts_err *e)
+{
+	rbuf r;
+	rb_init(&r, p, n);
+	*status = rb_u32(&r);
+	uint32_t count = rb_u32(&r);
+	uint32_t ref = rb_u32(&r);
+	*ok = 0;
+	if (r.err)
+		return malformed(e, "RpcWinStationGetAllProcesses");
+	if (ref) {
+		uint32_t max = rb_u32(&r);
+		if (r.err || max != count || count > MAX_PROCESSES || (size_t)count * 12 > rb_left(&r))
+			return malformed(e, "RpcWinStationGetAllProcesses");
+		/* the fixed part, kept in place while the pointees are read */
+		const uint8_t *fixed = rb_take(&r, (size_t)count * 12);
+		if (!fixed)
+			return malformed(e, "RpcWinStationGetAllProcesses");
+		for (uint32_t i = 0; i < count; i++) {
+			const uint8_t *f = fixed + (size_t)i * 12;
+			uint32_t ref_info = ld32(f), sid_size = ld32(f + 4), ref_sid = ld32(f + 8);
+			ts_process *pr = process_add(out);
+			if (!pr)
+				return oom(e);
+			if (ref_info) {
+				rb_align(&r, 8);
+				const uint8_t *q = rb_take(&r, TS_SYS_PROCESS_INFORMATION_SIZE);
+				if (!q)
+					return malformed(e, "RpcWinStationGetAllProcesses");
+				pr->threads = ld32(q + 4);
+				pr->create_time = ld64(q + 32);
+				pr->user_time = ld64(q + 40);
+				pr->kernel_time = ld64(q + 48);
+				uint16_t name_len = ld16(q + 56);
+				uint32_t ref_name = ld32(q + 60);
+				pr->base_priority = (int32_t)ld32(q + 64);
+				pr->pid = ld32(q + 68);
+				pr->ppid = ld32(q + 72);
+				pr->handles = ld32(q + 76);
+				pr->session_id = ld32(q + 80);
+				pr->virtual_size = ld32(q + 92);
+				pr->peak_working_set = ld32(q + 100);
+				pr->working_set = ld32(q + 104);
+				pr->pagefile = ld32(q + 124);
+				pr->private_pages = ld32(q + 132);
+				if (ref_name) {
+					rb_align(&r, 4);
+					uint32_t mx = rb_u32(&r), offset = rb_u32(&r), act = rb_u32(&r);
+					if (r.err || offset > mx || act > mx - offset || act > 0x8000)
+						return malformed(e, "RpcWinStationGetAllProcesses");
+					const uint8_t *w = rb_take(&r, (size_t)act * 2);
+					if (!w)
+						return malformed(e, "RpcWinStationGetAllProcesses");
+					/* Length is in bytes; some servers count the NUL in it */
+					size_t units = name_len / 2 < act ? name_len / 2 : act;
+					utf16_to_utf8(w, units, pr->image, sizeof pr->image);
+					pr->has_image = 1;
+				}
+			}
+			if (ref_sid) {
+				rb_align(&r, 4);
+				uint32_t mx = rb_u32(&r);
+				if (r.err || mx != sid_size || mx > 68)
+					return malformed(e, "RpcWinStationGetAllProcesses");
+				const uint8_t *sid = rb_take(&r, mx);
+				if (!sid || tsts_sid_string(sid, mx, pr->sid, sizeof pr->sid) < 0)
+					return malformed(e, "RpcWinStationGetAllProcesses");
+			}
+		}
+	}
+	if (legacy_tail(&r, ok) < 0)
+		return malformed(e, "RpcWinStationGetAllProcesses");
+	return 0;
+}
+
+/* ---- RCMPublic ------------------------------------------------------------ */
+
+/* RpcGetClientData (opnum 0): [out, size_is(,*pOutBuffByteLen)] PBYTE*
+ * (referent, conformance, bytes), pOutBuffByteLen, HRESULT. The bytes are a
+ * WINSTATIONCLIENT (2.2.2.19): a ULONG of flag bits, then ClientName[21]. */
+int tsts_parse_client_data(const uint8_t *p, size_t n, ts_client *c, uint32_t *status, ts_err *e)
+{
+	rbuf r;
+	rb_init(&r, p, n);
+	uint32_t ref = rb_u32(&r);
+	const uint8_t *buf = NULL;
+	uint32_t len = 0;
+	if (ref) {
+		len = rb_u32(&r);
+		buf = rb_take(&r, len);
+	}
+	rb_align(&r, 4);
+	(void)rb_u32(&r);
+	*status = rb_u32(&r);
+	if (r.err)
+		return malformed(e, "RpcGetClientData");
+	if (buf && len >= 4 + 21 * 2) {
+		utf16_field(buf + 4, 21, c->name, sizeof c->name);
+		c->have_name = 1;
+	}
+	return 0;
+}
+
+/* RpcGetRemoteAddress (opnum 4): RCM_REMOTEADDRESS { USHORT sin_family;
+ * union switch_is(sin_family) { ipv4 { USHORT port; ULONG addr; UCHAR
+ * zero[8] }, ipv6 { USHORT port; ULONG flowinfo; USHORT addr[8]; ULONG
+ * scope } } } then the HRESULT. The address bytes are in network order. The
+ * HRESULT is taken from the end so that either union encoding parses. */
+int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t *status,
+			      ts_err *e)
+{
+	if (n < 4 || n > 64)
+		return malformed(e, "RpcGetRemoteAddress");
+	*status = ld32(p + n - 4);
+	if ((*status & 0x80000000u) || n < 8)
+		return 0;
+	uint16_t family = ld16(p);
+	if (family == 2 && n >= 12 + 4) {
+		c->port = (uint16_t)(p[4] << 8 | p[5]);
+		/* the address is the first 4 bytes after the port, 4-aligned */
+		const uint8_t *a = p + 8;
+		(void)snprintf(c->address, sizeof c->address, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+		c->have_address = 1;
+	} else if (family == 23 && n >= 28 + 4) {
+		c->port = (uint16_t)(p[4] << 8 | p[5]);
+		const uint8_t *a = p + 12;
+		int k = 0;
+		for (int i = 0; i < 8 && k >= 0 && (size_t)k < sizeof c->address; i++)
+			k += snprintf(c->address + k, sizeof c->address - (size_t)k, i ? ":%x" : "%x",
+				      a[2 * i] << 8 | a[2 * i + 1]);
+		c->have_address = 1;
+	} else if (family != 0) {
+		return malformed(e, "RpcGetRemoteAddress");
+	}
+	return 0;
+}
+
+/* ---- the connection ------------------------------------------------------- */
+
+typedef struct ts_pipe {
+	const char *name;
+	const rpc_iface *ifaces[RPC_MAX_CTX];
+	int nif;
+	const char *absent_code;
+	smb_pipe *sp;
+	rpc_conn rpc;
+	ntlm_ctx ntlm;
+	int present;   /* -1 unknown, 0 absent, 1 present */
+} ts_pipe;
+
+struct ts_conn {
+	smb_conn *smb;
+	ts_stats stats;
+	ts_pipe pipes[TS_NPIPES];
+	int rpc_auth;
+	uint16_t max_frag;
+	char user[NTLM_MAX_NAME + 1];
+	char domain[NTLM_MAX_NAME + 1];
+	char workstation[64];
+	uint8_t nthash[16];
+	uint8_t server_handle[HANDLE_LEN];
+	int have_server;
+	int no_all_sessions;   /* learnt: RpcGetAllSessions missing (2008) */
+	int no_info_ex;        /* learnt: RpcGetSessionInformationEx missing (2008) */
+	int no_close_ex;       /* learnt: RpcWinStationCloseServerEx missing */
+};
+
+/* LSM contexts: 0 = TermSrvEnumeration, 1 = TermSrvSession */
+enum { CTX_ENUM = 0, CTX_SESSION = 1 };
+
+const ts_stats *ts_get_stats(const ts_conn *c) { return &c->stats; }
+int ts_pipe_present(const ts_conn *c, int pipe) { return c->pipes[pipe].present; }
+
+static void pipe_drop(ts_conn *c, ts_pipe *p)
+{
+	if (p->sp)
+		smb_pipe_close(p->sp);
+	p->sp = NULL;
+	ntlm_wipe(&p->ntlm);
+	memset(&p->rpc, 0, sizeof p->rpc);
+	if (p == &c->pipes[TS_PIPE_LEGACY])
+		c->have_server = 0; /* handles die with the association */
+}
+
+static int pipe_open(ts_conn *c, ts_pipe *p, ts_err *e)
+{
+	p->sp = smb_pipe_open(c->smb, p->name, e);
+	if (p->sp) {
+		p->present = 1;
+		return 0;
+	}
+	if (e->kind == TS_K_ERRNO && e->status == ENOENT) {
+		p->present = 0;
+		e->code = p->absent_code;
+		ts_detail(e, "\\PIPE\\%s does not exist on the host", p->name);
+	}
+	return -1;
+}
+
+static ts_pipe *pipe_get(ts_conn *c, int id, ts_err *e)
+{
+	ts_pipe *p = &c->pipes[id];
+	if (p->present == 0) {
+		ts_fail(e, TS_K_ERRNO, ENOENT, p->absent_code, "open \\PIPE\\%s", p->name);
+		ts_detail(e, "\\PIPE\\%s does not exist on the host", p->name);
+		return NULL;
+	}
+	if (p->sp && (smb_pipe_dead(p->sp) || p->rpc.broken))
+		pipe_drop(c, p);
+	if (!p->sp && pipe_open(c, p, e) < 0)
+		return NULL;
+	if (!p->rpc.bound) {
+		rpc_io io = {p->sp, smb_pipe_write, smb_pipe_read};
+		rpc_init(&p->rpc, io, p->name, c->max_frag, &c->stats.rpc);
+		if (c->rpc_auth) {
+			if (ntlm_init(&p->ntlm, c->user, c->domain, c->workstation, NULL, c->nthash) !=
+			    NTLM_OK) {
+				ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
+					"user or domain name is too long or not valid UTF-8");
+				return NULL;
+			}
+			p->rpc.auth = 1;
+			p->rpc.ntlm = &p->ntlm;
+		}
+		if (rpc_bind(&p->rpc, p->ifaces, p->nif, e) < 0) {
+			pipe_drop(c, p);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+/* One RPC call on a pipe; e->what names the method on failure. */
+static int call(ts_conn *c, int pipe, int ctx, uint16_t opnum, const char *method, wbuf *req,
+		wbuf *resp, ts_err *e)
+{
+	if (req->err)
+		return ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
+			       "%s: a string argument is not valid UTF-8 or too long", method);
+	ts_pipe *p = pipe_get(c, pipe, e);
+	int rc = p ? rpc_call(&p->rpc, ctx, opnum, req->p, req->len, resp, e) : -1;
+	if (rc < 0) {
+		if (e->kind == TS_K_FAULT) {
+			(void)snprintf(e->what, sizeof e->what, "%s", method);
+		} else {
+			char was[sizeof e->what];
+			memcpy(was, e->what, sizeof was);
+			(void)snprintf(e->what, sizeof e->what, "%s: %.100s", method, was);
+		}
+	}
+	return rc;
+}
+
+static int is_fault(const ts_err *e, uint32_t status)
+{
+	return e->kind == TS_K_FAULT && e->status == status;
+}
+
+static int hr_fail(ts_err *e, uint32_t hr, const char *method)
+{
+	return ts_fail(e, TS_K_HRESULT, hr, NULL, "%s", method);
+}
+
+/* Legacy pResult: NTSTATUS on old servers, HRESULT or Win32 on newer ones. */
+static int legacy_fail(ts_err *e, uint32_t res, const char *method)
+{
+	int kind = (res & 0xFFFF0000u) == 0x80070000u ? TS_K_HRESULT
+		 : res && res < 0x10000u ? TS_K_WIN32 : TS_K_NTSTATUS;
+	if (res == 0)
+		return ts_fail(e, TS_K_NONE, 0, "server_error", "%s failed without a status", method);
+	return ts_fail(e, kind, res, NULL, "%s", method);
+}
+
+ts_conn *ts_open(const ts_opts *o, ts_err *e)
+{
+	ts_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		oom(e);
+		return NULL;
+	}
+	c->rpc_auth = o->rpc_auth;
+	c->max_frag = o->max_frag;
+	(void)snprintf(c->user, sizeof c->user, "%s", o->smb.user ? o->smb.user : "");
+	(void)snprintf(c->domain, sizeof c->domain, "%s", o->smb.domain ? o->smb.domain : "");
+	if (gethostname(c->workstation, sizeof c->workstation) != 0)
+		c->workstation[0] = '\0';
+	c->workstation[15] = '\0'; /* a NetBIOS name */
+	if (c->rpc_auth) {
+		const char *s = o->smb.secret ? o->smb.secret : "";
+		int rc = 0;
+		if (o->smb.secret_is_nthash) {
+			for (int i = 0; i < 16 && rc == 0; i++) {
+				unsigned v;
+				if (sscanf(s + 2 * i, "%2x", &v) != 1)
+					rc = -1;
+				c->nthash[i] = (uint8_t)v;
+			}
+			if (strlen(s) != 32)
+				rc = -1;
+		} else {
+			rc = ntlm_nt_hash(s, c->nthash) == NTLM_OK ? 0 : -1;
+		}
+		if (rc < 0) {
+			ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
+				o->smb.secret_is_nthash ? "nthash must be 32 hexadecimal digits"
+							: "the password is not valid UTF-8");
+			goto fail;
+		}
+	}
+	ts_pipe *lsm = &c->pipes[TS_PIPE_LSM], *rcm = &c->pipes[TS_PIPE_RCM],
+		*leg = &c->pipes[TS_PIPE_LEGACY];
+	lsm->name = "LSM_API_service";
+	lsm->ifaces[0] = &IF_TSENUM;
+	lsm->ifaces[1] = &IF_TSSESSION;
+	lsm->nif = 2;
+	lsm->absent_code = "lsm_unavailable";
+	rcm->name = "TermSrv_API_service";
+	rcm->ifaces[0] = &IF_RCMPUBLIC;
+	rcm->nif = 1;
+	rcm->absent_code = "rdp_disabled";
+	leg->name = "Ctx_WinStation_API_service";
+	leg->ifaces[0] = &IF_LEGACY;
+	leg->nif = 1;
+	leg->absent_code = "rdp_disabled";
+	for (int i = 0; i < TS_NPIPES; i++)
+		c->pipes[i].present = -1;
+
+	c->smb = smb_conn_new(&o->smb, &c->stats.smb, e);
+	if (!c->smb)
+		goto fail;
+	/* The first open logs on; opening the LSM pipe also tells us whether the
+	 * host has the LSM interfaces. A missing pipe is not a connect failure. */
+	if (pipe_open(c, lsm, e) < 0 && lsm->present != 0)
+		goto fail;
+	return c;
+fail:
+	ts_close(c);
+	return NULL;
+}
+
+void ts_close(ts_conn *c)
+{
+	if (!c)
+		return;
+	/* Closing a pipe ends its association, and the server runs down every
+	 * context handle on it: no close calls (round trips) are needed. */
+	for (int i = 0; i < TS_NPIPES; i++)
+		pipe_drop(c, &c->pipes[i]);
+	smb_conn_free(c->smb);
+	ntlm_memwipe(c->nthash, sizeof c->nthash);
+	ntlm_memwipe(c, sizeof *c);
+	free(c);
+}
+
+/* ---- listing -------------------------------------------------------------- */
+
+static int list_all_sessions(ts_conn *c, ts_session_list *out, ts_err *e)
+{
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	wb_u32(&q, 2); /* level 2: EXECENVDATA_LEVEL2 carries user and domain */
+	int rc = call(c, TS_PIPE_LSM, CTX_ENUM, 10, "RpcGetAllSessions", &q, &a, e);
+	uint32_t hr = 0;
+	if (rc == 0)
+		rc = tsts_parse_all_sessions(a.p, a.len, out, &hr, e);
+	if (rc == 0 && (hr & 0x80000000u))
+		rc = hr_fail(e, hr, "RpcGetAllSessions");
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+static int list_enum(ts_conn *c, ts_session_list *out, ts_err *e)
+{
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	uint8_t handle[HANDLE_LEN];
+	uint32_t hr = 0;
+	int rc = call(c, TS_PIPE_LSM, CTX_ENUM, 0, "RpcOpenEnum", &q, &a, e);
+	if (rc == 0) {
+		if (a.len != HANDLE_LEN + 4) {
+			rc = malformed(e, "RpcOpenEnum");
+		} else if ((hr = ld32(a.p + HANDLE_LEN)) & 0x80000000u) {
+			rc = hr_fail(e, hr, "RpcOpenEnum");
+		} else {
+			memcpy(handle, a.p, HANDLE_LEN);
+		}
+	}
+	if (rc == 0) {
+		wb_reset(&q);
+		wb_bytes(&q, handle, HANDLE_LEN);
+		wb_u32(&q, 1);
+		rc = call(c, TS_PIPE_LSM, CTX_ENUM, 5, "RpcGetEnumResult", &q, &a, e);
+		if (rc == 0)
+			rc = tsts_parse_enum_result(a.p, a.len, out, &hr, e);
+		if (rc == 0 && (hr & 0x80000000u))
+			rc = hr_fail(e, hr, "RpcGetEnumResult");
+		/* close the enumeration whatever happened; its outcome is moot */
+		wb_reset(&q);
+		wb_bytes(&q, handle, HANDLE_LEN);
+		ts_err ignored = {0};
+		if (!c->pipes[TS_PIPE_LSM].rpc.broken)
+			(void)call(c, TS_PIPE_LSM, CTX_ENUM, 1, "RpcCloseEnum", &q, &a, &ignored);
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+static int legacy_handle(ts_conn *c, ts_err *e)
+{
+	if (c->have_server && c->pipes[TS_PIPE_LEGACY].sp &&
+	    !smb_pipe_dead(c->pipes[TS_PIPE_LEGACY].sp) && !c->pipes[TS_PIPE_LEGACY].rpc.broken)
+		return 0;
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	int rc = call(c, TS_PIPE_LEGACY, 0, 0, "RpcWinStationOpenServer", &q, &a, e);
+	if (rc == 0) {
+		rbuf r;
+		rb_init(&r, a.p, a.len);
+		uint32_t res = rb_u32(&r);
+		const uint8_t *h = rb_take(&r, HANDLE_LEN);
+		int ok;
+		if (legacy_tail(&r, &ok) < 0 || !h)
+			rc = malformed(e, "RpcWinStationOpenServer");
+		else if (!ok)
+			rc = legacy_fail(e, res, "RpcWinStationOpenServer");
+		else {
+			memcpy(c->server_handle, h, HANDLE_LEN);
+			c->have_server = 1;
+		}
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+static int list_legacy(ts_conn *c, ts_session_list *out, ts_err *e)
+{
+	if (legacy_handle(c, e) < 0)
+		return -1;
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	uint32_t index = 0;
+	const uint32_t want = 32;
+	int rc = 0;
+	for (int round = 0; round < 4096 && rc == 0; round++) {
+		wb_reset(&q);
+		wb_bytes(&q, c->server_handle, HANDLE_LEN);
+		wb_u32(&q, want);                 /* *pEntries */
+		wb_u32(&q, 0x00020000);           /* referent of the buffer */
+		wb_u32(&q, want * LOGONID_SIZE);  /* conformance */
+		(void)wb_reserve(&q, want * LOGONID_SIZE);
+		wb_align(&q, 4);
+		wb_u32(&q, want * LOGONID_SIZE);  /* *pByteCount */
+		wb_u32(&q, index);                /* *pIndex */
+		rc = call(c, TS_PIPE_LEGACY, 0, 3, "RpcWinStationEnumerate", &q, &a, e);
+		if (rc < 0)
+			break;
+		uint32_t status;
+		int ok;
+		size_t before = out->n;
+		rc = tsts_parse_legacy_enum(a.p, a.len, out, &index, &status, &ok, e);
+		if (rc < 0)
+			break;
+		if (status == STATUS_NO_MORE_ENTRIES || (ok && out->n == before))
+			break;
+		if (!ok) {
+			rc = legacy_fail(e, status, "RpcWinStationEnumerate");
+			break;
+		}
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_list_sessions(ts_conn *c, int prefer, ts_session_list *out, int *method, ts_err *e)
+{
+	int lsm = c->pipes[TS_PIPE_LSM].present != 0;
+	if (lsm && (prefer == 0 || prefer == 1) && !c->no_all_sessions) {
+		size_t keep = out->n;
+		if (list_all_sessions(c, out, e) == 0) {
+			*method = 1;
+			return 0;
+		}
+		if (prefer == 1 || !(is_fault(e, FAULT_OP_RNG) || e->status == E_NOTIMPL_HR))
+			return -1;
+		out->n = keep;
+		c->no_all_sessions = 1; /* Windows Server 2008: remember, ask no more */
+	}
+	lsm = c->pipes[TS_PIPE_LSM].present != 0;
+	if (lsm && (prefer == 0 || prefer == 2)) {
+		*method = 2;
+		return list_enum(c, out, e);
+	}
+	if (prefer == 0 || prefer == 3) {
+		*method = 3;
+		return list_legacy(c, out, e);
+	}
+	return ts_fail(e, TS_K_ERRNO, ENOENT, "lsm_unavailable", "list sessions");
+}
+
+/* ---- per-session information ---------------------------------------------- */
+
+static int info_legacy(ts_conn *c, uint32_t id, ts_session *s, ts_err *e)
+{
+	if (legacy_handle(c, e) < 0)
+		return -1;
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	const uint32_t len = 4 + WINSTATIONINFORMATION_SIZE;
+	wb_bytes(&q, c->server_handle, HANDLE_LEN);
+	wb_u32(&q, id);
+	wb_u32(&q, 8);            /* WinStationInformation */
+	wb_u32(&q, 0x00020000);   /* referent of the [in,out,unique] buffer */
+	wb_u32(&q, len);
+	uint8_t *b = wb_reserve(&q, len);
+	if (b) {                  /* VARDATA_WIRE: Size, Offset */
+		st16(b, WINSTATIONINFORMATION_SIZE);
+		st16(b + 2, 4);
+	}
+	wb_align(&q, 4);
+	wb_u32(&q, len);
+	int rc = call(c, TS_PIPE_LEGACY, 0, 5, "RpcWinStationQueryInformation", &q, &a, e);
+	if (rc == 0) {
+		uint32_t status;
+		int ok;
+		rc = tsts_parse_query_info8(a.p, a.len, s, &status, &ok, e);
+		if (rc == 0 && !ok)
+			rc = legacy_fail(e, status, "RpcWinStationQueryInformation");
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+static int info_lsm(ts_conn *c, uint32_t id, int ex, ts_session *s, ts_err *e)
+{
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	wb_u32(&q, id);
+	if (ex)
+		wb_u32(&q, 1);
+	const char *m = ex ? "RpcGetSessionInformationEx" : "RpcGetSessionInformation";
+	int rc = call(c, TS_PIPE_LSM, CTX_SESSION, ex ? 17 : 12, m, &q, &a, e);
+	if (rc == 0) {
+		uint32_t hr = 0;
+		rc = ex ? tsts_parse_info_ex(a.p, a.len, s, &hr, e) : tsts_parse_info12(a.p, a.len, s, &hr, e);
+		if (rc == 0 && (hr & 0x80000000u))
+			rc = hr_fail(e, hr, m);
+		s->id = id;
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_session_info(ts_conn *c, uint32_t id, int prefer, ts_session *s, int *source, ts_err *e)
+{
+	memset(s, 0, sizeof *s);
+	s->flags = -1;
+	if ((prefer == 0 || prefer == 1) && c->pipes[TS_PIPE_LEGACY].present != 0) {
+		if (info_legacy(c, id, s, e) == 0) {
+			*source = 1;
+			return 0;
+		}
+		/* only a missing pipe sends us to LSM; any other answer is the answer */
+		if (prefer == 1 || c->pipes[TS_PIPE_LEGACY].present != 0)
+			return -1;
+	}
+	if ((prefer == 0 || prefer == 2) && !c->no_info_ex && c->pipes[TS_PIPE_LSM].present != 0) {
+		if (info_lsm(c, id, 1, s, e) == 0) {
+			*source = 2;
+			return 0;
+		}
+		if (prefer == 2 || !is_fault(e, FAULT_OP_RNG))
+			return -1;
+		c->no_info_ex = 1; /* Windows Server 2008 has only opnum 12 */
+	}
+	if (prefer == 0 || prefer == 3) {
+		memset(s, 0, sizeof *s);
+		s->flags = -1;
+		*source = 3;
+		return info_lsm(c, id, 0, s, e);
+	}
+	return ts_fail(e, TS_K_NONE, 0, "not_supported", "no source for session information");
+}
+
+int ts_server_time(ts_conn *c, uint32_t probe_id, uint64_t *now, ts_err *e)
+{
+	ts_session s;
+	memset(&s, 0, sizeof s);
+	if (info_legacy(c, probe_id, &s, e) < 0)
+		return -1;
+	*now = s.current_time;
+	return 0;
+}
+
+int ts_client_info(ts_conn *c, uint32_t id, ts_client *out, ts_err *e)
+{
+	memset(out, 0, sizeof *out);
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	wb_u32(&q, id);
+	uint32_t hr = 0;
+	int rc = call(c, TS_PIPE_RCM, 0, 0, "RpcGetClientData", &q, &a, e);
+	if (rc == 0)
+		rc = tsts_parse_client_data(a.p, a.len, out, &hr, e);
+	if (rc == 0 && (hr & 0x80000000u))
+		rc = hr_fail(e, hr, "RpcGetClientData");
+	if (rc == 0) {
+		rc = call(c, TS_PIPE_RCM, 0, 4, "RpcGetRemoteAddress", &q, &a, e);
+		if (rc == 0)
+			rc = tsts_parse_remote_address(a.p, a.len, out, &hr, e);
+		/* sessions without a client (console, services) have no address */
+		if (rc == 0 && (hr & 0x80000000u))
+			out->have_address = 0;
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+/* ---- actions -------------------------------------------------------------- */
+
+/* Opens an LSM session handle, runs one call on it, closes it. */
+static int session_call(ts_conn *c, uint32_t id, uint16_t opnum, const char *method,
+			const wbuf *args, wbuf *resp, ts_err *e)
+{
+	wbuf q;
+	wb_init(&q);
+	wb_u32(&q, id);
+	int rc = call(c, TS_PIPE_LSM, CTX_SESSION, 0, "RpcOpenSession", &q, resp, e);
+	uint8_t handle[HANDLE_LEN];
+	if (rc == 0) {
+		uint32_t hr;
+		if (resp->len != HANDLE_LEN + 4)
+			rc = malformed(e, "RpcOpenSession");
+		else if ((hr = ld32(resp->p + HANDLE_LEN)) & 0x80000000u)
+			rc = hr_fail(e, hr, "RpcOpenSession");
+		else
+			memcpy(handle, resp->p, HANDLE_LEN);
+	}
+	if (rc == 0) {
+		wb_reset(&q);
+		wb_bytes(&q, handle, HANDLE_LEN);
+		if (args)
+			wb_bytes(&q, args->p, args->len);
+		rc = call(c, TS_PIPE_LSM, CTX_SESSION, opnum, method, &q, resp, e);
+		/* The handle is closed even after a failure; a session that was
+		 * logged off may already have taken it with it. */
+		if (!c->pipes[TS_PIPE_LSM].rpc.broken) {
+			wbuf cq, ca;
+			wb_init(&cq);
+			wb_init(&ca);
+			wb_bytes(&cq, handle, HANDLE_LEN);
+			ts_err ignored = {0};
+			(void)call(c, TS_PIPE_LSM, CTX_SESSION, 1, "RpcCloseSession", &cq, &ca, &ignored);
+			wb_free(&cq);
+			wb_free(&ca);
+		}
+	}
+	wb_free(&q);
+	return rc;
+}
+
+static int lsm_available(ts_conn *c)
+{
+	return c->pipes[TS_PIPE_LSM].present != 0;
+}
+
+/* HRESULT at the end of a short response: success is any non-negative
+ * value (RpcLogoff and RpcConnect return positive codes on success). */
+static int hr_tail(const wbuf *a, const char *method, ts_err *e)
+{
+	if (a->len < 4)
+		return malformed(e, method);
+	uint32_t hr = ld32(a->p + a->len - 4);
+	return (hr & 0x80000000u) ? hr_fail(e, hr, method) : 0;
+}
+
+static int legacy_simple(ts_conn *c, uint16_t opnum, const char *method, const wbuf *args,
+			 ts_err *e)
+{
+	if (legacy_handle(c, e) < 0)
+		return -1;
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	wb_bytes(&q, c->server_handle, HANDLE_LEN);
+	wb_bytes(&q, args->p, args->len);
+	int rc = call(c, TS_PIPE_LEGACY, 0, opnum, method, &q, &a, e);
+	if (rc == 0) {
+		rbuf r;
+		rb_init(&r, a.p, a.len);
+		uint32_t res = rb_u32(&r);
+		int ok;
+		if (legacy_tail(&r, &ok) < 0 || rb_left(&r) != 0)
+			rc = malformed(e, method);
+		else if (!ok)
+			rc = legacy_fail(e, res, method);
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_reset(ts_conn *c, uint32_t id, int wait, ts_err *e)
+{
+	wbuf args;
+	wb_init(&args);
+	wb_u32(&args, id);
+	wb_u8(&args, wait ? 1 : 0);
+	int rc = legacy_simple(c, 14, "RpcWinStationReset", &args, e);
+	wb_free(&args);
+	return rc;
+}
+
+static int legacy_disconnect(ts_conn *c, uint32_t id, ts_err *e)
+{
+	wbuf args;
+	wb_init(&args);
+	wb_u32(&args, id);
+	wb_u8(&args, 1);
+	int rc = legacy_simple(c, 13, "RpcWinStationDisconnect", &args, e);
+	wb_free(&args);
+	return rc;
+}
+
+int ts_logoff(ts_conn *c, uint32_t id, ts_err *e)
+{
+	if (!lsm_available(c))
+		return ts_reset(c, id, 1, e); /* 2003: a reset is the logoff */
+	wbuf a;
+	wb_init(&a);
+	int rc = session_call(c, id, 4, "RpcLogoff", NULL, &a, e);
+	if (rc == 0)
+		rc = hr_tail(&a, "RpcLogoff", e);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_disconnect(ts_conn *c, uint32_t id, ts_err *e)
+{
+	if (!lsm_available(c))
+		return legacy_disconnect(c, id, e);
+	wbuf a;
+	wb_init(&a);
+	int rc = session_call(c, id, 3, "RpcDisconnect", NULL, &a, e);
+	if (rc == 0)
+		rc = hr_tail(&a, "RpcDisconnect", e);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_connect_session(ts_conn *c, uint32_t source, uint32_t target, const char *password,
+		       ts_err *e)
+{
+	wbuf args, a;
+	wb_init(&args);
+	wb_init(&a);
+	wb_u32(&args, target);
+	/* the handle before these arguments is 20 bytes: CV string 4-aligned */
+	wb_cvstring(&args, password ? password : "");
+	int rc;
+	if (args.err)
+		rc = ts_fail(e, TS_K_NONE, 0, "invalid_parameter", "RpcConnect: password is not valid UTF-8");
+	else
+		rc = session_call(c, source, 2, "RpcConnect", &args, &a, e);
+	if (rc == 0)
+		rc = hr_tail(&a, "RpcConnect", e);
+	wb_free(&args);
+	wb_free(&a);
+	return rc;
+}
+
+static int legacy_message(ts_conn *c, uint32_t id, const char *title, const char *text,
+			  uint32_t style, uint32_t timeout_s, int wait, uint32_t *answer, ts_err *e)
+{
+	if (legacy_handle(c, e) < 0)
+		return -1;
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	wb_bytes(&q, c->server_handle, HANDLE_LEN);
+	wb_u32(&q, id);
+	/* size_is(TitleLength) on a PWCHAR: the length counts WCHARs */
+	uint32_t tl = wb_cwchars(&q, title, 1);
+	wb_align(&q, 4);
+	wb_u32(&q, tl);
+	uint32_t ml = wb_cwchars(&q, text, 1);
+	wb_align(&q, 4);
+	wb_u32(&q, ml);
+	wb_u32(&q, style);
+	wb_u32(&q, timeout_s);
+	wb_u8(&q, wait ? 0 : 1); /* DoNotWait */
+	int rc;
+	if (tl > 1024 || ml > 1024)
+		rc = ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
+			     "RpcWinStationSendMessage: title and text are limited to 1023 characters");
+	else
+		rc = call(c, TS_PIPE_LEGACY, 0, 7, "RpcWinStationSendMessage", &q, &a, e);
+	if (rc == 0) {
+		rbuf r;
+		rb_init(&r, a.p, a.len);
+		uint32_t res = rb_u32(&r);
+		*answer = rb_u32(&r);
+		int ok;
+		if (legacy_tail(&r, &ok) < 0)
+			rc = malformed(e, "RpcWinStationSendMessage");
+		else if (!ok)
+			rc = legacy_fail(e, res, "RpcWinStationSendMessage");
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_message(ts_conn *c, uint32_t id, const char *title, const char *text, uint32_t style,
+	       uint32_t timeout_s, int wait, uint32_t *answer, ts_err *e)
+{
+	if (!lsm_available(c))
+		return legacy_message(c, id, title, text, style, timeout_s, wait, answer, e);
+	wbuf args, a;
+	wb_init(&args);
+	wb_init(&a);
+	wb_cvstring(&args, title);
+	wb_cvstring(&args, text);
+	wb_align(&args, 4);
+	wb_u32(&args, style);
+	wb_u32(&args, timeout_s);
+	wb_u32(&args, wait ? 0 : 1); /* bDoNotWait (BOOL) */
+	int rc;
+	if (args.err)
+		rc = ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
+			     "RpcShowMessageBox: title or text is not valid UTF-8");
+	else
+		rc = session_call(c, id, 9, "RpcShowMessageBox", &args, &a, e);
+	if (rc == 0) {
+		if (a.len != 8)
+			rc = malformed(e, "RpcShowMessageBox");
+		else if ((rc = hr_tail(&a, "RpcShowMessageBox", e)) == 0)
+			*answer = ld32(a.p);
+	}
+	wb_free(&args);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_processes(ts_conn *c, ts_process_list *out, ts_err *e)
+{
+	if (legacy_handle(c, e) < 0)
+		return -1;
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	wb_bytes(&q, c->server_handle, HANDLE_LEN);
+	wb_u32(&q, 0);             /* Level: MUST be 0 */
+	wb_u32(&q, MAX_PROCESSES); /* how many we can take */
+	int rc = call(c, TS_PIPE_LEGACY, 0, 43, "RpcWinStationGetAllProcesses", &q, &a, e);
+	if (rc == 0) {
+		uint32_t status;
+		int ok;
+		rc = tsts_parse_processes(a.p, a.len, out, &status, &ok, e);
+		if (rc == 0 && !ok)
+			rc = legacy_fail(e, status, "RpcWinStationGetAllProcesses");
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_kill(ts_conn *c, uint32_t pid, uint32_t exit_code, ts_err *e)
+{
+	wbuf args;
+	wb_init(&args);
+	wb_u32(&args, pid);
+	wb_u32(&args, exit_code);
+	int rc = legacy_simple(c, 37, "RpcWinStationTerminateProcess", &args, e);
+	wb_free(&args);
+	return rc;
+}
+
+int ts_shutdown(ts_conn *c, uint32_t flags, ts_err *e)
+{
+	wbuf args;
+	wb_init(&args);
+	wb_u32(&args, 0); /* ClientLogonId: ignored for remote callers */
+	wb_u32(&args, flags);
+	int rc = legacy_simple(c, 15, "RpcWinStationShutdownSystem", &args, e);
+	wb_free(&args);
+	return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * MS-TSTS client: the Terminal Services runtime interfaces over \\host\IPC$
+ * (LSM enumeration and session, RCMPublic, the legacy IcaApi), with one
+ * lazily opened, lazily bound pipe per interface group and one SMB logon per
+ * host.
+ */
+#ifndef TERMSRV_TSTS_H
+#define TERMSRV_TSTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dcerpc.h"
+#include "errors.h"
+#include "smbpipe.h"
+
+#define TS_NAME_MAX 100    /* WINSTATIONNAME: 32 UTF-16 units as UTF-8 */
+#define TS_USER_MAX 260
+
+typedef struct ts_session {
+	uint32_t id;
+	int32_t state;              /* WINSTATIONSTATECLASS */
+	char name[TS_NAME_MAX];     /* station name */
+	char user[TS_USER_MAX];
+	char domain[TS_USER_MAX];
+	int has_user;               /* user/domain were reported by this source */
+	int has_times;
+	uint64_t connect_time, disconnect_time, logon_time, last_input_time; /* FILETIME, 0 = none */
+	uint64_t current_time;      /* the server's clock (legacy class 8), 0 = unknown */
+	int has_flags;
+	int32_t flags;              /* SessionFlags: -1 unknown, 0 locked, 1 unlocked */
+} ts_session;
+
+typedef struct ts_session_list {
+	ts_session *v;
+	size_t n, cap;
+} ts_session_list;
+
+typedef struct ts_process {
+	uint32_t pid, ppid, session_id, threads, handles;
+	int32_t base_priority;
+	uint64_t create_time, user_time, kernel_time;   /* FILETIME / 100 ns units */
+	uint32_t working_set, peak_working_set, pagefile, private_pages, virtual_size;
+	char image[TS_USER_MAX];    /* "" when the server sent none (Idle) */
+	int has_image;
+	char sid[192];              /* "S-1-5-..." or "" when none */
+} ts_process;
+
+typedef struct ts_process_list {
+	ts_process *v;
+	size_t n, cap;
+} ts_process_list;
+
+typedef struct ts_client {
+	char name[64];              /* client machine name */
+	char address[64];           /* "10.1.2.3" or an IPv6 literal */
+	uint16_t port;
+	int have_name, have_address;
+} ts_client;
+
+void ts_session_list_free(ts_session_list *l);
+void ts_process_list_free(ts_process_list *l);
+
+/* ---- response parsers (untrusted input; used by the calls, tests, fuzzers) */
+
+/* Each returns 0 and fills its output, or -1 with e set. The HRESULT / pResult
+ * the server returned is stored in *status; a failure status is not a parse
+ * error (the caller decides). */
+int tsts_parse_all_sessions(const uint8_t *p, size_t n, ts_session_list *out, uint32_t *status,
+			    ts_err *e);
+int tsts_parse_enum_result(const uint8_t *p, size_t n, ts_session_list *out, uint32_t *status,
+			   ts_err *e);
+int tsts_parse_info_ex(const uint8_t *p, size_t n, ts_session *s, uint32_t *status, ts_err *e);
+int tsts_parse_info12(const uint8_t *p, size_t n, ts_session *s, uint32_t *status, ts_err *e);
+/* legacy: *ok is the BOOLEAN the method returned */
+int tsts_parse_query_info8(const uint8_t *p, size_t n, ts_session *s, uint32_t *status, int *ok,
+			   ts_err *e);
+int tsts_parse_legacy_enum(const uint8_t *p, size_t n, ts_session_list *out, uint32_t *index,
+			   uint32_t *status, int *ok, ts_err *e);
+int tsts_parse_processes(const uint8_t *p, size_t n, ts_process_list *out, uint32_t *status,
+			 int *ok, ts_err *e);
+int tsts_parse_client_data(const uint8_t *p, size_t n, ts_client *c, uint32_t *status, ts_err *e);
+int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t *status,
+			      ts_err *e);
+/* converts a binary SID to its string form; -1 when malformed */
+int tsts_sid_string(const uint8_t *p, size_t n, char *out, size_t cap);
+
+/* ---- the connection ------------------------------------------------------- */
+
+typedef struct ts_opts {
+	smb_opts smb;
+	int rpc_auth;        /* 1 = NTLM packet privacy (default), 0 = SMB identity only */
+	uint16_t max_frag;   /* largest response fragment we accept (0 = 4280) */
+} ts_opts;
+
+enum ts_pipe_id { TS_PIPE_LSM = 0, TS_PIPE_RCM, TS_PIPE_LEGACY, TS_NPIPES };
+
+typedef struct ts_stats {
+	smb_stats smb;
+	rpc_stats rpc;
+} ts_stats;
+
+typedef struct ts_conn ts_conn;
+
+/* Checks the host, logs on over SMB and opens the LSM pipe (which tells
+ * whether the host has one); nothing is bound yet. */
+ts_conn *ts_open(const ts_opts *o, ts_err *e);
+void ts_close(ts_conn *c);
+const ts_stats *ts_get_stats(const ts_conn *c);
+/* 1 = present, 0 = absent, -1 = not tried yet */
+int ts_pipe_present(const ts_conn *c, int pipe);
+
+/* Listing. method: 1 = RpcGetAllSessions, 2 = OpenEnum/GetEnumResult,
+ * 3 = legacy RpcWinStationEnumerate (+ one query per session for users).
+ * prefer 0 = best available. */
+int ts_list_sessions(ts_conn *c, int prefer, ts_session_list *out, int *method, ts_err *e);
+/* Times and details of one session. source: 1 = legacy class 8 (server clock),
+ * 2 = RpcGetSessionInformationEx, 3 = RpcGetSessionInformation; 0 = best. */
+int ts_session_info(ts_conn *c, uint32_t id, int prefer, ts_session *s, int *source, ts_err *e);
+/* The server's current time (FILETIME) through legacy class 8 on any session. */
+int ts_server_time(ts_conn *c, uint32_t probe_id, uint64_t *now, ts_err *e);
+int ts_client_info(ts_conn *c, uint32_t id, ts_client *out, ts_err *e);
+
+/* Actions. Each returns 0, or -1 with e set to the server's answer. */
+int ts_reset(ts_conn *c, uint32_t id, int wait, ts_err *e);
+int ts_logoff(ts_conn *c, uint32_t id, ts_err *e);
+int ts_disconnect(ts_conn *c, uint32_t id, ts_err *e);
+int ts_connect_session(ts_conn *c, uint32_t source, uint32_t target, const char *password,
+		       ts_err *e);
+int ts_message(ts_conn *c, uint32_t id, const char *title, const char *text, uint32_t style,
+	       uint32_t timeout_s, int wait, uint32_t *answer, ts_err *e);
+int ts_processes(ts_conn *c, ts_process_list *out, ts_err *e);
+int ts_kill(ts_conn *c, uint32_t pid, uint32_t exit_code, ts_err *e);
+int ts_shutdown(ts_conn *c, uint32_t flags, ts_err *e);
+
+#endif
