@@ -1,0 +1,392 @@
+--- Session control: reset, logoff, disconnect, connect, message, processes,
+-- kill, shutdown -- added to host handles (`termsrv.host`).
+--
+-- Every session action takes a session record or an id. Given a record, it
+-- first re-reads the session and refuses (`session_changed`) when the id now
+-- belongs to another user or another logon, so that a cleanup never hits a
+-- user who logged on again in the meantime. Each action returns a result
+-- record on success, or `nil, err, result` on failure (the result record
+-- then has `ok = false` and `err`). With `wait = true` the outcome is
+-- confirmed by re-querying: the session is gone, or in the expected state.
+-- @module termsrv.control
+
+local errors = require "termsrv.error"
+local host = require "termsrv.host"
+local record = require "termsrv.record"
+
+local Host = host.Host
+local conn, now = host.conn, host.now
+
+local M = {}
+
+local Result = {}
+Result.__index = Result
+Result.__name = "termsrv.Result"
+M.Result = Result
+
+--- Field order of result records in JSON and CSV.
+M.FIELDS = { "host", "id", "user", "domain", "action", "fallback", "before", "after", "answer",
+             "pid", "image", "duration", "ok", "error", "rule" }
+
+function Result:__tostring()
+  local who = record.account(self) or "-"
+  local s = string.format("%s: %s session %s (%s): %s -> %s in %.2fs: %s", self.host or "?",
+    self.action, tostring(self.id), who, self.before or "?", self.after or "?", self.duration or 0,
+    self.ok and "ok" or ("FAILED " .. tostring(self.err)))
+  if self.fallback then s = s .. " (via " .. self.fallback .. ")" end
+  if self.answer then s = s .. " answer=" .. self.answer end
+  return s
+end
+
+--- Plain table for JSON/CSV (the error as its code and message).
+function Result:totable()
+  local t = {}
+  for _, k in ipairs(M.FIELDS) do t[k] = self[k] end
+  if self.err then t.error = tostring(self.err) end
+  return t
+end
+
+local function result(t)
+  return setmetatable(t, Result)
+end
+
+local function sleep(seconds)
+  local ok, system = pcall(require, "system")
+  if ok and system.sleep then return system.sleep(seconds) end
+  os.execute("sleep " .. tonumber(seconds))
+end
+M.sleep = sleep
+
+-- Compares only what the caller's record knows: a listing made without
+-- times has no logon time, and that must not look like a new logon.
+local function same_logon(want, cur)
+  local function ieq(a, b) return (a or ""):lower() == (b or ""):lower() end
+  if not ieq(want.user, cur.user) or not ieq(want.domain, cur.domain) then return false end
+  if want.logon_time and cur.logon_time and want.logon_time ~= cur.logon_time then return false end
+  return true
+end
+
+-- Resolves `s` (record or id) to the current state of the session.
+local function current(self, s, op)
+  local id
+  if type(s) == "table" then
+    id = s.id
+  else
+    id = s
+  end
+  if math.type(id) ~= "integer" then error(op .. ": session record or integer id expected", 3) end
+  local cur, err = self:session(id)
+  if not cur then return nil, errors.with(err, { op = op .. " session " .. id }) end
+  if type(s) == "table" and not same_logon(s, cur) then
+    return nil, errors.new{ code = "session_changed", host = self.name, op = op .. " session " .. id,
+      message = string.format("session %d is now %s%s, not the %s seen before; nothing done", id,
+        record.account(cur) or "without a user",
+        cur.logon_time and (" (logged on " .. os.date("!%Y-%m-%d %H:%M:%SZ", cur.logon_time) .. ")") or "",
+        record.account(s) or "session"),
+      hint = "list the sessions again and decide on the new state" }
+  end
+  return cur
+end
+
+-- Polls until `done(cur_or_nil, err)` holds or the deadline passes.
+local function verify(self, id, done, timeout)
+  local t_end = now() + (timeout or 10)
+  local delay = 0.05
+  repeat
+    local cur, err = self:session(id)
+    local state = cur and cur.state or (err and err.code == "session_not_found" and "gone") or nil
+    if state and done(state) then return state end
+    if now() >= t_end then
+      return nil, state or (err and err.code) or "unknown"
+    end
+    sleep(delay)
+    delay = math.min(delay * 2, 0.5)
+  until false
+end
+
+local function finish(self, r, t0, err)
+  r.duration = now() - t0
+  if err then
+    r.ok, r.err = false, errors.with(err, { host = self.name })
+    return nil, r.err, result(r)
+  end
+  r.ok = true
+  return result(r)
+end
+
+-- Shared shape of reset / logoff / disconnect.
+local function act(self, s, opts, spec)
+  opts = opts or {}
+  local t0 = now()
+  local op = spec.action
+  local r = { host = self.name, id = type(s) == "table" and s.id or s, action = op }
+  local cur, err = current(self, s, op)
+  if not cur then return finish(self, r, t0, err) end
+  r.user, r.domain, r.before = cur.user, cur.domain, cur.state
+  if cur.kind == "listener" and not opts.listener then
+    return finish(self, r, t0, errors.new{ code = "invalid_parameter", op = op .. " session " .. cur.id,
+      message = "session " .. cur.id .. " is a listener; acting on it affects every session it accepted",
+      hint = "pass listener=true if that is really meant" })
+  end
+  local ok
+  ok, err = spec.call(conn(self), cur.id)
+  if not ok and spec.fallback and opts.fallback ~= false and spec.fallback_on[err.code] then
+    local ok2, err2 = spec.fallback.call(conn(self), cur.id)
+    if ok2 then
+      ok, err, r.fallback = true, nil, spec.fallback.name
+    else
+      err = errors.with(err, { message = err.message .. "; then " .. spec.fallback.name .. ": " ..
+                                 tostring(err2.message) })
+    end
+  end
+  if not ok then return finish(self, r, t0, errors.with(err, { op = op .. " session " .. cur.id })) end
+  if opts.wait then
+    local after, seen = verify(self, cur.id, spec.expect, opts.timeout)
+    r.after = after or seen
+    if not after then
+      return finish(self, r, t0, errors.new{ code = "not_verified", op = op .. " session " .. cur.id,
+        message = string.format("the host accepted the %s but session %d is still %s", op, cur.id, seen),
+        hint = "the session may be slow to end; check again, or reset it" })
+    end
+  end
+  return finish(self, r, t0)
+end
+
+local gone = function(state) return state == "gone" end
+
+-- Failures after which logoff falls back to reset: the session is stuck, not
+-- protected (access_denied and session_not_found are answers, not hangs).
+local LOGOFF_FALLBACK = { timeout = true, connection_lost = true, server_error = true,
+  invalid_state = true, rpc_fault = true, malformed_response = true, not_supported = true }
+
+--- Resets a session (RpcWinStationReset: the real rwinsta). The user's
+-- programs are ended without saving.
+-- @param s session record or id
+-- @tparam[opt] table opts `wait` (verify it is gone), `timeout` (seconds to
+--   wait, default 10), `listener` (allow resetting a listener)
+function Host:reset(s, opts)
+  return act(self, s, opts, { action = "reset", expect = gone,
+    call = function(c, id) return c:reset(id, opts and opts.wait or false) end })
+end
+
+--- Logs a session off (RpcLogoff). If the logoff fails or hangs, the session
+-- is reset instead unless `fallback = false`.
+-- @param s session record or id
+-- @tparam[opt] table opts `wait`, `timeout`, `fallback` (default true)
+function Host:logoff(s, opts)
+  return act(self, s, opts, { action = "logoff", expect = gone,
+    call = function(c, id) return c:logoff(id) end,
+    fallback = { name = "reset", call = function(c, id) return c:reset(id, true) end },
+    fallback_on = LOGOFF_FALLBACK })
+end
+
+--- Disconnects a session (RpcDisconnect): the user stays logged on.
+-- @param s session record or id
+-- @tparam[opt] table opts `wait`, `timeout`
+function Host:disconnect(s, opts)
+  return act(self, s, opts, { action = "disconnect",
+    expect = function(state) return state == "disconnected" end,
+    call = function(c, id) return c:disconnect(id) end })
+end
+
+--- Connects session `source` to the station of session `target` (tscon).
+-- @param source session record or id (the session to move)
+-- @param target session record or id (whose station it takes over)
+-- @tparam[opt] string password the password of the source session's user,
+--   when the caller is not that user
+-- @tparam[opt] table opts `wait`, `timeout`
+function Host:connect(source, target, password, opts)
+  opts = opts or {}
+  local t0 = now()
+  local r = { host = self.name, action = "connect" }
+  local src, err = current(self, source, "connect")
+  if not src then r.id = type(source) == "table" and source.id or source; return finish(self, r, t0, err) end
+  r.id, r.user, r.domain, r.before = src.id, src.user, src.domain, src.state
+  local tgt
+  tgt, err = current(self, target, "connect")
+  if not tgt then return finish(self, r, t0, err) end
+  local ok
+  ok, err = conn(self):connect(src.id, tgt.id, password)
+  if not ok then return finish(self, r, t0, errors.with(err, { op = "connect session " .. src.id })) end
+  if opts.wait then
+    r.after = verify(self, src.id, function(st) return st == "active" or st == "connected" end, opts.timeout)
+  end
+  return finish(self, r, t0)
+end
+
+--- Message box buttons (the MessageBox style values).
+M.BUTTONS = { ok = 0, okcancel = 1, abortretryignore = 2, yesnocancel = 3, yesno = 4, retrycancel = 5 }
+--- Answers (MessageBox return values, IDTIMEOUT and IDASYNC).
+M.ANSWERS = { [1] = "ok", [2] = "cancel", [3] = "abort", [4] = "retry", [5] = "ignore", [6] = "yes",
+              [7] = "no", [32000] = "timeout", [32001] = "async" }
+
+--- Shows a message box in a session (msg).
+-- @param s session record or id
+-- @tparam string title
+-- @tparam string text
+-- @tparam[opt] table opts `timeout` (seconds the box stays, 0 = until answered),
+--   `wait` (wait for the answer; default false: returns "async"),
+--   `buttons` (`"ok"`, `"okcancel"`, `"yesno"`, `"yesnocancel"`, `"retrycancel"`,
+--   `"abortretryignore"`), `style` (raw MessageBox style, overrides buttons)
+-- @return result record with `answer`
+function Host:message(s, title, text, opts)
+  if type(title) ~= "string" or type(text) ~= "string" then
+    error("host:message: title and text must be strings", 2)
+  end
+  opts = opts or {}
+  local style = opts.style or M.BUTTONS[opts.buttons or "ok"]
+  if not style then error("host:message: unknown buttons '" .. tostring(opts.buttons) .. "'", 2) end
+  local t0 = now()
+  local r = { host = self.name, id = type(s) == "table" and s.id or s, action = "message" }
+  local cur, err = current(self, s, "message")
+  if not cur then return finish(self, r, t0, err) end
+  r.user, r.domain, r.before, r.after = cur.user, cur.domain, cur.state, cur.state
+  local answer
+  answer, err = conn(self):message(cur.id, title, text, style, opts.timeout or 0, opts.wait)
+  if not answer then return finish(self, r, t0, errors.with(err, { op = "message session " .. cur.id })) end
+  r.answer = M.ANSWERS[answer] or tostring(answer)
+  return finish(self, r, t0)
+end
+
+-- ---- processes -------------------------------------------------------------
+
+local WELL_KNOWN = { ["S-1-5-18"] = "NT AUTHORITY\\SYSTEM", ["S-1-5-19"] = "NT AUTHORITY\\LOCAL SERVICE",
+  ["S-1-5-20"] = "NT AUTHORITY\\NETWORK SERVICE", ["S-1-5-90-0"] = "Window Manager\\DWM",
+  ["S-1-5-96-0"] = "Font Driver Host\\UMFD" }
+
+local Process = {}
+Process.__index = Process
+Process.__name = "termsrv.Process"
+M.Process = Process
+M.PROCESS_FIELDS = { "host", "pid", "ppid", "image", "session", "account", "sid", "memory",
+  "peak_memory", "threads", "handles", "create_time", "cpu_seconds" }
+
+function Process:__tostring()
+  return string.format("%-20s %-6d %-7d %-24s %8d K", self.account or self.sid or "-", self.session,
+    self.pid, self.image or "(none)", (self.memory or 0) // 1024)
+end
+
+function Process:totable()
+  local t = {}
+  for _, k in ipairs(M.PROCESS_FIELDS) do t[k] = self[k] end
+  return t
+end
+
+local function glob(pattern)
+  local p = pattern:lower():gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".")
+  return "^" .. p .. "$"
+end
+
+-- Account names without an LSA lookup: well-known SIDs, and for each session
+-- the SID most of its processes run as is its logged-on user.
+local function accounts(procs, sessions)
+  local by_session = {}
+  for _, p in ipairs(procs) do
+    if p.sid and not WELL_KNOWN[p.sid] then
+      local counts = by_session[p.session] or {}
+      counts[p.sid] = (counts[p.sid] or 0) + 1
+      by_session[p.session] = counts
+    end
+  end
+  local names = {}
+  for _, s in ipairs(sessions or {}) do
+    local counts = by_session[s.id]
+    if counts and s.user then
+      local best, n = nil, 0
+      for sid, k in pairs(counts) do if k > n then best, n = sid, k end end
+      names[best] = names[best] or record.account(s)
+    end
+  end
+  return function(sid) return sid and (WELL_KNOWN[sid] or names[sid]) end
+end
+
+--- Lists processes (query process / tasklist).
+-- @tparam[opt] table filter `session` (id), `user` (account glob, e.g.
+--   `"CORP\\alice"` or `"*alice"`), `name` (image glob, e.g. `"chrome*.exe"`)
+-- @return array of process records: pid, ppid, image, session, sid, account
+--   (resolved for well-known SIDs and session owners), memory (working set,
+--   bytes), peak_memory, threads, handles, create_time, cpu_seconds
+function Host:processes(filter)
+  filter = filter or {}
+  local raw, err = conn(self):processes()
+  if not raw then return host.fail(self, err, "list processes") end
+  local sessions = self:sessions{ times = false }
+  local account = accounts(raw, sessions)
+  local user_pat = filter.user and glob(filter.user)
+  local name_pat = filter.name and glob(filter.name)
+  local out = {}
+  for _, p in ipairs(raw) do
+    p.host = self.name
+    p.account = account(p.sid)
+    if (filter.session == nil or p.session == filter.session)
+      and (not name_pat or (p.image and p.image:lower():match(name_pat)))
+      and (not user_pat or (p.account and p.account:lower():match(user_pat))) then
+      out[#out + 1] = setmetatable(p, Process)
+    end
+  end
+  return out
+end
+
+--- Ends processes (tskill / taskkill).
+-- @param target a pid, a process record, or a filter table as for
+--   `processes` (at least one of `name`, `session`, `user`)
+-- @tparam[opt] table opts `exit_code` (default 0)
+-- @return array of result records (one per process), or nil, err
+function Host:kill(target, opts)
+  opts = opts or {}
+  local procs
+  if math.type(target) == "integer" then
+    procs = { { pid = target } }
+  elseif getmetatable(target) == Process then
+    procs = { target }
+  elseif type(target) == "table" then
+    if not (target.name or target.session or target.user) then
+      error("host:kill: give a pid or a filter with name, session or user", 2)
+    end
+    local err
+    procs, err = self:processes(target)
+    if not procs then return nil, err end
+  else
+    error("host:kill: pid, process record or filter table expected", 2)
+  end
+  local results, failed = {}, 0
+  for _, p in ipairs(procs) do
+    local t0 = now()
+    local r = { host = self.name, id = p.session, action = "kill", pid = p.pid, image = p.image }
+    local ok, err = conn(self):kill(p.pid, opts.exit_code or 0)
+    local res
+    if ok then
+      res = finish(self, r, t0)
+    else
+      failed = failed + 1
+      res = select(3, finish(self, r, t0, errors.with(err, { op = "kill process " .. p.pid })))
+    end
+    results[#results + 1] = res
+  end
+  if #procs == 1 and failed == 1 then return nil, results[1].err, results end
+  return results
+end
+
+--- Shuts the host down (shutdown /m): refuses unless `confirm = true`.
+-- @tparam table opts `confirm` (must be true), and at most one of
+--   `reboot`, `poweroff`, `logoff` (log every user off, keep running);
+--   the default is a shutdown.
+function Host:shutdown(opts)
+  if type(opts) ~= "table" or opts.confirm ~= true then
+    error("host:shutdown: refusing without confirm=true (this ends every session on " ..
+      self.name .. ")", 2)
+  end
+  local n = (opts.reboot and 1 or 0) + (opts.poweroff and 1 or 0) + (opts.logoff and 1 or 0)
+  if n > 1 then error("host:shutdown: choose one of reboot, poweroff, logoff", 2) end
+  -- WSD_LOGOFF 1, WSD_SHUTDOWN 2, WSD_REBOOT 4, WSD_POWEROFF 8
+  local flags = opts.logoff and 1 or opts.reboot and 6 or opts.poweroff and 10 or 2
+  local what = opts.logoff and "logoff" or opts.reboot and "reboot"
+    or opts.poweroff and "poweroff" or "shutdown"
+  local t0 = now()
+  local r = { host = self.name, action = what }
+  local ok, err = conn(self):shutdown(flags)
+  if not ok then return finish(self, r, t0, errors.with(err, { op = what })) end
+  return finish(self, r, t0)
+end
+
+return M

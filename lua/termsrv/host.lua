@@ -1,0 +1,264 @@
+--- Host handles: one SMB logon to one Windows host, and everything termsrv
+-- does on it. Made by `termsrv.connect`.
+--
+-- A handle owns one libsmbclient connection; the pipes behind it
+-- (LSM_API_service, TermSrv_API_service, Ctx_WinStation_API_service) are
+-- opened and bound the first time a call needs them and then reused.
+-- Handles close themselves: `local h <close> = termsrv.connect{...}`.
+-- @module termsrv.host
+
+local core = require "termsrv.core"
+local errors = require "termsrv.error"
+local record = require "termsrv.record"
+
+local M = {}
+
+local Host = {}
+Host.__index = Host
+Host.__name = "termsrv.Host"
+M.Host = Host
+
+local function clock()
+  -- monotonic enough for durations of calls; os.clock would count CPU only
+  local ok, system = pcall(require, "system")
+  if ok and system.monotime then return system.monotime end
+  return os.time
+end
+local now = clock()
+
+--- Splits `DOMAIN\user` or `user@domain`.
+local function split_user(user, domain)
+  if not user then return nil, domain end
+  local d, u = user:match("^([^\\]+)\\(.+)$")
+  if d then return u, domain or d end
+  u, d = user:match("^([^@]+)@(.+)$")
+  if u then return u, domain or d end
+  return user, domain
+end
+
+--- Splits `host:port` (IPv6 literals in brackets: `[::1]:445`).
+local function split_host(spec, port)
+  local h, p = spec:match("^%[(.+)%]:(%d+)$")
+  if not h then h, p = spec:match("^([^:]+):(%d+)$") end
+  if h then return h, tonumber(p) end
+  return spec:match("^%[(.+)%]$") or spec, port
+end
+
+local CONNECT_KEYS = { host = "string", port = "number", user = "string", domain = "string",
+  password = "string", nthash = "string", kerberos = "boolean", timeout = "number",
+  connect_timeout = "number", rpc_auth = "string", max_frag = "number", name = "string" }
+
+--- Connects to a host.
+-- @tparam table opts `host` (name, address, or `host:port`), `port` (445),
+--   `user` (`user`, `DOMAIN\user` or `user@domain`), `domain`, one of `password`,
+--   `nthash` (32 hex digits) or `kerberos=true`, `timeout` (seconds per SMB
+--   exchange, default 20), `connect_timeout` (seconds, default 5),
+--   `rpc_auth` (`"privacy"` default, or `"none"` to rely on the SMB identity),
+--   `max_frag` (largest RPC fragment to accept, default 4280), `name` (label
+--   used in records and errors; default the host as given).
+-- @treturn[1] Host
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error
+function M.connect(opts)
+  if type(opts) ~= "table" then error("termsrv.connect: options table expected", 2) end
+  for k, v in pairs(opts) do
+    local want = CONNECT_KEYS[k]
+    if not want then error("termsrv.connect: unknown option '" .. tostring(k) .. "'", 2) end
+    if type(v) ~= want then
+      error(string.format("termsrv.connect: option '%s' must be a %s, got %s", k, want, type(v)), 2)
+    end
+  end
+  if not opts.host or opts.host == "" then error("termsrv.connect: 'host' is required", 2) end
+  if not (opts.password or opts.nthash or opts.kerberos) then
+    error("termsrv.connect: give password=, nthash= or kerberos=true", 2)
+  end
+  local hostname, port = split_host(opts.host, opts.port)
+  local user, domain = split_user(opts.user, opts.domain)
+  local label = opts.name or opts.host
+  local c, err = core.connect{
+    host = hostname, port = port, user = user, domain = domain or "",
+    password = opts.password, nthash = opts.nthash, kerberos = opts.kerberos,
+    timeout = opts.timeout, connect_timeout = opts.connect_timeout,
+    rpc_auth = opts.rpc_auth, max_frag = opts.max_frag,
+  }
+  if not c then return nil, errors.with(err, { host = label, op = "connect" }) end
+  return setmetatable({ name = label, address = hostname, port = port or 445,
+                        user = user, domain = domain, _c = c }, Host)
+end
+
+local function conn(self)
+  local c = rawget(self, "_c")
+  if not c then error("termsrv: host handle is closed", 3) end
+  return c
+end
+
+--- Closes the handle (idempotent).
+function Host:close()
+  local c = rawget(self, "_c")
+  if c then
+    self._c = nil
+    c:close()
+  end
+end
+Host.__close = Host.close
+Host.__gc = Host.close
+
+function Host:__tostring()
+  return string.format("termsrv.Host(%s as %s%s%s)", self.name,
+    self.domain and self.domain ~= "" and (self.domain .. "\\") or "", self.user or "?",
+    rawget(self, "_c") and "" or ", closed")
+end
+
+local function fail(self, err, op)
+  return nil, errors.with(err, { host = self.name, op = op })
+end
+
+local function blank(s)
+  if s == nil or s == "" then return nil end
+  return s
+end
+
+-- Fills the per-session details (times, server clock, lock state) into rec.
+local function merge_info(rec, info)
+  for _, k in ipairs{ "logon_time", "connect_time", "disconnect_time", "last_input_time",
+                      "server_time", "locked" } do
+    if info[k] ~= nil then rec[k] = info[k] end
+  end
+  if rec.user == nil then
+    rec.user, rec.domain = blank(info.user), blank(info.domain)
+  end
+  if (rec.name == nil or rec.name == "") and info.name then rec.name = info.name end
+  rec.state_code = info.state_code or rec.state_code
+  rec.state = record.STATES[rec.state_code]
+  rec.source = info.source
+end
+
+-- Ages on the server's clock; without it (no legacy pipe) on ours, and the
+-- record says so in `clock`.
+local function ages(rec)
+  local ref = rec.server_time
+  rec.clock = ref and "server" or "local"
+  ref = ref or os.time()
+  if rec.last_input_time then rec.idle = math.max(0, ref - rec.last_input_time) end
+  if rec.state == "disconnected" and rec.disconnect_time then
+    rec.disconnected = math.max(0, ref - rec.disconnect_time)
+  end
+end
+
+local function has_user(rec)
+  return rec.kind ~= "listener" and rec.kind ~= "services"
+end
+
+--- Lists the sessions of the host.
+-- One RPC call (RpcGetAllSessions) gives ids, stations, users and states;
+-- `times` adds one call per session for logon/connect/disconnect/last-input
+-- times and the server's clock; `client` adds the client name and address.
+-- @tparam[opt] table opts `all` (include the services session and listeners;
+--   default false), `times` (default true), `client` (default false),
+--   `method` (`"auto"`, `"all_sessions"`, `"enum"`, `"legacy"`),
+--   `source` (`"auto"`, `"legacy"`, `"lsm_ex"`, `"lsm"`: where details come from)
+-- @treturn[1] table array of session records (prints as a qwinsta table);
+--   `list.errors` holds per-session failures that did not stop the listing
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error
+function Host:sessions(opts)
+  opts = opts or {}
+  local c = conn(self)
+  local raw, method = c:list(opts.method)
+  if not raw then return fail(self, method, "list sessions") end
+  local out, problems = {}, {}
+  local times = opts.times ~= false
+  for _, r in ipairs(raw) do
+    local rec = record.session{ host = self.name, id = r.id, name = r.name or "",
+      state_code = r.state_code, user = blank(r.user), domain = blank(r.domain) }
+    if opts.all or has_user(rec) then
+      -- Listing paths without users (enum, legacy) need the details call
+      -- anyway for a user session; do it once for both purposes.
+      local need = has_user(rec) and (times or (r.user == nil))
+      if need then
+        local info, err = c:info(rec.id, opts.source)
+        if info then
+          merge_info(rec, info)
+          rec.kind = record.kind(rec)
+        elseif err.code == "session_not_found" then
+          rec = nil -- logged off between the listing and now
+        else
+          problems[#problems + 1] = errors.with(err, { host = self.name,
+            op = "read details of session " .. r.id })
+        end
+      end
+      if rec then
+        if times then ages(rec) end
+        out[#out + 1] = rec
+      end
+    end
+  end
+  if opts.client then
+    for _, rec in ipairs(out) do
+      if has_user(rec) and rec.state ~= "disconnected" then
+        local cl, err = c:client(rec.id)
+        if cl then
+          rec.client, rec.address = cl.name, cl.address
+        elseif err.code == "rdp_disabled" then
+          break -- no TermSrv pipe: no client data for anyone
+        elseif err.code ~= "session_not_found" then
+          problems[#problems + 1] = errors.with(err, { host = self.name,
+            op = "read client of session " .. rec.id })
+        end
+      end
+    end
+  end
+  local list = record.list(out)
+  list.method = method
+  if #problems > 0 then list.errors = problems end
+  return list
+end
+
+--- One session by id, with its times.
+-- @tparam integer id
+-- @tparam[opt] table opts `client` (add client name and address), `source`
+-- @treturn[1] table a session record
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error (`session_not_found` when there is no such session)
+function Host:session(id, opts)
+  if math.type(id) ~= "integer" then error("host:session: integer id expected", 2) end
+  opts = opts or {}
+  local c = conn(self)
+  local info, err = c:info(id, opts.source)
+  if not info then return fail(self, err, "read session " .. id) end
+  local rec = record.session{ host = self.name, id = id, name = info.name or "",
+    state_code = info.state_code }
+  merge_info(rec, info)
+  rec.kind = record.kind(rec)
+  ages(rec)
+  if opts.client and has_user(rec) then
+    local cl = c:client(id)
+    if cl then rec.client, rec.address = cl.name, cl.address end
+  end
+  return rec
+end
+
+--- The host's current time (UTC epoch seconds) from its own clock.
+function Host:server_time()
+  local t, err = conn(self):server_time(0)
+  if t == nil and err then return fail(self, err, "read the server clock") end
+  return t
+end
+
+--- Which pipes the host has (true/false; absent key = not tried yet).
+function Host:pipes()
+  return conn(self):pipes()
+end
+
+--- Counters of this handle: SMB opens/reads/writes, RPC binds/calls/fragments.
+function Host:stats()
+  return conn(self):stats()
+end
+
+M.split_user = split_user
+M.split_host = split_host
+M.now = now
+M.conn = conn
+M.fail = fail
+
+return M

@@ -1,0 +1,49 @@
+--- termsrv: list and clean up Remote Desktop sessions on Windows hosts.
+--
+--     local termsrv = require "termsrv"
+--     local h <close> = assert(termsrv.connect{ host = "ts01", user = "CORP\\ops",
+--                                              password = os.getenv("TS_PASSWORD") })
+--     print(h:sessions())
+--
+-- @module termsrv
+
+local host = require "termsrv.host"
+local core = require "termsrv.core"
+require "termsrv.control" -- adds the session-control methods to host handles
+
+local M = {
+  version = core.version,
+  connect = host.connect,
+  error = require "termsrv.error",
+  record = require "termsrv.record",
+}
+
+--- What a status number means: `{code, name, message, hint, kind, status}` or nil.
+-- @tparam integer status NTSTATUS, HRESULT, Win32 error or RPC fault number
+-- @tparam[opt] string kind `"ntstatus"`, `"hresult"`, `"win32"`, `"fault"`,
+--   `"bind_nak"`, `"errno"`; by default guessed from the number's shape
+function M.strerror(status, kind)
+  if math.type(status) ~= "integer" then error("termsrv.strerror: integer expected", 2) end
+  return core.strerror(status, kind)
+end
+
+-- The policy layer is loaded on first use, so a script that only lists
+-- sessions does not pay for it.
+local lazy = { select = "termsrv.select", policy = "termsrv.policy", plan_module = "termsrv.plan",
+               report = "termsrv.report", audit = "termsrv.audit", duration = "termsrv.duration",
+               json = "termsrv.json" }
+setmetatable(M, { __index = function(t, k)
+  local mod = lazy[k]
+  if mod then
+    local v = require(mod)
+    rawset(t, k, v)
+    return v
+  end
+end })
+
+--- Builds a cleanup plan (nothing is touched): see `termsrv.plan`.
+function M.plan(hosts, policy, opts)
+  return require("termsrv.plan").make(hosts, policy, opts)
+end
+
+return M

@@ -1,0 +1,657 @@
+--- Plans: what a policy would do to which sessions, then doing it safely.
+--
+--     local plan = require "termsrv.plan"
+--     local p = plan.make({ host1, host2 }, "nightly.lua" or policy_table)
+--     print(p)                         -- the dry run: nothing touched yet
+--     local results = p:apply{ audit = assert(audit.open("/var/log/termsrv.jsonl")) }
+--     print(results)                   -- one line per session + summary
+--
+-- Building a plan only reads records. `plan:apply` acts through the host
+-- handle API (`host:logoff(rec, opts)`, ...), always passing the record that
+-- was planned, so the host layer re-checks the session just before acting and
+-- refuses (`session_changed`) when the id now belongs to another logon.
+--
+-- Ordering: per host (in the order given), stalest first: disconnected
+-- sessions by longest disconnected, then the others by longest idle; ties by
+-- earlier logon, then lower id. `max_actions` keeps the first N per host;
+-- `free_slots` = N keeps the first N candidates per host (and never more than
+-- `max_actions`).
+--
+-- Ladders (action = {"message", "disconnect", "logoff", "reset"}): steps run
+-- in order; a message to a disconnected session is skipped (nobody would see
+-- it), and so is its grace; a disconnect of a disconnected session is
+-- skipped; the ladder stops as soon as the session is gone; a failed or hung
+-- step (logoff that returns but leaves the session in place) escalates to the
+-- next step; after each grace period the session is re-read and the ladder
+-- stops (skipped) if it changed hands or no longer matches the rule, and ends
+-- (ok) if the user logged off. Grace periods of all sessions run concurrently:
+-- every message goes out first, then one wait, then the next steps.
+--
+-- Waiting: `opts.sleep(seconds)` and `opts.clock()` are injectable. The
+-- defaults use lua-system (`system.sleep`, `system.monotime`: a real sleep,
+-- no busy-wait) when it is installed, else `os.execute("sleep N")` and
+-- `os.time`. A `sleep` that returns early makes the waits shorter (a no-op
+-- sleep skips them), it never loops.
+-- @module termsrv.plan
+
+local errors = require "termsrv.error"
+local policy = require "termsrv.policy"
+local record = require "termsrv.record"
+
+local M = {}
+
+local Plan = {}
+Plan.__index = Plan
+Plan.__name = "termsrv.plan"
+
+local Step = {}
+Step.__index = Step
+Step.__name = "termsrv.plan.step"
+
+local Results = {}
+Results.__index = Results
+Results.__name = "termsrv.results"
+
+local function report() return require "termsrv.report" end
+
+-------------------------------------------------------------------------------
+-- ordering
+
+local function nil_last(a, b, desc)
+  if a == nil then return false end
+  if b == nil then return true end
+  if desc then return a > b end
+  return a < b
+end
+
+--- Comparator for "stalest first" (the free-slots and max_actions order):
+-- disconnected before others; longest disconnected; longest idle; earliest
+-- logon; lowest id. Unknown values sort after known ones.
+-- @tparam table a record
+-- @tparam table b record
+-- @treturn boolean true when `a` goes first
+function M.stalest_first(a, b)
+  local ga = a.state == "disconnected" and 1 or 2
+  local gb = b.state == "disconnected" and 1 or 2
+  if ga ~= gb then return ga < gb end
+  if ga == 1 then
+    local da, db = record.disconnected_for(a), record.disconnected_for(b)
+    if da ~= db then return nil_last(da, db, true) end
+  end
+  local ia, ib = record.idle(a), record.idle(b)
+  if ia ~= ib then return nil_last(ia, ib, true) end
+  if a.logon_time ~= b.logon_time then return nil_last(a.logon_time, b.logon_time, false) end
+  return (a.id or 0) < (b.id or 0)
+end
+
+-------------------------------------------------------------------------------
+-- build
+
+local function ensure_record(rec, host)
+  if record.is_session(rec) and rec.host ~= nil then return rec end
+  local t = {}
+  for k, v in pairs(rec) do t[k] = v end
+  if t.host == nil then t.host = host end
+  return record.session(t)
+end
+
+local function skipped_entry(rec, reason, why, rule)
+  return { host = rec.host, id = rec.id, user = rec.user, domain = rec.domain, logon_time = rec.logon_time,
+           state = rec.state, rule = rule, reason = reason, why = why }
+end
+
+local function make_step(rec, rule, reason, self, pol)
+  local steps = {}
+  for i, s in ipairs(rule.steps) do steps[i] = s end
+  return setmetatable({
+    host = rec.host, id = rec.id, user = rec.user, domain = rec.domain, station = rec.name,
+    state = rec.state, kind = rec.kind, logon_time = rec.logon_time,
+    idle = record.idle(rec), disconnected = record.disconnected_for(rec),
+    client = rec.client, address = rec.address,
+    fingerprint = { id = rec.id, user = rec.user, domain = rec.domain, logon_time = rec.logon_time },
+    rule = rule.name, action = rule.action, steps = steps, grace = rule.grace, message = rule.message,
+    why = reason, record = rec, self = self, _rule = rule, _policy = pol,
+  }, Step)
+end
+
+local function check_entry(i, e)
+  if type(e) ~= "table" then error("plan.build: entries[" .. i .. "]: table expected", 4) end
+  if type(e.host) ~= "string" then error("plan.build: entries[" .. i .. "].host: string expected", 4) end
+  if e.err == nil and type(e.sessions) ~= "table" then
+    error("plan.build: entries[" .. i .. "].sessions: array of records expected", 4)
+  end
+  if e.self ~= nil and type(e.self) ~= "table" then
+    error("plan.build: entries[" .. i .. "].self: table {user=, domain=} expected", 4)
+  end
+end
+
+local function build(entries, pol, opts)
+  if type(entries) ~= "table" then
+    error("plan.build: array of entries expected, got " .. type(entries), 3)
+  end
+  opts = opts or {}
+  local now = opts.now or os.time()
+  local free = pol.free_slots
+  if opts.free_slots ~= nil then free = opts.free_slots or nil end
+  if free ~= nil and (math.type(free) ~= "integer" or free < 1) then
+    error("plan.build: free_slots: integer >= 1 expected", 3)
+  end
+  local cap = opts.max_actions or pol.max_actions
+  local p = setmetatable({
+    steps = {}, skipped = {}, errors = {}, hosts = {}, policy = pol, policy_name = pol.name,
+    created = now, free_slots = free, max_actions = cap, _handles = {},
+  }, Plan)
+  for i, e in ipairs(entries) do
+    check_entry(i, e)
+    if e.handle then p._handles[e.host] = e.handle end
+    if e.err ~= nil then
+      p.errors[#p.errors + 1] = { host = e.host, err = e.err }
+      goto continue
+    end
+    do
+      local ctx = { self = e.self, now = now, host = e.host }
+      local cands = {}
+      local hinfo = { host = e.host, sessions = #e.sessions, steps = 0, skipped = 0 }
+      p.hosts[#p.hosts + 1] = hinfo
+      for _, raw in ipairs(e.sessions) do
+        local rec = ensure_record(raw, e.host)
+        local rule, reason, why = pol:match(rec, ctx)
+        if rule then
+          cands[#cands + 1] = { rec = rec, rule = rule, reason = reason }
+        elseif (why == "protected" or why == "excluded") and rec.user and rec.user ~= "" then
+          p.skipped[#p.skipped + 1] = skipped_entry(rec, reason, why)
+          hinfo.skipped = hinfo.skipped + 1
+        end
+      end
+      table.sort(cands, function(a, b) return M.stalest_first(a.rec, b.rec) end)
+      local limit = cap
+      if free and free < limit then limit = free end
+      for n, c in ipairs(cands) do
+        if n <= limit then
+          p.steps[#p.steps + 1] = make_step(c.rec, c.rule, c.reason, e.self, pol)
+          hinfo.steps = hinfo.steps + 1
+        else
+          local reason, why
+          if free and n > free and free <= cap then
+            local s = free == 1 and "" or "s"
+            reason = string.format("not needed: the %d stalest session%s free%s the %d slot%s asked for",
+              free, s, free == 1 and "s" or "", free, s)
+            why = "not_needed"
+          else
+            reason, why = string.format("over max_actions (%d) for this host", cap), "capped"
+          end
+          p.skipped[#p.skipped + 1] = skipped_entry(c.rec, reason, why, c.rule.name)
+          hinfo.skipped = hinfo.skipped + 1
+        end
+      end
+      if free and #cands < free then hinfo.short = free - #cands end
+    end
+    ::continue::
+  end
+  return p
+end
+
+--- Builds a plan from session records; touches nothing.
+-- @tparam {table,...} entries `{ {host = "ts01", self = {user=, domain=}, sessions = {records}}, ... }`
+--   (`self` is the account termsrv runs as on that host, whose sessions are protected;
+--   an entry may carry `err` instead of `sessions` for a host that could not be listed,
+--   and `handle` = the host handle `apply` should use)
+-- @param pol a policy object, a policy table (see termsrv.policy), or the single-rule shorthand
+-- @tparam[opt] table opts `now` (epoch, default `os.time()`), `free_slots` (override; `false` turns it off),
+--   `max_actions` (override)
+-- @treturn termsrv.plan `{steps=, skipped=, errors=, hosts=, ...}`; `#plan` is the number of steps
+function M.build(entries, pol, opts)
+  local ok, p = pcall(policy.new, pol)
+  if not ok then error(p, 2) end
+  return build(entries, p, opts)
+end
+
+local function call(h, method, ...)
+  local f = h[method]
+  if type(f) ~= "function" then
+    return nil, errors.new{ code = "unsupported", host = h.name, op = method,
+                            message = "the host handle has no " .. method .. "()" }
+  end
+  local ok, a, b = pcall(f, h, ...)
+  if not ok then
+    return nil, errors.new{ code = "internal", host = h.name, op = method, message = tostring(a) }
+  end
+  return a, b
+end
+
+--- Lists sessions on live host handles and builds the plan. A host that
+-- fails to list goes into `plan.errors` (`{host=, err=}`) and the others go on.
+-- @tparam {host,...} hosts host handles (or one handle)
+-- @param pol policy object, table, or path of a policy file
+-- @tparam[opt] table opts as for `build`, plus `client` / `all` to force those listing options
+-- @treturn[1] termsrv.plan
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error when `pol` is a path that cannot be loaded
+function M.make(hosts, pol, opts)
+  opts = opts or {}
+  local p
+  if type(pol) == "string" then
+    local err
+    p, err = policy.load(pol)
+    if not p then return nil, err end
+  else
+    local ok
+    ok, p = pcall(policy.new, pol)
+    if not ok then error(p, 2) end
+  end
+  if type(hosts) ~= "table" then error("plan.make: host handles expected, got " .. type(hosts), 2) end
+  if hosts.sessions ~= nil then hosts = { hosts } end
+  local entries = {}
+  for i, h in ipairs(hosts) do
+    local name = h.name or ("host" .. i)
+    local list, err = call(h, "sessions", {
+      all = opts.all or p.needs_all or false, times = true, client = opts.client or p.needs_client or false })
+    if type(list) == "function" then
+      local t = {}
+      for s in list do t[#t + 1] = s end
+      list = t
+    end
+    if type(list) == "table" then
+      entries[#entries + 1] = { host = name, self = { user = h.user, domain = h.domain },
+                                sessions = list, handle = h }
+    else
+      entries[#entries + 1] = { host = name, handle = h,
+        err = err or errors.new{ code = "internal", host = name, op = "sessions",
+                                 message = "sessions() returned neither sessions nor an error" } }
+    end
+  end
+  return build(entries, p, opts)
+end
+
+-------------------------------------------------------------------------------
+-- plan objects
+
+function Plan.__len(p) return #p.steps end
+
+function Plan.__tostring(p)
+  return (report().plan(p):gsub("\n$", ""))
+end
+
+--- Plain-table view for JSON: steps and skipped entries as report rows (ISO
+-- times), host errors as `{host, error, error_message}`.
+function Plan:totable()
+  local rep = report()
+  local errs = {}
+  for i, e in ipairs(self.errors) do
+    errs[i] = { host = e.host, error = type(e.err) == "table" and e.err.code or tostring(e.err),
+                error_message = tostring(e.err) }
+  end
+  local hosts = {}
+  for i, h in ipairs(self.hosts) do
+    hosts[i] = { host = h.host, sessions = h.sessions, steps = h.steps, skipped = h.skipped, short = h.short }
+  end
+  local json = require "termsrv.json"
+  return {
+    policy = self.policy_name, created = json.iso(self.created), free_slots = self.free_slots,
+    max_actions = self.max_actions, hosts = json.array(hosts),
+    steps = json.array((rep.rows(self.steps, { fields = rep.STEP_FIELDS }))),
+    skipped = json.array((rep.rows(self.skipped, { fields = rep.SKIPPED_FIELDS }))),
+    errors = json.array(errs),
+  }
+end
+
+--- The plan as one JSON text (fixed key order).
+-- @treturn string
+function Plan:tojson()
+  local rep = report()
+  local order = { "policy", "created", "free_slots", "max_actions", "host", "sessions", "hosts", "steps",
+                  "skipped", "short", "errors" }
+  for _, k in ipairs(rep.STEP_FIELDS) do order[#order + 1] = k end
+  for _, k in ipairs(rep.SKIPPED_FIELDS) do order[#order + 1] = k end
+  for _, k in ipairs(rep.ERROR_FIELDS) do order[#order + 1] = k end
+  return require("termsrv.json").encode(self:totable(), order)
+end
+
+function Step.__tostring(s)
+  return string.format("%s #%d %s: %s (rule %s: %s)", s.host, s.id, record.account(s) or "-", s.action,
+    s.rule, s.why)
+end
+
+--- Plain-table view of a step (report columns, ISO times).
+function Step:totable()
+  local rep = report()
+  return (rep.rows({ self }, { fields = rep.STEP_FIELDS }))[1]
+end
+
+-------------------------------------------------------------------------------
+-- apply
+
+local has_system, system = pcall(require, "system")
+if has_system and (type(system) ~= "table" or not system.sleep or not system.monotime) then
+  has_system = false
+end
+
+--- The default clock (seconds; monotonic when lua-system is installed).
+function M.default_clock()
+  if has_system then return system.monotime() end
+  return os.time()
+end
+
+--- The default sleep (lua-system's `sleep`, else `os.execute("sleep N")`).
+function M.default_sleep(secs)
+  if secs <= 0 then return end
+  if has_system then system.sleep(secs) return end
+  os.execute(string.format("sleep %d", math.ceil(secs)))
+end
+
+local STATE_CHANGING = { disconnect = true, logoff = true, reset = true }
+
+local function account_of(self)
+  if type(self) ~= "table" or not self.user then return nil end
+  if self.domain and self.domain ~= "" and not self.user:find("\\", 1, true) then
+    return self.domain .. "\\" .. self.user
+  end
+  return self.user
+end
+
+local function expand(text, step, grace)
+  local vals = { user = step.user or "", host = step.host or "", id = tostring(step.id),
+                 station = step.station or "", rule = step.rule or "",
+                 grace = grace and require("termsrv.duration").format(grace) or "" }
+  return (text:gsub("{(%w+)}", function(k) return vals[k] end))
+end
+
+local function err_code(res)
+  return res and type(res.err) == "table" and res.err.code or nil
+end
+
+--- Runs the plan. Every action gets the planned record, so the host layer
+-- re-checks the session just before acting.
+-- @tparam[opt] table opts
+--   `audit` (a logger with `:write(entry)`, or a function(entry)): one entry per
+--   state-changing call (disconnect, logoff, reset; messages too with `audit_messages = true`);
+--   if the audit log cannot be written, no further action is taken (the rest is skipped);
+--   `hosts` (handles, as an array or a name -> handle map; default: those `make` used);
+--   `wait` (verify each action; default the policy's `wait`, true);
+--   `sleep`, `clock` (see the module doc); `progress` (function(result) called as each session finishes)
+-- @treturn termsrv.results array of result records `{host, id, user, domain, logon_time, rule,
+--   action, status ("ok"|"failed"|"skipped"), ok, before, after, err, duration, answer, steps, note}`,
+--   with `.errors` (host errors of the plan) and `.summary` (report.summary)
+function Plan:apply(opts)
+  opts = opts or {}
+  local clock = opts.clock or M.default_clock
+  local sleep = opts.sleep or M.default_sleep
+  local wait = opts.wait
+  if wait == nil then wait = self.policy.wait ~= false end
+  local handles = {}
+  for k, v in pairs(self._handles) do handles[k] = v end
+  if opts.hosts then
+    for k, h in pairs(opts.hosts) do
+      if math.type(k) == "integer" then handles[h.name] = h else handles[k] = h end
+    end
+  end
+  local audit = opts.audit
+  if audit ~= nil and type(audit) ~= "function" and not (type(audit) == "table" and audit.write) then
+    error("plan:apply: opts.audit: logger with :write(entry) or function expected", 2)
+  end
+  local aborted
+
+  local function audit_write(job, res)
+    if audit == nil or aborted then return end
+    local st = job.step
+    local entry = {
+      time = os.time(), account = account_of(st.self), host = st.host, session = st.fingerprint,
+      policy = self.policy_name, rule = st.rule, action = res.action, before = res.before, after = res.after,
+      ok = res.ok, error = err_code(res), error_message = res.err and tostring(res.err) or nil,
+      duration = res.duration,
+    }
+    local ok, r1, r2
+    if type(audit) == "function" then ok, r1, r2 = pcall(audit, entry)
+    else ok, r1, r2 = pcall(audit.write, audit, entry) end
+    if not ok or r1 == false or (r1 == nil and r2 ~= nil) then
+      aborted = errors.new{ code = "audit_failed", op = "audit", message = "cannot write the audit log: "
+        .. tostring(ok and (r2 or "write refused") or r1), hint = "no further action was taken" }
+    end
+  end
+
+  local jobs, results = {}, setmetatable({ errors = self.errors, plan = self }, Results)
+  local start = clock()
+  for i, st in ipairs(self.steps) do
+    local job = {
+      step = st, i = 1, ready_at = start, current = st.record, handle = handles[st.host],
+      result = { host = st.host, id = st.id, user = st.user, domain = st.domain, logon_time = st.logon_time,
+                 rule = st.rule, action = st.action, before = st.state, duration = 0, steps = {} },
+      notes = {},
+    }
+    jobs[i] = job
+  end
+
+  local function finish(job, status, after, err, note)
+    local r = job.result
+    if note then job.notes[#job.notes + 1] = note end
+    r.status, r.ok, r.after, r.err = status, status == "ok", after, err
+    r.note = #job.notes > 0 and table.concat(job.notes, "; ") or nil
+    r.duration = math.floor(r.duration * 1000 + 0.5) / 1000
+    job.done = true
+    if opts.progress then opts.progress(r) end
+  end
+
+  local function act(job, method, ...)
+    local st = job.step
+    local t0 = clock()
+    local res, err = call(job.handle, method, st.record, ...)
+    local elapsed = clock() - t0
+    if type(res) ~= "table" then
+      res = { host = st.host, id = st.id, user = st.user, action = method, before = job.current.state,
+              ok = false, err = err or errors.new{ code = "internal", host = st.host, op = method,
+                                                   message = method .. "() returned no result" } }
+    end
+    if res.ok == nil then res.ok = res.err == nil end
+    res.action = res.action or method
+    res.before = res.before or job.current.state
+    res.duration = res.duration or elapsed
+    job.result.steps[#job.result.steps + 1] = res
+    job.result.duration = job.result.duration + (tonumber(res.duration) or 0)
+    if res.answer ~= nil then job.result.answer = res.answer end
+    if STATE_CHANGING[method] or opts.audit_messages then audit_write(job, res) end
+    return res
+  end
+
+  -- After a grace period: is it the same logon, did the user come back?
+  -- After a message the rule must still hold (the user may have reacted);
+  -- after a disconnect the session must still be disconnected (not reconnected).
+  local function recheck(job, after_step)
+    local st = job.step
+    local fresh, err = call(job.handle, "session", st.id)
+    if not fresh then
+      if err and err.code == "session_not_found" then
+        finish(job, job.acted and "ok" or "skipped", "gone", nil,
+          job.acted and "session ended during the grace period" or "session already gone")
+      else
+        finish(job, "failed", nil, err, "could not re-read the session after the grace period")
+      end
+      return false
+    end
+    if not record.is_session(fresh) then fresh = ensure_record(fresh, st.host) end
+    if not record.same_logon(fresh, st.record) then
+      finish(job, "skipped", fresh.state, errors.new{ code = "session_changed", host = st.host,
+        op = "recheck", message = string.format("session %d now belongs to %s (another logon)", st.id,
+          record.account(fresh) or "nobody") })
+      return false
+    end
+    if after_step ~= "message" then
+      if after_step == "disconnect" and fresh.state ~= "disconnected" then
+        finish(job, "skipped", fresh.state, nil, "user reconnected during the grace period (state "
+          .. tostring(fresh.state) .. ")")
+        return false
+      end
+      job.current = fresh
+      return true
+    end
+    local ctx = { self = st.self, now = os.time(), host = st.host }
+    local pol = st._policy
+    if pol and pol.exclude then
+      local ok, why = pol.exclude:match(fresh, ctx)
+      if not ok and why:find("^excluded: ") then
+        finish(job, "skipped", fresh.state, nil, "now " .. why)
+        return false
+      end
+    end
+    local ok, why = st._rule.select:match(fresh, ctx)
+    if not ok then
+      finish(job, "skipped", fresh.state, nil, "no longer matches: " .. why)
+      return false
+    end
+    job.current = fresh
+    return true
+  end
+
+  local function advance(job)
+    local st = job.step
+    if aborted then
+      finish(job, "skipped", nil, aborted, "not attempted: the audit log failed")
+      return
+    end
+    if not job.handle then
+      finish(job, "failed", nil, errors.new{ code = "no_handle", host = st.host, op = "apply",
+        message = "no host handle for " .. st.host, hint = "plan.make(hosts, ...) or apply{hosts = ...}" })
+      return
+    end
+    if job.waited then
+      local after = job.waited
+      job.waited = nil
+      if not recheck(job, after) then return end
+    end
+    while true do
+      if aborted then
+        finish(job, job.acted and "failed" or "skipped", nil, aborted, "stopped: the audit log failed")
+        return
+      end
+      local step = st.steps[job.i]
+      if step == nil then
+        -- ran out of steps: the last step decides
+        local last = job.last
+        if last and last.ok then finish(job, job.acted and "ok" or "skipped", last.after)
+        else finish(job, "failed", last and last.after, last and last.err) end
+        return
+      end
+      local has_next = st.steps[job.i + 1] ~= nil
+      local grace = st.grace and st.grace[step]
+      job.i = job.i + 1
+      local cur = job.current
+      if step == "message" then
+        if cur.state == "disconnected" or not cur.user or cur.user == "" then
+          job.notes[#job.notes + 1] = "message skipped: " ..
+            (cur.state == "disconnected" and "session is disconnected" or "no user")
+          if not has_next then finish(job, "skipped", cur.state) return end
+          grace = nil
+        else
+          local m = st.message or { title = "", text = "" }
+          local res = act(job, "message", expand(m.title, st, grace), expand(m.text, st, grace),
+            { timeout = m.timeout or grace or 60, wait = false })
+          local code = err_code(res)
+          if code == "session_changed" then finish(job, "skipped", nil, res.err) return end
+          if code == "session_not_found" then
+            finish(job, job.acted and "ok" or "skipped", "gone", nil, "session already gone") return
+          end
+          if res.ok then job.acted = true else
+            job.notes[#job.notes + 1] = "message failed (" .. tostring(code) .. ")"
+          end
+          job.last = res
+        end
+      else
+        local res
+        if step == "disconnect" and cur.state == "disconnected" then
+          job.notes[#job.notes + 1] = "already disconnected"
+          res = { ok = true, after = "disconnected", action = "disconnect", skipped = true }
+        else
+          res = act(job, step, { wait = wait })
+        end
+        local code = err_code(res)
+        if code == "session_changed" then finish(job, "skipped", nil, res.err) return end
+        if code == "session_not_found" then
+          finish(job, job.acted and "ok" or "skipped", "gone", nil,
+            job.acted and ("session ended before " .. step) or "session already gone")
+          return
+        end
+        local success, hung = res.ok, false
+        if success and wait and res.after ~= nil then
+          if step == "disconnect" then success = res.after == "disconnected" or res.after == "gone"
+          else success = res.after == "gone" end
+          hung = not success
+        end
+        job.last = res
+        if success then
+          if not res.skipped then job.acted = true end
+          if res.after == "gone" or step == "logoff" or step == "reset" then
+            finish(job, "ok", res.after)
+            return
+          end
+          job.current = setmetatable({}, { __index = cur })
+          job.current.state = res.after or "disconnected"
+        else
+          if not has_next then
+            local err = res.err or errors.new{ code = "not_done", host = st.host, op = step,
+              message = step .. " did not take effect (session still " .. tostring(res.after) .. ")" }
+            finish(job, "failed", res.after, err)
+            return
+          end
+          job.notes[#job.notes + 1] = (hung and (step .. " did not finish (still " .. res.after .. ")")
+            or (step .. " failed (" .. tostring(code) .. ")")) .. ", escalating to " .. st.steps[job.i]
+        end
+      end
+      if grace and has_next then
+        job.ready_at = clock() + grace
+        job.waited = step
+        return
+      end
+    end
+  end
+
+  local floor = -math.huge
+  while true do
+    local any, next_at = false, nil
+    for _, job in ipairs(jobs) do
+      if not job.done then
+        if job.ready_at <= math.max(clock(), floor) then advance(job) end
+        if not job.done then
+          any = true
+          if next_at == nil or job.ready_at < next_at then next_at = job.ready_at end
+        end
+      end
+    end
+    if not any then break end
+    local dt = next_at - clock()
+    if dt > 0 and not aborted then sleep(dt) end
+    floor = next_at
+  end
+
+  for i, job in ipairs(jobs) do results[i] = job.result end
+  self.applied = true
+  results.summary = report().summary(results)
+  return results
+end
+
+function Results.__tostring(r)
+  return (report().results(r):gsub("\n$", ""))
+end
+
+--- Plain-table view: `{results = rows, summary = ...}` (report columns, ISO times).
+function Results:totable()
+  local rep = report()
+  local json = require "termsrv.json"
+  return { results = json.array((rep.rows(self, { fields = rep.RESULT_FIELDS }))),
+           summary = self.summary and self.summary:totable() }
+end
+
+--- The results and summary as one JSON text (fixed key order).
+-- @treturn string
+function Results:tojson()
+  local rep = report()
+  local order = { "results", "summary" }
+  for _, k in ipairs(rep.RESULT_FIELDS) do order[#order + 1] = k end
+  for _, k in ipairs{ "kind", "hosts", "total", "exit_code", "failed", "skipped", "host_errors" } do
+    order[#order + 1] = k
+  end
+  return require("termsrv.json").encode(self:totable(), order)
+end
+
+--- True when `x` is a plan.
+function M.is_plan(x) return getmetatable(x) == Plan end
+
+return M
