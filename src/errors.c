@@ -285,7 +285,7 @@ void ts_err_resolve(const ts_err *e, ts_err_view *v)
 	const ts_status_info *si = e->kind != TS_K_NONE ? ts_status_lookup(e->kind, e->status) : NULL;
 	v->code = e->code ? e->code : si ? si->code : e->kind == TS_K_FAULT ? "rpc_fault" : "error";
 	v->name = si ? si->name : "";
-	v->message = e->detail[0] ? e->detail : si ? si->message : "failed";
+	v->message = e->detail[0] ? e->detail : si ? si->message : "";
 	/* a status-specific hint only fits when the code was not overridden */
 	const char *h = (si && si->hint && (!e->code || strcmp(e->code, si->code) == 0)) ? si->hint
 											   : NULL;

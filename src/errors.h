@@ -53,7 +53,8 @@ void ts_detail(ts_err *e, const char *fmt, ...) __attribute__((format(printf, 2,
 const ts_status_info *ts_status_lookup(int kind, uint32_t value);
 
 /* Resolved view of an error: code, symbolic name, message, hint (never NULL
- * pointers; name may be ""). */
+ * pointers; name and message may be "" when the table has nothing to add to
+ * what failed). */
 typedef struct ts_err_view {
 	const char *code;
 	const char *name;

@@ -37,10 +37,10 @@ static void push_error(lua_State *L, const ts_err *e, const char *host)
 	lua_createtable(L, 0, 8);
 	lua_pushstring(L, v.code);
 	lua_setfield(L, -2, "code");
-	if (e->what[0])
+	if (e->what[0] && v.message[0])
 		lua_pushfstring(L, "%s: %s", e->what, v.message);
 	else
-		lua_pushstring(L, v.message);
+		lua_pushstring(L, e->what[0] ? e->what : v.message[0] ? v.message : v.code);
 	lua_setfield(L, -2, "message");
 	if (host) {
 		lua_pushstring(L, host);
@@ -448,16 +448,26 @@ static int l_stats(lua_State *L)
 	return 1;
 }
 
+static const char *const pipe_names[TS_NPIPES + 1] = {"lsm", "rcm", "legacy", NULL};
+
+/* conn:probe("lsm"|"rcm"|"legacy") -> true | nil, err: open and bind only */
+static int l_probe(lua_State *L)
+{
+	lconn *lc = check_conn(L);
+	int p = luaL_checkoption(L, 2, NULL, pipe_names);
+	ts_err e = {0};
+	return done(L, lc, ts_probe(lc->c, p, &e), &e);
+}
+
 static int l_pipes(lua_State *L)
 {
 	lconn *lc = check_conn(L);
-	static const char *const names[TS_NPIPES] = {"lsm", "rcm", "legacy"};
 	lua_createtable(L, 0, TS_NPIPES);
 	for (int i = 0; i < TS_NPIPES; i++) {
 		int p = ts_pipe_present(lc->c, i);
 		if (p >= 0) {
 			lua_pushboolean(L, p);
-			lua_setfield(L, -2, names[i]);
+			lua_setfield(L, -2, pipe_names[i]);
 		}
 	}
 	return 1;
@@ -530,6 +540,7 @@ static const luaL_Reg conn_methods[] = {
 	{"message", l_message},   {"processes", l_processes},
 	{"kill", l_kill},         {"shutdown", l_shutdown},
 	{"stats", l_stats},       {"pipes", l_pipes},
+	{"probe", l_probe},
 	{"close", l_close},       {NULL, NULL},
 };
 

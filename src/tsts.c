@@ -628,6 +628,11 @@ static ts_pipe *pipe_get(ts_conn *c, int id, ts_err *e)
 	return p;
 }
 
+int ts_probe(ts_conn *c, int pipe, ts_err *e)
+{
+	return pipe_get(c, pipe, e) ? 0 : -1;
+}
+
 /* One RPC call on a pipe; e->what names the method on failure. */
 static int call(ts_conn *c, int pipe, int ctx, uint16_t opnum, const char *method, wbuf *req,
 		wbuf *resp, ts_err *e)

@@ -109,6 +109,9 @@ void ts_close(ts_conn *c);
 const ts_stats *ts_get_stats(const ts_conn *c);
 /* 1 = present, 0 = absent, -1 = not tried yet */
 int ts_pipe_present(const ts_conn *c, int pipe);
+/* Opens and binds a pipe (if not done yet) without calling anything on it:
+ * tells whether the pipe exists and accepts our authentication. */
+int ts_probe(ts_conn *c, int pipe, ts_err *e);
 
 /* Listing. method: 1 = RpcGetAllSessions, 2 = OpenEnum/GetEnumResult,
  * 3 = legacy RpcWinStationEnumerate (+ one query per session for users).

@@ -26,7 +26,10 @@ function Error.__tostring(e)
   if e.host then parts[#parts + 1] = e.host .. ": " end
   if e.op then parts[#parts + 1] = e.op .. ": " end
   parts[#parts + 1] = e.message or e.code or "error"
-  if e.status ~= nil then
+  if e.status ~= nil and e.status_kind == "errno" then
+    -- a Linux errno means nothing as hex to a Windows admin: its name says it
+    parts[#parts + 1] = " [" .. (e.status_name or ("errno " .. e.status)) .. "]"
+  elseif e.status ~= nil then
     parts[#parts + 1] = " [" .. hex(e.status) .. (e.status_name and (" " .. e.status_name) or "") .. "]"
   elseif e.status_name then
     parts[#parts + 1] = " [" .. e.status_name .. "]"

@@ -145,6 +145,15 @@ local function ages(rec)
   end
 end
 
+-- The legacy details (our default: they carry the server's clock) do not
+-- say whether the desktop is locked; the LSM ones do, at one more call.
+local function lock_state(c, id)
+  local info, err = c:info(id, "lsm_ex")
+  if not info and err.code == "not_supported" then info, err = c:info(id, "lsm") end
+  if not info then return nil, err end
+  return info.locked
+end
+
 local function has_user(rec)
   return rec.kind ~= "listener" and rec.kind ~= "services"
 end
@@ -155,6 +164,7 @@ end
 -- times and the server's clock; `client` adds the client name and address.
 -- @tparam[opt] table opts `all` (include the services session and listeners;
 --   default false), `times` (default true), `client` (default false),
+--   `locked` (read whether each desktop is locked: one more call per session),
 --   `method` (`"auto"`, `"all_sessions"`, `"enum"`, `"legacy"`),
 --   `source` (`"auto"`, `"legacy"`, `"lsm_ex"`, `"lsm"`: where details come from)
 -- @treturn[1] table array of session records (prints as a qwinsta table);
@@ -187,6 +197,15 @@ function Host:sessions(opts)
             op = "read details of session " .. r.id })
         end
       end
+      if rec and opts.locked and has_user(rec) and rec.locked == nil then
+        local lock, err = lock_state(c, rec.id)
+        if lock ~= nil then
+          rec.locked = lock
+        elseif err and err.code ~= "session_not_found" then
+          problems[#problems + 1] = errors.with(err, { host = self.name,
+            op = "read the lock state of session " .. r.id })
+        end
+      end
       if rec then
         if times then ages(rec) end
         out[#out + 1] = rec
@@ -216,7 +235,7 @@ end
 
 --- One session by id, with its times.
 -- @tparam integer id
--- @tparam[opt] table opts `client` (add client name and address), `source`
+-- @tparam[opt] table opts `client` (add client name and address), `locked`, `source`
 -- @treturn[1] table a session record
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error (`session_not_found` when there is no such session)
@@ -235,6 +254,7 @@ function Host:session(id, opts)
     local cl = c:client(id)
     if cl then rec.client, rec.address = cl.name, cl.address end
   end
+  if opts.locked and rec.locked == nil and has_user(rec) then rec.locked = lock_state(c, id) end
   return rec
 end
 
@@ -248,6 +268,18 @@ end
 --- Which pipes the host has (true/false; absent key = not tried yet).
 function Host:pipes()
   return conn(self):pipes()
+end
+
+--- Opens and binds one pipe without calling anything on it (for checks).
+-- @tparam string pipe `"lsm"` (LSM_API_service), `"rcm"` (TermSrv_API_service)
+--   or `"legacy"` (Ctx_WinStation_API_service)
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error (`rdp_disabled` / `lsm_unavailable` when the pipe is absent)
+function Host:probe(pipe)
+  local ok, err = conn(self):probe(pipe)
+  if not ok then return fail(self, err, "probe pipe " .. pipe) end
+  return true
 end
 
 --- Counters of this handle: SMB opens/reads/writes, RPC binds/calls/fragments.

@@ -1,0 +1,246 @@
+-- The core path end to end: termsrv.connect and host:sessions through the
+-- real smbd to the simulated terminal server, on every Windows profile, and
+-- every failure a user meets on the way in, each with its own code.
+local sim = require "support.sim"
+local termsrv = require "termsrv"
+
+local env, port = nil, {}
+
+local function connect(host, over)
+  local opts = { host = "127.0.0.1", port = port[host], user = env.domain .. "\\" .. env.user,
+                 password = env.password, timeout = 5, name = host }
+  for k, v in pairs(over or {}) do opts[k] = v end
+  return termsrv.connect(opts)
+end
+
+local function by_id(list)
+  local t = {}
+  for _, s in ipairs(list) do t[s.id] = s end
+  return t
+end
+
+local function near(expected, actual, slack)
+  assert(actual, "value missing")
+  assert(actual >= expected and actual <= expected + (slack or 120),
+    string.format("expected about %d, got %d", expected, actual))
+end
+
+setup(function()
+  env = sim.start{ config = "spec/fixtures/sim/core.lua" }
+  for _, h in ipairs(env.hosts) do port[h.name] = h.port end
+end)
+teardown(function() sim.stop(env) end)
+
+describe("listing sessions", function()
+  local h, list
+  setup(function()
+    h = assert(connect("TS01"))
+    list = assert(h:sessions())
+  end)
+  teardown(function() h:close() end)
+
+  it("returns the users, stations and states qwinsta shows", function()
+    local s = by_id(list)
+    assert.same({ "rdp-tcp#42", "foo", "CORP", "active" }, { s[2].name, s[2].user, s[2].domain, s[2].state })
+    assert.same({ "", "alice", "disconnected" }, { s[3].name, s[3].user, s[3].state })
+    assert.equals("carol", s[5].user)
+    assert.equals("console", s[1].kind)
+    for _, r in ipairs(list) do assert.is_true(termsrv.record.validate(r)) end
+  end)
+
+  it("hides the services session and listeners unless all=true", function()
+    local s = by_id(list)
+    assert.is_nil(s[0])
+    assert.is_nil(s[65536])
+    local all = by_id(assert(h:sessions{ all = true, times = false }))
+    assert.equals("services", all[0].kind)
+    assert.equals("listener", all[65536].kind)
+    assert.equals("listen", all[65536].state)
+  end)
+
+  it("computes idle and disconnected ages on the server's clock, three hours ahead of ours", function()
+    local s = by_id(list)
+    near(3 * 3600, s[2].server_time - os.time(), 10)
+    assert.equals("server", s[2].clock)
+    near(3 * 60, s[2].idle)
+    near(20 * 60, s[3].disconnected)
+    near(9 * 3600, s[4].disconnected)
+    near(3 * 86400, s[5].disconnected)
+    near(2 * 3600, s[6].idle)
+    near(5 * 3600, s[2].server_time - s[2].logon_time)
+    assert.is_nil(s[2].disconnect_time)  -- never disconnected: Windows reports no time
+  end)
+
+  it("tells locked desktops when asked (one more call per session)", function()
+    local s = by_id(assert(h:sessions{ locked = true }))
+    assert.is_true(s[6].locked)
+    assert.is_false(s[2].locked)
+  end)
+
+  it("prints a record as a qwinsta row and a listing as a qwinsta table", function()
+    local s = by_id(list)
+    assert.matches("rdp%-tcp#42", tostring(s[2]))
+    local text = tostring(list)
+    assert.matches("SESSIONNAME%s+USERNAME%s+ID%s+STATE", text)
+    assert.matches("rdp%-tcp#42%s+foo%s+2%s+Active", text)
+  end)
+
+  it("reads one session by id, and says when there is none", function()
+    local r = assert(h:session(4))
+    assert.same({ 4, "bob", "disconnected" }, { r.id, r.user, r.state })
+    local none, err = h:session(4242)
+    assert.is_nil(none)
+    assert.equals("session_not_found", err.code)
+    assert.equals("TS01", err.host)
+  end)
+
+  it("adds the client name and address when asked", function()
+    local s = by_id(assert(h:sessions{ client = true }))
+    assert.same({ "LAPTOP-FOO", "10.10.20.42" }, { s[2].client, s[2].address })
+  end)
+
+  it("lists without per-session calls when times are not wanted (one RPC call)", function()
+    sim.clear_log(env)
+    local l = assert(h:sessions{ times = false })
+    assert.equals("all_sessions", l.method)
+    assert.equals(1, #sim.calls(env, { event = "call", host = "TS01" }))
+    assert.is_nil(l[1].idle)
+  end)
+end)
+
+describe("Windows versions", function()
+  it("2008: enumerates with RpcOpenEnum/RpcGetEnumResult and reads details without opnum 17", function()
+    local h <close> = assert(connect("TS08"))
+    local list = assert(h:sessions())
+    assert.equals("enum", list.method)
+    assert.equals("foo", by_id(list)[2].user)
+    -- details through LSM only: opnum 17 is refused, opnum 12 answers
+    local r = assert(h:session(3, { source = "auto" }))
+    assert.equals("alice", r.user)
+    sim.clear_log(env)
+    local r12 = assert(h:session(4, { source = "lsm_ex" }) or h:session(4, { source = "lsm" }))
+    assert.equals("bob", r12.user)
+  end)
+
+  it("2008: falls back from opnum 17 to opnum 12 and remembers it", function()
+    local h <close> = assert(connect("TS08"))
+    local conn = h._c
+    local info = assert(conn:info(3, "auto"))
+    assert.equals("legacy", info.source)
+    local none, err = conn:info(3, "lsm_ex")
+    assert.is_nil(none)
+    assert.equals("not_supported", err.code)
+    info = assert(conn:info(3, "lsm"))
+    assert.equals("alice", info.user)
+  end)
+
+  it("legacy-only (2003): lists through RpcWinStationEnumerate, users from WinStationInformation", function()
+    local h <close> = assert(connect("TS03"))
+    local list = assert(h:sessions())
+    assert.equals("legacy", list.method)
+    local s = by_id(list)
+    assert.same({ "foo", "active" }, { s[2].user, s[2].state })
+    assert.same({ "alice", "disconnected" }, { s[3].user, s[3].state })
+    assert.is_false(h:pipes().lsm)
+  end)
+
+  it("RDP disabled: listing still works through LSM; client data and legacy calls say rdp_disabled", function()
+    local h <close> = assert(connect("TSRD"))
+    local list = assert(h:sessions{ client = true })
+    local s = by_id(list)
+    assert.equals("foo", s[2].user)
+    assert.equals("local", s[2].clock) -- no legacy pipe: no server clock
+    assert.is_not_nil(s[2].logon_time)
+    assert.is_nil(s[2].client)
+    local ok, err = h:probe("legacy")
+    assert.is_nil(ok)
+    assert.equals("rdp_disabled", err.code)
+    assert.matches("Remote Desktop", err.hint)
+  end)
+
+  it("2022: the one-call listing", function()
+    local h <close> = assert(connect("TS22"))
+    assert.equals("all_sessions", assert(h:sessions()).method)
+  end)
+end)
+
+describe("failures on the way in", function()
+  local function fails(code, host, over)
+    local h, err = connect(host, over)
+    if h then
+      local list
+      list, err = h:sessions()
+      h:close()
+      assert.is_nil(list, "expected a failure")
+    end
+    assert.equals(code, err.code)
+    assert.is_string(err.hint)
+    assert.is_truthy(tostring(err):find(err.host or "", 1, true))
+    return err
+  end
+
+  it("refused port", function()
+    local err = fails("connection_refused", "TS01", { port = 1 })
+    assert.matches("445", err.hint)
+  end)
+
+  it("a host that accepts TCP but never speaks SMB times out within the timeout", function()
+    local socket = require "socket"
+    local silent = assert(socket.bind("127.0.0.1", 0))
+    local _, p = silent:getsockname()
+    local t0 = socket.gettime()
+    fails("timeout", "TS01", { port = tonumber(p), timeout = 1 })
+    assert.is_true(socket.gettime() - t0 < 4)
+    silent:close()
+  end)
+
+  it("a name that does not resolve", function()
+    fails("name_not_resolved", "TS01", { host = "no-such-host.invalid" })
+  end)
+
+  it("wrong password and unknown user: logon_failure (Windows does not tell them apart)", function()
+    local err = fails("logon_failure", "TS01", { password = "Not-The-Pw-9x" })
+    assert.is_nil(tostring(err):find("Not-The-Pw-9x", 1, true))
+    fails("logon_failure", "TS01", { user = "nobody" })
+  end)
+
+  it("a non-admin sees only its own sessions", function()
+    local h <close> = assert(connect("TS01", { user = env.nonadmin_user, password = env.nonadmin_password }))
+    local list = assert(h:sessions())
+    assert.equals(1, #list)
+    assert.equals(env.nonadmin_user, list[1].user)
+  end)
+
+  it("bind refused", function()
+    fails("bind_refused", "TSNAK")
+  end)
+
+  it("an RPC fault, with the raw status and its name", function()
+    local err = fails("rpc_fault", "TSFLT")
+    assert.equals(0x6F7, err.status)
+    assert.equals("RPC_X_BAD_STUB_DATA", err.status_name)
+  end)
+
+  it("a malformed response", function()
+    fails("malformed_response", "TSBAD")
+  end)
+
+  it("each failure is one readable line naming host, raw code and fix", function()
+    local err = fails("bind_refused", "TSNAK")
+    local line = tostring(err)
+    assert.is_nil(line:find("\n"))
+    assert.matches("^TSNAK: ", line)
+    assert.matches("%[", line)
+    assert.matches("hint: ", line)
+  end)
+end)
+
+describe("handles", function()
+  it("close themselves with <close> and can be closed twice", function()
+    local h = assert(connect("TS01"))
+    do local _ <close> = h end
+    h:close()
+    assert.has_error(function() h:sessions() end)
+    assert.matches("closed", tostring(h))
+  end)
+end)

@@ -1,0 +1,104 @@
+-- Connection economy, measured through the simulator's call log: the RPC
+-- calls and SMB round trips a listing costs. Across a WAN round trips are
+-- the cost that matters, so these figures are pinned: a change that adds
+-- one fails here (and the README quotes them).
+local sim = require "support.sim"
+local termsrv = require "termsrv"
+
+local K = 40
+local env, port = nil, {}
+
+local function config_file()
+  local path = os.tmpname() .. ".lua" -- the simulator reads .lua configs as Lua
+  local f = assert(io.open(path, "w"))
+  f:write("local s = { {id=0, name='services', state='Disconnected'}, ",
+          "{id=65536, name='rdp-tcp', state='Listen'} }\n",
+          "for i = 1, ", K, " do s[#s+1] = { id = i, name = (i % 2 == 0) and ('rdp-tcp#' .. i) or '',\n",
+          "  user = 'user' .. i, state = (i % 2 == 0) and 'Active' or 'Disconnected',\n",
+          "  logon = '-' .. i .. 'h', disconnect = (i % 2 == 1) and ('-' .. i .. 'm') or nil,\n",
+          "  last_input = '-' .. i .. 'm' } end\n",
+          "return { hosts = { { name = 'BIG', sessions = s }, { name = 'TS01' } } }\n")
+  f:close()
+  return path
+end
+
+-- SMB round trips after the logon, as the server side saw them: each pipe
+-- open is one CREATE, each request fragment one WRITE, each response
+-- fragment two READs (its 16-byte header, then the rest).
+local function cost(host)
+  local calls, binds, smb = 0, 0, 0
+  for _, e in ipairs(sim.calls(env, { host = host })) do
+    if e.event == "open" then smb = smb + 1 end
+    if e.event == "call" then calls = calls + 1 end
+    if e.event == "bind" then binds = binds + 1 end
+    smb = smb + (e.frags_in or 0) + 2 * (e.frags_out or 0)
+  end
+  return { rpc_calls = calls, binds = binds, smb_round_trips = smb }
+end
+
+local function measure(host, opts, max_frag)
+  sim.clear_log(env)
+  local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port[host], user = env.user,
+    domain = env.domain, password = env.password, max_frag = max_frag })
+  local list = assert(h:sessions(opts))
+  local c = cost(host)
+  local st = h:stats()
+  -- the client's own count must agree with what the server saw
+  assert.equals(c.smb_round_trips, st.smb_round_trips)
+  assert.equals(c.rpc_calls, st.rpc_calls)
+  return c, #list
+end
+
+setup(function()
+  local cfg = config_file()
+  env = sim.start{ config = cfg }
+  os.remove(cfg)
+  os.remove((cfg:gsub("%.lua$", "")))
+  for _, h in ipairs(env.hosts) do port[h.name] = h.port end
+end)
+teardown(function() sim.stop(env) end)
+
+describe("connection economy", function()
+  -- The one-call answer for 40 sessions is 13.9 KB: at the 4280-byte
+  -- fragments Windows uses on named pipes that is 4 fragments, each read as
+  -- header + body, so 6 round trips more than a one-fragment answer.
+  it("lists K sessions without times in ONE RPC call and 14 SMB round trips after the logon", function()
+    local c, n = measure("BIG", { times = false })
+    assert.equals(K, n)
+    io.write(string.format("\n  listing %d sessions, no times: %d RPC call, %d bind, %d SMB round trips\n",
+      n, c.rpc_calls, c.binds, c.smb_round_trips))
+    assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = 14 }, c)
+  end)
+
+  it("needs fewer round trips where the server sends larger fragments (max_frag)", function()
+    -- the simulator, like Windows on TCP, sends at most 5840-byte fragments
+    local c = measure("BIG", { times = false }, 5840)
+    io.write(string.format("  same with max_frag=5840: %d SMB round trips\n", c.smb_round_trips))
+    assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = 12 }, c)
+  end)
+
+  it("lists K sessions with times on the server clock in K + 2 calls and 3K + 22 round trips", function()
+    local c, n = measure("BIG", {})
+    io.write(string.format("  listing %d sessions with times: %d RPC calls, %d binds, %d SMB round trips\n",
+      n, c.rpc_calls, c.binds, c.smb_round_trips))
+    assert.same({ rpc_calls = K + 2, binds = 2, smb_round_trips = 3 * K + 22 }, c)
+  end)
+
+  it("costs 3 round trips per session and 16 in all on the default host (one-fragment answers)", function()
+    local c, n = measure("TS01", {})
+    assert.same({ rpc_calls = n + 2, binds = 2, smb_round_trips = 3 * n + 16 }, c)
+  end)
+
+  it("reuses the bound pipes and the server handle for later calls", function()
+    sim.clear_log(env)
+    local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port.TS01, user = env.user,
+      domain = env.domain, password = env.password })
+    assert(h:sessions())
+    local first = cost("TS01")
+    sim.clear_log(env)
+    local n = #assert(h:sessions())
+    local again = cost("TS01")
+    assert.equals(2, first.binds)
+    assert.same({ rpc_calls = n + 1, binds = 0, smb_round_trips = 3 * (n + 1) }, again)
+  end)
+end)
