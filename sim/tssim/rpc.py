@@ -1,0 +1,513 @@
+"""Connection-oriented DCE/RPC (C706 ch. 12 + MS-RPCE) over one pipe instance.
+
+One PipeConnection serves one opened named pipe: the NPA handshake, then
+message-mode traffic where every smbd message must be exactly one PDU
+fragment.  It implements bind / alter_context with several presentation
+contexts, NTLM security contexts (bind -> bind_ack with CHALLENGE -> auth3),
+request reassembly, sealed and signed responses fragmented to the client's
+max_recv_frag, the faults Windows sends, and the per-host injected faults.
+"""
+
+import itertools
+import socket
+import struct
+import time
+import uuid
+
+from . import npa
+from .ndr import BadStub, Reader
+from .ntlm import AuthError, NtlmContext, SignatureError
+from . import services as S
+from . import world as W
+
+PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_FAULT = 0, 2, 3
+PTYPE_BIND, PTYPE_BIND_ACK, PTYPE_BIND_NAK = 11, 12, 13
+PTYPE_ALTER, PTYPE_ALTER_RESP, PTYPE_AUTH3 = 14, 15, 16
+PTYPE_CO_CANCEL, PTYPE_ORPHANED = 18, 19
+PFC_FIRST_FRAG, PFC_LAST_FRAG = 0x01, 0x02
+PFC_DID_NOT_EXECUTE, PFC_OBJECT_UUID = 0x20, 0x80
+
+AUTH_TYPE_NONE, AUTH_TYPE_NTLM = 0, 10
+AUTH_LEVEL_NONE, AUTH_LEVEL_INTEGRITY, AUTH_LEVEL_PRIVACY = 1, 5, 6
+NTLM_TOKEN_SIZE = 16
+
+NDR20 = uuid.UUID("8a885d04-1ceb-11c9-9fe8-08002b104860").bytes_le + struct.pack("<I", 2)
+BIND_TIME_FEATURES = uuid.UUID("6cb71c2c-9812-4540-0000-000000000000").bytes_le[:8]
+ZERO_SYNTAX = b"\0" * 20
+
+# bind_nak reasons (MS-RPCE 2.2.2.5 / C706 p_reject_reason_t).
+NAK_NOT_SPECIFIED, NAK_PROTOCOL_VERSION, NAK_AUTH_TYPE = 0, 4, 8
+# p_cont_def_result_t / p_provider_reason_t.
+ACCEPTANCE, PROVIDER_REJECTION, NEGOTIATE_ACK = 0, 2, 3
+ABSTRACT_NOT_SUPPORTED, TRANSFER_NOT_SUPPORTED = 1, 2
+
+NCA_PROTO_ERROR = 0x1C01000B
+STATUS_LOGON_FAILURE = 0xC000006D
+
+# The simulator never sends or accepts fragments larger than this (Windows' limit).
+SERVER_MAX_FRAG = 5840
+MAX_REQUEST_STUB = 1 << 20
+
+PIPE_NAMES = {W.PIPE_LSM: "LSM_API_service", W.PIPE_TERMSRV: "TermSrv_API_service",
+              W.PIPE_CTX: "Ctx_WinStation_API_service"}
+
+_assoc_groups = itertools.count(0x5E41)
+
+
+def header(ptype, flags, frag_len, auth_len, call_id):
+    return struct.pack("<BBBB4sHHI", 5, 0, ptype, flags, b"\x10\0\0\0",
+                       frag_len, auth_len, call_id)
+
+
+class ProtocolError(Exception):
+    """The client broke DCE/RPC framing; the pipe is closed."""
+
+
+class PendingCall:
+    """A request being reassembled from its fragments."""
+
+    def __init__(self, call_id, ctx_id, opnum):
+        self.call_id, self.ctx_id, self.opnum = call_id, ctx_id, opnum
+        self.stub = bytearray()
+        self.frags, self.bytes_in = 0, 0
+        self.denied = None            # fault status decided on a fragment
+        self.principal = None
+        self.sec, self.auth_ctx = None, None
+        self.level, self.auth_type = AUTH_LEVEL_NONE, AUTH_TYPE_NONE
+
+
+class PipeConnection:
+    def __init__(self, server, sock, pipe):
+        self.server, self.sock, self.pipe = server, sock, pipe
+        self.host = None
+        self.info = {}
+        self.contexts = {}            # p_cont_id -> Interface
+        self.rejected = set()         # p_cont_ids refused at bind time
+        self.security = {}            # auth_context_id -> NtlmContext
+        self.handles = {}             # context handle uuid -> (kind, value)
+        self.max_xmit = self.max_recv = 4280
+        self.assoc_group = 0
+        self.pending = None
+        self.hung = False
+        self.closed = False
+
+    # -- framing ---------------------------------------------------------------
+
+    def _recv_exact(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    def recv_message(self):
+        head = self._recv_exact(2)
+        if head is None:
+            return None
+        return self._recv_exact(struct.unpack("<H", head)[0])
+
+    def send_message(self, data):
+        self.sock.sendall(struct.pack("<H", len(data)) + data)
+
+    # -- logging ---------------------------------------------------------------
+
+    def log(self, event, **fields):
+        host = self.host
+        self.server.log.write(host=host.name if host else None,
+                              port=host.port if host else self.info.get("server_port"),
+                              pipe=self.pipe, event=event, **fields)
+
+    def _smb_identity(self):
+        user = self.info.get("smb_user")
+        return "%s\\%s" % (self.info.get("smb_domain") or "", user) if user else None
+
+    # -- main loop -------------------------------------------------------------
+
+    def run(self):
+        try:
+            self.info = npa.handshake(self.sock)
+            self.host = self.server.host_for_port(self.info["server_port"])
+            if self.host is None:
+                return
+            self.log("open", smb_user=self._smb_identity(), client=self.info.get("client_addr"))
+            while not self.closed:
+                msg = self.recv_message()
+                if msg is None:
+                    break
+                if self.hung:
+                    continue          # a hung server reads but never answers
+                self.handle(msg)
+        except ProtocolError as e:
+            self.log("error", detail=str(e))
+        except (OSError, npa.NpaError):
+            pass
+        finally:
+            if self.host is not None:
+                self.log("close")
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def handle(self, msg):
+        if len(msg) < 16:
+            raise ProtocolError("message of %d bytes is not a PDU" % len(msg))
+        vers, minor, ptype, flags, drep, frag_len, auth_len, call_id = \
+            struct.unpack_from("<BBBB4sHHI", msg)
+        if vers != 5 or drep[0] != 0x10:
+            raise ProtocolError("not a little-endian DCE/RPC v5 PDU")
+        if frag_len != len(msg):
+            # One SMB write must carry exactly one fragment; Windows' pipe
+            # semantics make a split PDU a client bug.
+            raise ProtocolError("frag_length %d but the write carried %d bytes (split or "
+                                "merged PDU)" % (frag_len, len(msg)))
+        if auth_len and auth_len + 8 + 16 > frag_len:
+            raise ProtocolError("auth_length %d does not fit frag_length %d"
+                                % (auth_len, frag_len))
+        if ptype in (PTYPE_BIND, PTYPE_ALTER):
+            self.on_bind(msg, ptype, minor, call_id, auth_len)
+        elif ptype == PTYPE_AUTH3:
+            self.on_auth3(msg, call_id, auth_len)
+        elif ptype == PTYPE_REQUEST:
+            self.on_request(msg, flags, call_id, auth_len)
+        elif ptype in (PTYPE_CO_CANCEL, PTYPE_ORPHANED):
+            self.pending = None
+        else:
+            raise ProtocolError("unexpected PDU type %d" % ptype)
+
+    # -- bind / alter_context ----------------------------------------------------
+
+    def _trailer(self, msg, auth_len):
+        off = len(msg) - auth_len - 8
+        auth_type, level, pad, _, ctx_id = struct.unpack_from("<BBBBI", msg, off)
+        return auth_type, level, pad, ctx_id, msg[off + 8:], off
+
+    def on_bind(self, msg, ptype, minor, call_id, auth_len):
+        alter = ptype == PTYPE_ALTER
+        event = "alter" if alter else "bind"
+        fault = self.host.fault_for(("bind_nak",))
+        if fault is not None:
+            reason = int(fault["arg"] or NAK_NOT_SPECIFIED)
+            self.log("fault-injected", mode="bind_nak", call_id=call_id)
+            return self._bind_nak(call_id, reason, event, len(msg))
+        if minor > 1:
+            return self._bind_nak(call_id, NAK_PROTOCOL_VERSION, event, len(msg))
+        try:
+            max_xmit, max_recv, assoc, n_ctx = struct.unpack_from("<HHIB", msg, 16)
+            pos, results, accepted = 28, [], []
+            for _ in range(n_ctx):
+                ctx_id, n_ts = struct.unpack_from("<HB", msg, pos)
+                if n_ts == 0 or pos + 24 + 20 * n_ts > len(msg) - auth_len:
+                    raise struct.error("truncated context element")
+                abstract = msg[pos + 4:pos + 24]
+                syntaxes = [msg[pos + 24 + 20 * i:pos + 44 + 20 * i] for i in range(n_ts)]
+                pos += 24 + 20 * n_ts
+                results.append(self._negotiate_context(ctx_id, abstract, syntaxes, accepted))
+        except struct.error:
+            return self._bind_nak(call_id, NAK_NOT_SPECIFIED, event, len(msg))
+        if not alter:
+            # The server's fragments must fit what the client can receive.
+            self.max_xmit = min(max_recv, SERVER_MAX_FRAG)
+            self.max_recv = min(max_xmit, SERVER_MAX_FRAG)
+            self.assoc_group = assoc or next(_assoc_groups)
+        auth = b""
+        level = AUTH_LEVEL_NONE
+        auth_type = AUTH_TYPE_NONE
+        if auth_len:
+            auth_type, level, _, auth_ctx, token, _ = self._trailer(msg, auth_len)
+            if auth_type != AUTH_TYPE_NTLM:
+                return self._bind_nak(call_id, NAK_AUTH_TYPE, event, len(msg))
+            sec = NtlmContext(self.host, level)
+            try:
+                challenge = sec.challenge(token)
+            except AuthError:
+                return self._bind_nak(call_id, NAK_AUTH_TYPE, event, len(msg))
+            self.security[auth_ctx] = sec
+            auth = (auth_ctx, level, challenge)
+        body = struct.pack("<HHI", self.max_xmit, self.max_recv, self.assoc_group)
+        sec_addr = b"" if alter else b"\\PIPE\\" + PIPE_NAMES[self.pipe].encode() + b"\0"
+        body += struct.pack("<H", len(sec_addr)) + sec_addr
+        body += b"\0" * ((-(16 + len(body))) % 4)
+        body += struct.pack("<BBH", len(results), 0, 0) + b"".join(results)
+        auth_len_out = 0
+        if auth:
+            auth_ctx, level, challenge = auth
+            pad = (-(16 + len(body))) % 4
+            body += b"\0" * pad + struct.pack("<BBBBI", AUTH_TYPE_NTLM, level, pad, 0, auth_ctx)
+            body += challenge
+            auth_len_out = len(challenge)
+        pdu = header(PTYPE_ALTER_RESP if alter else PTYPE_BIND_ACK, PFC_FIRST_FRAG | PFC_LAST_FRAG,
+                     16 + len(body), auth_len_out, call_id) + body
+        self.send_message(pdu)
+        self.log(event, call_id=call_id, result="ack", auth_level=level, auth_type=auth_type,
+                 contexts=accepted, max_xmit_frag=self.max_xmit, max_recv_frag=self.max_recv,
+                 bytes_in=len(msg), bytes_out=len(pdu), frags_in=1, frags_out=1)
+
+    def _negotiate_context(self, ctx_id, abstract, syntaxes, accepted):
+        """One p_result_t for one presentation context element."""
+        iface = S.BY_SYNTAX.get(abstract)
+        if abstract[:8] == BIND_TIME_FEATURES:
+            # Bind time feature negotiation (MS-RPCE 3.3.1.5.3): none supported.
+            return struct.pack("<HH", NEGOTIATE_ACK, 0) + ZERO_SYNTAX
+        if iface is None or iface.pipe != self.pipe:
+            self.rejected.add(ctx_id)
+            return struct.pack("<HH", PROVIDER_REJECTION, ABSTRACT_NOT_SUPPORTED) + ZERO_SYNTAX
+        if NDR20 not in syntaxes:
+            self.rejected.add(ctx_id)
+            return struct.pack("<HH", PROVIDER_REJECTION, TRANSFER_NOT_SUPPORTED) + ZERO_SYNTAX
+        self.contexts[ctx_id] = iface
+        self.rejected.discard(ctx_id)
+        accepted.append({"id": ctx_id, "iface": iface.name})
+        return struct.pack("<HH", ACCEPTANCE, 0) + NDR20
+
+    def _bind_nak(self, call_id, reason, event, bytes_in):
+        # provider_reject_reason, one supported version (5.0), padded to 4.
+        body = struct.pack("<HBBBx", reason, 1, 5, 0)
+        pdu = header(PTYPE_BIND_NAK, PFC_FIRST_FRAG | PFC_LAST_FRAG, 16 + len(body), 0,
+                     call_id) + body
+        self.send_message(pdu)
+        self.log(event, call_id=call_id, result="nak", reason=reason, bytes_in=bytes_in,
+                 bytes_out=len(pdu), frags_in=1, frags_out=1)
+
+    def on_auth3(self, msg, call_id, auth_len):
+        """rpc_auth_3 carries AUTHENTICATE; there is never a reply.  A failed
+        check only marks the context: the next request is refused."""
+        if not auth_len:
+            raise ProtocolError("rpc_auth_3 without auth data")
+        _, level, _, auth_ctx, token, _ = self._trailer(msg, auth_len)
+        sec = self.security.get(auth_ctx)
+        result, detail = 0, None
+        if sec is None:
+            result, detail = STATUS_LOGON_FAILURE, "unknown auth_context_id"
+        else:
+            try:
+                sec.authenticate(token)
+            except AuthError as e:
+                result, detail = STATUS_LOGON_FAILURE, str(e)
+        self.log("auth3", call_id=call_id, auth_level=level, auth_type=AUTH_TYPE_NTLM,
+                 user="%s\\%s" % (sec.domain, sec.user) if sec and sec.user else None,
+                 result=result, detail=detail, bytes_in=len(msg), bytes_out=0,
+                 frags_in=1, frags_out=0)
+
+    # -- requests --------------------------------------------------------------
+
+    def on_request(self, msg, flags, call_id, auth_len):
+        hdr_len = 24 + (16 if flags & PFC_OBJECT_UUID else 0)
+        if len(msg) < hdr_len + (auth_len + 8 if auth_len else 0):
+            raise ProtocolError("request shorter than its header")
+        _, ctx_id, opnum = struct.unpack_from("<IHH", msg, 16)
+        if flags & PFC_FIRST_FRAG:
+            self.pending = PendingCall(call_id, ctx_id, opnum)
+        elif self.pending is None or self.pending.call_id != call_id:
+            raise ProtocolError("fragment of call %d without its first fragment" % call_id)
+        call = self.pending
+        call.frags += 1
+        call.bytes_in += len(msg)
+        stub = self._check_security(call, msg, hdr_len, auth_len)
+        if stub is not None:
+            call.stub += stub
+            if len(call.stub) > MAX_REQUEST_STUB:
+                call.denied = S.RPC_BAD_STUB_DATA
+        if not flags & PFC_LAST_FRAG:
+            return
+        self.pending = None
+        self.dispatch(call)
+
+    def _check_security(self, call, msg, hdr_len, auth_len):
+        """Authenticate one fragment; return its plaintext stub, or None after
+        recording in call.denied the fault Windows would send."""
+        if call.denied is not None:
+            return None
+        if not auth_len:
+            if any(s.established for s in self.security.values()) or \
+                    not self.host.allow_smb_identity:
+                call.denied = S.RPC_ACCESS_DENIED
+                return None
+            call.principal = self.host.principal_for_smb(self.info.get("smb_user"))
+            return msg[hdr_len:]
+        auth_type, level, pad, auth_ctx, token, trailer_off = self._trailer(msg, auth_len)
+        sec = self.security.get(auth_ctx)
+        call.level, call.auth_type, call.sec, call.auth_ctx = level, auth_type, sec, auth_ctx
+        if sec is None or not sec.established or level != sec.level:
+            call.denied = S.RPC_ACCESS_DENIED
+            return None
+        if level not in (AUTH_LEVEL_INTEGRITY, AUTH_LEVEL_PRIVACY) or \
+                (level < self.host.min_auth_level and not self.host.allow_smb_identity):
+            call.denied = S.RPC_ACCESS_DENIED
+            return None
+        if auth_len != NTLM_TOKEN_SIZE or pad > trailer_off - hdr_len or pad > 15:
+            call.denied = S.RPC_SEC_PKG_ERROR
+            return None
+        try:
+            plain = sec.unprotect(msg[:hdr_len], msg[hdr_len:trailer_off],
+                                  msg[trailer_off:trailer_off + 8], token,
+                                  level == AUTH_LEVEL_PRIVACY)
+        except SignatureError as e:
+            self.log("error", detail=str(e), call_id=call.call_id)
+            call.denied = S.RPC_SEC_PKG_ERROR
+            return None
+        call.principal = W.Principal(sec.account.name, sec.account.domain, sec.account.admin)
+        return plain[:len(plain) - pad]
+
+    def _caller(self, call):
+        """For the log: the principal, else whoever tried (NTLM or SMB identity)."""
+        if call.principal is not None:
+            return str(call.principal)
+        if call.sec is not None and call.sec.user:
+            return "%s\\%s" % (call.sec.domain, call.sec.user)
+        return self._smb_identity()
+
+    def dispatch(self, call):
+        started = time.time()
+        fields = {"call_id": call.call_id, "opnum": call.opnum, "auth_level": call.level,
+                  "auth_type": call.auth_type, "bytes_in": call.bytes_in,
+                  "frags_in": call.frags, "iface": None, "method": None,
+                  "user": self._caller(call)}
+        iface = self.contexts.get(call.ctx_id)
+        if iface is None:
+            status = S.NCA_UNK_IF if call.ctx_id in self.rejected else S.NCA_INVALID_PRES_CONTEXT
+            return self._fault(call, status, fields)
+        fields["iface"] = iface.name
+        if call.denied is not None:
+            return self._fault(call, call.denied, fields)
+        method = iface.method(self.host, call.opnum)
+        if method is None:
+            return self._fault(call, S.NCA_OP_RNG_ERROR, fields)
+        name, handler = method
+        fields["method"] = name
+        scope = {"iface": iface.name, "opnum": call.opnum, "method": name}
+        if self._inject_before(call, scope, fields):
+            return
+        absurd = self.host.fault_for(("absurd_count",), **scope) is not None
+        ctx = S.Call(self.host, call.principal, self, iface.name, call.opnum, absurd)
+        try:
+            stub, result = handler(ctx, Reader(call.stub))
+        except S.RpcFault as e:
+            return self._fault(call, e.status, fields)
+        except BadStub as e:
+            fields["detail"] = str(e)
+            return self._fault(call, S.RPC_BAD_STUB_DATA, fields)
+        if absurd:
+            self._log_injected("absurd_count", None, fields)
+        bytes_out, frags_out = self._send_response(call, stub, scope, fields)
+        fields.update(result=result, fault=None, bytes_out=bytes_out, frags_out=frags_out,
+                      ms=round(1000 * (time.time() - started), 3))
+        self.log("call", **fields)
+
+    def _log_injected(self, mode, arg, fields):
+        """A fault-injected record names the call but carries no byte or
+        fragment counts: those belong to the call's own record."""
+        self.log("fault-injected", mode=mode, arg=arg,
+                 **{k: fields[k] for k in ("call_id", "iface", "opnum", "method", "user")})
+
+    def _inject_before(self, call, scope, fields):
+        """Faults that act before the method runs; True if the call ends here."""
+        fault = self.host.fault_for(("delay", "hang", "close", "fault"), **scope)
+        if fault is None:
+            return False
+        self._log_injected(fault["mode"], fault["arg"], fields)
+        if fault["mode"] == "delay":
+            time.sleep(fault["arg"])
+            return False
+        if fault["mode"] in ("hang", "close"):
+            # The call arrived but gets no answer: logged with nothing sent.
+            fields.update(result=None, fault=None, bytes_out=0, frags_out=0)
+            self.log("call", **fields)
+            if fault["mode"] == "hang":
+                self.hung = True
+            else:
+                self.closed = True
+                self.sock.shutdown(socket.SHUT_RDWR)
+        else:
+            self._fault(call, int(fault["arg"] if fault["arg"] is not None else 0x1C000001),
+                        fields)
+        return True
+
+    def _fault(self, call, status, fields):
+        """A fault PDU.  Like Windows, faults carry no auth verifier (and so do
+        not use a sequence number of the security context)."""
+        flags = PFC_FIRST_FRAG | PFC_LAST_FRAG
+        if status in (S.NCA_OP_RNG_ERROR, S.NCA_UNK_IF, S.NCA_INVALID_PRES_CONTEXT,
+                      S.RPC_ACCESS_DENIED):
+            flags |= PFC_DID_NOT_EXECUTE
+        body = struct.pack("<IHBBII", 0, call.ctx_id, 0, 0, status, 0)
+        pdu = header(PTYPE_FAULT, flags, 16 + len(body), 0, call.call_id) + body
+        self.send_message(pdu)
+        fields.update(result=None, fault=status, bytes_out=len(pdu), frags_out=1)
+        self.log("call", **fields)
+
+    def _send_response(self, call, stub, scope, fields):
+        """Fragment, protect and send a response; apply response-side faults."""
+        sec = call.sec if call.level in (AUTH_LEVEL_INTEGRITY, AUTH_LEVEL_PRIVACY) else None
+        room = self.max_xmit - 24 - (8 + NTLM_TOKEN_SIZE if sec else 0)
+        chunk = max(16, room - room % 16)
+        pieces = [stub[i:i + chunk] for i in range(0, len(stub), chunk)] or [b""]
+        fault = self.host.fault_for(("truncated", "bad_frag_length", "wrong_call_id",
+                                     "bad_signature"), **scope)
+        if fault is not None:
+            self._log_injected(fault["mode"], fault["arg"], fields)
+        call_id = call.call_id
+        if fault is not None and fault["mode"] == "wrong_call_id":
+            call_id += int(fault["arg"] or 1)
+        sent = 0
+        offset = 0
+        for i, piece in enumerate(pieces):
+            flags = (PFC_FIRST_FRAG if i == 0 else 0) | \
+                (PFC_LAST_FRAG if i == len(pieces) - 1 else 0)
+            alloc_hint = len(stub) - offset
+            offset += len(piece)
+            if sec is None:
+                pdu = header(PTYPE_RESPONSE, flags, 24 + len(piece), 0, call_id) + \
+                    struct.pack("<IHBB", alloc_hint, call.ctx_id, 0, 0) + piece
+            else:
+                pad = (-len(piece)) % 16
+                frag_len = 24 + len(piece) + pad + 8 + NTLM_TOKEN_SIZE
+                head = header(PTYPE_RESPONSE, flags, frag_len, NTLM_TOKEN_SIZE, call_id) + \
+                    struct.pack("<IHBB", alloc_hint, call.ctx_id, 0, 0)
+                trailer = struct.pack("<BBBBI", AUTH_TYPE_NTLM, call.level, pad, 0,
+                                      call.auth_ctx)
+                body, token = sec.protect(head, piece + b"\0" * pad, trailer,
+                                          call.level == AUTH_LEVEL_PRIVACY)
+                if fault is not None and fault["mode"] == "bad_signature":
+                    token = token[:4] + bytes([token[4] ^ 0xFF]) + token[5:]
+                pdu = head + body + trailer + token
+            if fault is not None and fault["mode"] in ("truncated", "bad_frag_length"):
+                self._send_broken(pdu, fault)
+                return sent + len(pdu), i + 1
+            self.send_message(pdu)
+            sent += len(pdu)
+        return sent, len(pieces)
+
+    def _send_broken(self, pdu, fault):
+        """truncated: half of the fragment, its frag_length intact; bad_frag_length:
+        the whole fragment with frag_length 16 bytes too large ("larger", the
+        default) or cut to the bare 16-byte header ("smaller").  Either way the
+        server then stops answering, as a broken peer would."""
+        if fault["mode"] == "truncated":
+            data = pdu[:len(pdu) // 2]
+        else:
+            wrong = len(pdu) + 16 if (fault["arg"] or "larger") == "larger" else 16
+            data = pdu[:8] + struct.pack("<H", wrong) + pdu[10:]
+        self.send_message(data)
+        self.hung = True
+
+    # -- context handles ---------------------------------------------------------
+
+    def new_handle(self, kind, value):
+        key = uuid.uuid4().bytes
+        self.handles[key] = (kind, value)
+        return b"\0\0\0\0" + key
+
+    def get_handle(self, handle, kind):
+        """The value behind a context handle of this connection; a closed,
+        foreign or wrong-type handle is the fault Windows sends for it."""
+        entry = self.handles.get(handle[4:])
+        if entry is None or entry[0] != kind or handle[:4] != b"\0\0\0\0":
+            raise S.RpcFault(S.NCA_CONTEXT_MISMATCH)
+        return entry[1]
+
+    def close_handle(self, handle, kind):
+        self.get_handle(handle, kind)
+        del self.handles[handle[4:]]
