@@ -251,8 +251,16 @@ end
 -- ---- processes -------------------------------------------------------------
 
 local WELL_KNOWN = { ["S-1-5-18"] = "NT AUTHORITY\\SYSTEM", ["S-1-5-19"] = "NT AUTHORITY\\LOCAL SERVICE",
-  ["S-1-5-20"] = "NT AUTHORITY\\NETWORK SERVICE", ["S-1-5-90-0"] = "Window Manager\\DWM",
-  ["S-1-5-96-0"] = "Font Driver Host\\UMFD" }
+  ["S-1-5-20"] = "NT AUTHORITY\\NETWORK SERVICE" }
+
+-- Per-session virtual accounts: S-1-5-90-0-<n> is DWM-<n>, S-1-5-96-0-<n> UMFD-<n>.
+local function well_known(sid)
+  if WELL_KNOWN[sid] then return WELL_KNOWN[sid] end
+  local n = sid:match("^S%-1%-5%-90%-0%-(%d+)$")
+  if n then return "Window Manager\\DWM-" .. n end
+  n = sid:match("^S%-1%-5%-96%-0%-(%d+)$")
+  if n then return "Font Driver Host\\UMFD-" .. n end
+end
 
 local Process = {}
 Process.__index = Process
@@ -282,7 +290,7 @@ end
 local function accounts(procs, sessions)
   local by_session = {}
   for _, p in ipairs(procs) do
-    if p.sid and not WELL_KNOWN[p.sid] then
+    if p.sid and not well_known(p.sid) then
       local counts = by_session[p.session] or {}
       counts[p.sid] = (counts[p.sid] or 0) + 1
       by_session[p.session] = counts
@@ -297,7 +305,7 @@ local function accounts(procs, sessions)
       names[best] = names[best] or record.account(s)
     end
   end
-  return function(sid) return sid and (WELL_KNOWN[sid] or names[sid]) end
+  return function(sid) return sid and (well_known(sid) or names[sid]) end
 end
 
 --- Lists processes (query process / tasklist).
@@ -354,6 +362,12 @@ function Host:kill(target, opts)
     local t0 = now()
     local r = { host = self.name, id = p.session, action = "kill", pid = p.pid, image = p.image }
     local ok, err = conn(self):kill(p.pid, opts.exit_code or 0)
+    if not ok and err.code == "invalid_parameter" then
+      -- Windows answers a pid it does not know like OpenProcess does:
+      -- ERROR_INVALID_PARAMETER / STATUS_INVALID_PARAMETER
+      err = errors.with(err, { code = "process_not_found",
+        hint = "the process does not exist (any more); list the processes again" })
+    end
     local res
     if ok then
       res = finish(self, r, t0)
