@@ -20,16 +20,17 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(LUA_CFLAGS) $(SMB_CFL
 LIBS    = $(SMB_LIBS) $(NETTLE_LIBS)
 
 # the C core: one file per layer, and the Lua binding
-CORE_SRC := $(filter-out src/testkit%.c,$(wildcard src/*.c))
+CORE_SRC := $(filter-out src/testkit%.c src/proc.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 KIT_SRC  := $(wildcard src/testkit*.c)
 KIT_OBJ  := $(KIT_SRC:src/%.c=$(BUILD)/obj/%.o)
 SO       := $(BUILD)/termsrv/core.so
 KIT      := $(BUILD)/termsrv/testkit.so
+PROC     := $(BUILD)/termsrv/proc.so
 export TERMSRV_BUILD := $(BUILD)
 
-.PHONY: all deps test lint clean
-all: $(SO)
+.PHONY: all deps test demo lint clean bench
+all: $(SO) $(PROC)
 
 deps:
 	@sh .ci/install-deps
@@ -48,11 +49,36 @@ $(KIT): $(KIT_OBJ) $(filter-out $(BUILD)/obj/lua_core.o,$(CORE_OBJ))
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory $(SO) $(KIT)
+	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC)
 	$(BUSTED)
+
+# the main job against the simulated terminal server: list, then a dry run
+demo: deps
+	@$(MAKE) --no-print-directory $(SO)
+	@set -e; eval "$$(sim/start)"; trap 'sim/stop "$$TERMSRV_SIM_DIR"' EXIT; \
+	  TERMSRV_USER="$$TERMSRV_SIM_DOMAIN\\$$TERMSRV_SIM_USER" TERMSRV_PASSWORD="$$TERMSRV_SIM_PASSWORD" \
+	  $(LUA) examples/demo.lua "$$TERMSRV_SIM_HOST:$$TERMSRV_SIM_PORT" "$$TERMSRV_SIM_NAME"
 
 lint:
 	luacheck -q lua spec examples bin sim .busted
 
 clean:
 	rm -rf $(BUILD) build-*
+
+# ---- fleet sweeps: process primitives and the benchmark ----------------------
+# termsrv.proc is its own module (fork/poll/wait for termsrv.fleet): it does
+# not link libsmbclient, and core.so does not depend on it.
+$(PROC): $(BUILD)/obj/proc.o
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ $(LDFLAGS)
+
+# the thread-pool variant of the sweep, for comparison with the fork pool
+BENCH_THREADS := $(BUILD)/bench/threads
+$(BENCH_THREADS): bench/threads.c $(filter-out $(BUILD)/obj/lua_core.o,$(CORE_OBJ)) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(SMB_CFLAGS) -Isrc -pthread -o $@ $(filter %.c %.o,$^) $(LDFLAGS) $(LIBS)
+
+# 200 simulated hosts behind a proxy adding BENCH_RTT_MS of round-trip time
+# (needs root, like the simulator); see bench/README.md
+bench: $(SO) $(PROC) $(BENCH_THREADS)
+	/usr/bin/python3 bench/run.py --build $(BUILD)

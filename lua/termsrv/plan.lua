@@ -245,7 +245,8 @@ function M.make(hosts, pol, opts)
   for i, h in ipairs(hosts) do
     local name = h.name or ("host" .. i)
     local list, err = call(h, "sessions", {
-      all = opts.all or p.needs_all or false, times = true, client = opts.client or p.needs_client or false })
+      all = opts.all or p.needs_all or false, times = true, client = opts.client or p.needs_client or false,
+      locked = opts.locked or p.needs_locked or false })
     if type(list) == "function" then
       local t = {}
       for s in list do t[#t + 1] = s end

@@ -262,6 +262,8 @@ local function build(t)
   for _, r in ipairs(p.rules) do
     local s = r.spec.select
     if s.client or s.address or s.exclude_clients then p.needs_client = true end
+    -- the lock state costs one more call per session: ask only when used
+    if s.locked ~= nil then p.needs_locked = true end
     local inc = s.include_protected
     if inc == true then p.needs_all = true
     elseif type(inc) == "table" or type(inc) == "string" then
