@@ -1,0 +1,47 @@
+rockspec_format = "3.0"
+package = "termsrv"
+version = "scm-1"
+source = { url = "git+file:///termsrv" } -- `luarocks make` builds from the checkout
+description = {
+  summary = "List and clean up Remote Desktop sessions on Windows hosts from Linux",
+  detailed = [[
+    qwinsta, quser, rwinsta, logoff, tsdiscon, tscon, msg, query process,
+    tskill and shutdown /m from Lua 5.4: a C core speaks MS-TSTS over SMB
+    named pipes (libsmbclient, NTLM packet privacy); a Lua layer adds
+    cleanup policies with dry runs, reports, an audit log and fleet sweeps.
+  ]],
+  license = "MIT",
+}
+-- Debian provides these; luarocks cannot see Debian's Lua packages, so
+-- lua-dkjson and lua-argparse are installed with apt (see .ci/install-deps).
+dependencies = { "lua >= 5.4, < 5.5" }
+external_dependencies = {
+  SMBCLIENT = { header = "samba-4.0/libsmbclient.h", library = "smbclient" },
+  NETTLE = { header = "nettle/arcfour.h", library = "nettle" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["termsrv.core"] = {
+      sources = { "src/errors.c", "src/ndr.c", "src/ntlmssp.c", "src/dcerpc.c", "src/smbpipe.c",
+                  "src/tsts.c", "src/lua_core.c" },
+      defines = { "_DEFAULT_SOURCE" },
+      libraries = { "smbclient", "nettle" },
+      incdirs = { "$(SMBCLIENT_INCDIR)/samba-4.0", "$(NETTLE_INCDIR)" },
+      libdirs = { "$(SMBCLIENT_LIBDIR)", "$(NETTLE_LIBDIR)" },
+    },
+    ["termsrv"] = "lua/termsrv/init.lua",
+    ["termsrv.error"] = "lua/termsrv/error.lua",
+    ["termsrv.host"] = "lua/termsrv/host.lua",
+    ["termsrv.control"] = "lua/termsrv/control.lua",
+    ["termsrv.record"] = "lua/termsrv/record.lua",
+    ["termsrv.duration"] = "lua/termsrv/duration.lua",
+    ["termsrv.select"] = "lua/termsrv/select.lua",
+    ["termsrv.policy"] = "lua/termsrv/policy.lua",
+    ["termsrv.plan"] = "lua/termsrv/plan.lua",
+    ["termsrv.report"] = "lua/termsrv/report.lua",
+    ["termsrv.audit"] = "lua/termsrv/audit.lua",
+    ["termsrv.json"] = "lua/termsrv/json.lua",
+  },
+}
+test = { type = "command", command = "make test" }
