@@ -1,0 +1,420 @@
+/*
+ * termsrv.proc: the few POSIX process primitives a fleet sweep needs and Lua
+ * 5.4 lacks (Debian's luaposix has no 5.4 build): fork a worker that runs a
+ * Lua function and sends back one string over a pipe, poll many pipes with a
+ * timeout, read without blocking, signal a worker's process group, reap with
+ * wait4 (status and the worker's own CPU time and peak memory), plus isatty,
+ * a monotonic clock and getrusage.
+ *
+ * libsmbclient calls block, and one process-wide mutex serialises them in
+ * the core, so concurrency across hosts comes from processes, not threads.
+ * The policy (pool size, deadlines, what counts as a crash) lives in
+ * lua/termsrv/fleet.lua; this file only wraps system calls and keeps no
+ * state of its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* exit status of a worker whose function raised or returned a non-string */
+#define WORKER_FAILED 70
+/* largest read per call and largest poll set (a pool is far smaller) */
+#define READ_MAX (1 << 20)
+#define POLL_MAX 65536
+
+static int fail_errno(lua_State *L, int err, const char *what)
+{
+	lua_pushnil(L);
+	lua_pushfstring(L, "%s: %s", what, strerror(err));
+	lua_pushinteger(L, err);
+	return 3;
+}
+
+static int check_fd(lua_State *L, int arg)
+{
+	lua_Integer fd = luaL_checkinteger(L, arg);
+	luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, arg, "file descriptor out of range");
+	return (int)fd;
+}
+
+static void close_quietly(int fd)
+{
+	/* Linux releases the descriptor even when close fails with EINTR, so
+	 * retrying could close a descriptor another thread just opened */
+	if (fd >= 0)
+		(void)close(fd);
+}
+
+static int set_flag(int fd, int get, int set, int flag)
+{
+	int flags = fcntl(fd, get);
+	if (flags < 0)
+		return -1;
+	return fcntl(fd, set, flags | flag);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The worker side of fork: never returns. The function's string goes down
+ * the pipe; nothing of the parent's Lua state is finalised (_exit), so
+ * sockets the parent still uses are never shut down from here. */
+static void run_worker(lua_State *L, pid_t parent, int wfd)
+{
+	/* A pool member that outlives its parent would run on with nobody to
+	 * read its answer; the check closes the race with a parent that died
+	 * before prctl took effect. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(WORKER_FAILED);
+	/* its own process group, so a deadline ends whatever the function
+	 * started too (os.execute, io.popen) */
+	(void)setpgid(0, 0);
+	(void)signal(SIGINT, SIG_DFL);
+	(void)signal(SIGPIPE, SIG_DFL);
+
+	int code = WORKER_FAILED;
+	lua_pushvalue(L, 1);
+	if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+		const char *msg = lua_tostring(L, -1);
+		fprintf(stderr, "termsrv worker %ld: %s\n", (long)getpid(), msg ? msg : "(error object)");
+	} else if (lua_type(L, -1) != LUA_TSTRING) {
+		fprintf(stderr, "termsrv worker %ld: function returned %s, not a string\n",
+			(long)getpid(), luaL_typename(L, -1));
+	} else {
+		size_t n;
+		const char *s = lua_tolstring(L, -1, &n);
+		code = write_all(wfd, s, n) == 0 ? 0 : WORKER_FAILED;
+	}
+	close_quietly(wfd);
+	(void)fflush(NULL);
+	_exit(code);
+}
+
+/* proc.fork(fn [, close_fds]) -> pid, fd | nil, message, errno
+ * Runs fn() in a new process; the string it returns arrives on fd (read end,
+ * non-blocking). close_fds: descriptors the worker must not keep (the pipes
+ * of its siblings). */
+static int l_fork(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	if (!lua_isnoneornil(L, 2))
+		luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	int fds[2];
+	if (pipe(fds) != 0)
+		return fail_errno(L, errno, "pipe");
+	/* close-on-exec: a program the worker runs must not hold the pipe open
+	 * past the worker's own end; non-blocking only on the parent's side */
+	if (set_flag(fds[0], F_GETFD, F_SETFD, FD_CLOEXEC) < 0 ||
+	    set_flag(fds[1], F_GETFD, F_SETFD, FD_CLOEXEC) < 0 ||
+	    set_flag(fds[0], F_GETFL, F_SETFL, O_NONBLOCK) < 0) {
+		int err = errno;
+		close_quietly(fds[0]);
+		close_quietly(fds[1]);
+		return fail_errno(L, err, "fcntl");
+	}
+	/* buffered output would otherwise be written twice, once per process */
+	(void)fflush(NULL);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int err = errno;
+		close_quietly(fds[0]);
+		close_quietly(fds[1]);
+		return fail_errno(L, err, "fork");
+	}
+	if (pid == 0) {
+		close_quietly(fds[0]);
+		if (lua_istable(L, 2)) {
+			lua_Integer n = luaL_len(L, 2);
+			for (lua_Integer i = 1; i <= n; i++) {
+				lua_geti(L, 2, i);
+				lua_Integer fd = lua_tointeger(L, -1);
+				lua_pop(L, 1);
+				if (fd > 2 && fd <= INT_MAX && fd != fds[1])
+					close_quietly((int)fd);
+			}
+		}
+		run_worker(L, parent, fds[1]);
+	}
+	/* also here, so that a kill of the group right after fork cannot miss */
+	(void)setpgid(pid, pid);
+	close_quietly(fds[1]);
+	lua_pushinteger(L, pid);
+	lua_pushinteger(L, fds[0]);
+	return 2;
+}
+
+/* proc.poll(fds, timeout) -> array of the fds that are readable or closed.
+ * timeout in seconds (nil or negative: wait forever). An interrupted wait
+ * returns an empty array: the caller loops anyway. */
+static int l_poll(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	double timeout = luaL_optnumber(L, 2, -1);
+	lua_Integer n = luaL_len(L, 1);
+	luaL_argcheck(L, n >= 0 && n <= POLL_MAX, 1, "too many descriptors");
+	/* userdata, so the array is freed by the GC even if a later call raises */
+	struct pollfd *p = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *p, 0);
+	for (lua_Integer i = 0; i < n; i++) {
+		lua_geti(L, 1, i + 1);
+		int isnum;
+		lua_Integer fd = lua_tointegerx(L, -1, &isnum);
+		lua_pop(L, 1);
+		luaL_argcheck(L, isnum && fd >= 0 && fd <= INT_MAX, 1, "descriptor expected");
+		p[i].fd = (int)fd;
+		p[i].events = POLLIN;
+		p[i].revents = 0;
+	}
+	int ms = -1;
+	if (timeout >= 0)
+		ms = timeout * 1000.0 >= (double)INT_MAX ? INT_MAX : (int)ceil(timeout * 1000.0);
+	int r = poll(p, (nfds_t)n, ms);
+	if (r < 0 && errno != EINTR)
+		return fail_errno(L, errno, "poll");
+	lua_createtable(L, r > 0 ? r : 0, 0);
+	lua_Integer k = 0;
+	for (lua_Integer i = 0; r > 0 && i < n; i++) {
+		if (p[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
+			lua_pushinteger(L, p[i].fd);
+			lua_rawseti(L, -2, ++k);
+		}
+	}
+	return 1;
+}
+
+/* proc.read(fd [, max]) -> data | "" at end of file | false when nothing is
+ * there yet | nil, message, errno */
+static int l_read(lua_State *L)
+{
+	int fd = check_fd(L, 1);
+	lua_Integer max = luaL_optinteger(L, 2, 65536);
+	luaL_argcheck(L, max > 0 && max <= READ_MAX, 2, "size out of range");
+	luaL_Buffer b;
+	char *buf = luaL_buffinitsize(L, &b, (size_t)max);
+	ssize_t r;
+	do
+		r = read(fd, buf, (size_t)max);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			lua_pushboolean(L, 0);
+			return 1;
+		}
+		return fail_errno(L, errno, "read");
+	}
+	luaL_pushresultsize(&b, (size_t)r);
+	return 1;
+}
+
+static int l_close(lua_State *L)
+{
+	close_quietly(check_fd(L, 1));
+	return 0;
+}
+
+/* proc.kill(pid, sig [, group]) -> true | nil, message, errno
+ * A process already gone is not an error (it is about to be reaped). */
+static int l_kill(lua_State *L)
+{
+	lua_Integer pid = luaL_checkinteger(L, 1);
+	lua_Integer sig = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, pid > 0 && pid <= INT_MAX, 1, "pid out of range");
+	luaL_argcheck(L, sig >= 0 && sig < 65, 2, "signal out of range");
+	int r = -1;
+	if (lua_toboolean(L, 3))
+		r = kill(-(pid_t)pid, (int)sig);
+	if (r < 0)
+		r = kill((pid_t)pid, (int)sig);
+	if (r < 0 && errno != ESRCH)
+		return fail_errno(L, errno, "kill");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static double seconds(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void push_usage(lua_State *L, const struct rusage *ru)
+{
+	lua_pushnumber(L, seconds(ru->ru_utime));
+	lua_setfield(L, -2, "utime");
+	lua_pushnumber(L, seconds(ru->ru_stime));
+	lua_setfield(L, -2, "stime");
+	lua_pushinteger(L, ru->ru_maxrss); /* KiB on Linux */
+	lua_setfield(L, -2, "maxrss");
+}
+
+/* proc.wait(pid [, block]) -> info | false while it runs | nil, message, errno
+ * info: pid, code (normal exit) or signal (+ core), and the worker's own
+ * utime, stime (seconds) and maxrss (KiB). */
+static int l_wait(lua_State *L)
+{
+	lua_Integer pid = luaL_checkinteger(L, 1);
+	luaL_argcheck(L, pid > 0 && pid <= INT_MAX, 1, "pid out of range");
+	int flags = lua_toboolean(L, 2) ? 0 : WNOHANG;
+	int status = 0;
+	struct rusage ru;
+	memset(&ru, 0, sizeof ru);
+	pid_t r;
+	do
+		r = wait4((pid_t)pid, &status, flags, &ru);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return fail_errno(L, errno, "wait");
+	if (r == 0) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	lua_createtable(L, 0, 7);
+	lua_pushinteger(L, r);
+	lua_setfield(L, -2, "pid");
+	if (WIFEXITED(status)) {
+		lua_pushinteger(L, WEXITSTATUS(status));
+		lua_setfield(L, -2, "code");
+	} else if (WIFSIGNALED(status)) {
+		lua_pushinteger(L, WTERMSIG(status));
+		lua_setfield(L, -2, "signal");
+		lua_pushboolean(L, WCOREDUMP(status));
+		lua_setfield(L, -2, "core");
+	}
+	push_usage(L, &ru);
+	return 1;
+}
+
+/* proc.exit(code): leaves a worker at once, output flushed, no finalisers */
+static int l_exit(lua_State *L)
+{
+	lua_Integer code = luaL_optinteger(L, 1, 0);
+	(void)fflush(NULL);
+	_exit((int)(code & 0xff));
+	return 0;
+}
+
+/* proc.isatty(fd | file) -> boolean */
+static int l_isatty(lua_State *L)
+{
+	int fd;
+	luaL_Stream *s = luaL_testudata(L, 1, LUA_FILEHANDLE);
+	if (s) {
+		if (!s->closef || !s->f) {
+			lua_pushboolean(L, 0);
+			return 1;
+		}
+		fd = fileno(s->f);
+	} else {
+		fd = check_fd(L, 1);
+	}
+	lua_pushboolean(L, fd >= 0 && isatty(fd));
+	return 1;
+}
+
+/* proc.clock() -> seconds on the monotonic clock */
+static int l_clock(lua_State *L)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return fail_errno(L, errno, "clock_gettime");
+	lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+	return 1;
+}
+
+/* proc.rusage("self" | "children") -> {utime, stime, maxrss} */
+static int l_rusage(lua_State *L)
+{
+	static const char *const who[] = { "self", "children", NULL };
+	int i = luaL_checkoption(L, 1, "self", who);
+	struct rusage ru;
+	if (getrusage(i == 0 ? RUSAGE_SELF : RUSAGE_CHILDREN, &ru) != 0)
+		return fail_errno(L, errno, "getrusage");
+	lua_createtable(L, 0, 3);
+	push_usage(L, &ru);
+	return 1;
+}
+
+/* proc.sleep(seconds) */
+static int l_sleep(lua_State *L)
+{
+	double s = luaL_checknumber(L, 1);
+	if (!(s > 0))
+		return 0;
+	struct timespec req, rem;
+	req.tv_sec = s >= 1e9 ? (time_t)1000000000 : (time_t)s;
+	req.tv_nsec = s >= 1e9 ? 0 : (long)((s - (double)req.tv_sec) * 1e9);
+	while (nanosleep(&req, &rem) != 0 && errno == EINTR)
+		req = rem;
+	return 0;
+}
+
+static int l_getpid(lua_State *L)
+{
+	lua_pushinteger(L, getpid());
+	return 1;
+}
+
+static const luaL_Reg funcs[] = {
+	{ "fork", l_fork },     { "poll", l_poll },     { "read", l_read },
+	{ "close", l_close },   { "kill", l_kill },     { "wait", l_wait },
+	{ "exit", l_exit },     { "isatty", l_isatty }, { "clock", l_clock },
+	{ "rusage", l_rusage }, { "sleep", l_sleep },   { "getpid", l_getpid },
+	{ NULL, NULL },
+};
+
+EXPORT int luaopen_termsrv_proc(lua_State *L);
+EXPORT int luaopen_termsrv_proc(lua_State *L)
+{
+	luaL_newlib(L, funcs);
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {
+		{ "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT }, { "ILL", SIGILL },
+		{ "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "BUS", SIGBUS },   { "FPE", SIGFPE },
+		{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
+		{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "XCPU", SIGXCPU },
+		{ "XFSZ", SIGXFSZ }, { "SYS", SIGSYS },
+	};
+	lua_createtable(L, 0, (int)(sizeof sigs / sizeof sigs[0]));
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		lua_pushinteger(L, sigs[i].sig);
+		lua_setfield(L, -2, sigs[i].name);
+	}
+	lua_setfield(L, -2, "signals");
+	lua_pushinteger(L, WORKER_FAILED);
+	lua_setfield(L, -2, "WORKER_FAILED");
+	return 1;
+}
