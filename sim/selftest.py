@@ -20,7 +20,9 @@ OPs (IDs are session ids):
   reset:ID  legacy-disconnect:ID  legacy-message:ID:TITLE:TEXT[:nowait]
   processes[:COUNT]  kill:PID  shutdown:FLAGS
   opnum:PIPE:OPNUM      an empty request for OPNUM (PIPE = lsm|termsrv|ctx)
-  stale-handle  foreign-handle  bad-stub  bogus-bind  multi-context  alter-context
+  stale-handle  foreign-handle  bad-stub  bad-request-signature  call-context:CTX_ID
+  split-write
+  bogus-bind  multi-context  alter-context
 """
 
 import argparse
@@ -176,6 +178,12 @@ def open_session(dce, sid):
     return resp["phSession"], resp["ErrorCode"]
 
 
+def _with_handle(dce, cls, handle):
+    req = cls()
+    req["hSession"] = handle
+    return request(dce, req)
+
+
 def op_info(c, sid):
     dce = c.connect(T.PIPE_LSM, T.TERMSRV_SESSION)
     out = {}
@@ -202,20 +210,15 @@ def op_info(c, sid):
     handle, hr = open_session(dce, sid)
     out["open_hresult"] = hr
     if hr == 0:
-        for cls, key in ((T.RpcGetTimes, "times"), (T.RpcGetUserName, "user_name"),
-                         (T.RpcGetState, "state")):
-            req = cls()
-            req["hSession"] = handle
-            resp = request(dce, req)
-            if key == "times":
-                out[key] = {"connect": epoch(resp["pConnectTime"]),
-                            "disconnect": epoch(resp["pDisconnectTime"]),
-                            "logon": epoch(resp["pLogonTime"]), "hresult": resp["ErrorCode"]}
-            elif key == "user_name":
-                out[key] = {"user": text(resp, "pszUserName"), "domain": text(resp, "pszDomain"),
+        resp = _with_handle(dce, T.RpcGetTimes, handle)
+        out["times"] = {"connect": epoch(resp["pConnectTime"]), "hresult": resp["ErrorCode"],
+                        "disconnect": epoch(resp["pDisconnectTime"]),
+                        "logon": epoch(resp["pLogonTime"])}
+        resp = _with_handle(dce, T.RpcGetUserName, handle)
+        out["user_name"] = {"user": text(resp, "pszUserName"), "domain": text(resp, "pszDomain"),
                             "hresult": resp["ErrorCode"]}
-            else:
-                out[key] = {"state": resp["plState"], "hresult": resp["ErrorCode"]}
+        resp = _with_handle(dce, T.RpcGetState, handle)
+        out["state"] = {"state": resp["plState"], "hresult": resp["ErrorCode"]}
         close = T.RpcCloseSession()
         close["phSession"] = handle
         out["close_hresult"] = request(dce, close)["ErrorCode"]
@@ -238,7 +241,9 @@ def op_query(c, sid):
         b = blob(resp, "pWinStationInformation")
         size, offset = struct.unpack_from("<HH", b, 0)
         i = b[offset:]
-        q = lambda o: epoch(struct.unpack_from("<q", i, o)[0])     # noqa: E731
+
+        def q(o):
+            return epoch(struct.unpack_from("<q", i, o)[0])
         out.update(size=size, offset=offset, state=struct.unpack_from("<I", i, 0)[0],
                    name=T.wchars(i[4:70]), logon_id=struct.unpack_from("<I", i, 72)[0],
                    connect=q(80), disconnect=q(88), last_input=q(96), logon=q(104),
@@ -436,6 +441,45 @@ def op_bad_stub(c):
     dce = c.connect(T.PIPE_LSM, T.TERMSRV_SESSION)
     dce.call(0, b"\x02\x00")
     return {"stub": dce.recv().hex()}
+
+
+def op_bad_request_signature(c):
+    """A request whose NTLM checksum was altered on the way."""
+    dce = c.connect(T.PIPE_LSM, T.TERMSRV_ENUMERATION)
+    transport = dce.get_rpc_transport()
+    send = transport.send
+
+    def tamper(data, *args, **kwargs):
+        if data[2] == 0:                 # request: the checksum is token bytes 4..12
+            data = data[:-12] + bytes([data[-12] ^ 0xFF]) + data[-11:]
+        return send(data, *args, **kwargs)
+
+    transport.send = tamper
+    req = T.RpcGetAllSessions()
+    req["pLevel"] = 1
+    return {"count": request(dce, req)["pcEntries"]}
+
+
+def op_call_context(c, ctx_id):
+    """A call on presentation context ctx_id after a bind that offered two
+    unknown interfaces (contexts 0 and 1, refused) and TermSrvEnumeration (2)."""
+    dce = c.connect(T.PIPE_LSM, T.TERMSRV_ENUMERATION, bogus_binds=2)
+    dce.set_ctx_id(int(ctx_id))
+    req = T.RpcGetAllSessions()
+    req["pLevel"] = 1
+    return {"count": request(dce, req)["pcEntries"]}
+
+
+def op_split_write(c):
+    """One request PDU written in two SMB writes: a client bug the server
+    must not paper over (it logs the error and closes the pipe)."""
+    dce = c.connect(T.PIPE_LSM, T.TERMSRV_ENUMERATION)
+    transport = dce.get_rpc_transport()
+    pdu = struct.pack("<BBBB4sHHIIHH", 5, 0, 0, 3, b"\x10\0\0\0", 28, 0, 99, 4, 0, 10) + \
+        struct.pack("<I", 1)
+    transport.send(pdu[:16])
+    transport.send(pdu[16:])
+    return {"reply": transport.recv().hex()}
 
 
 def op_bogus_bind(c):

@@ -79,7 +79,7 @@ def execute(server, cmd, args):
         with host.lock:
             if int(spec.get("id", -1)) in host.sessions:
                 raise UsageError("session %s exists; use set-session" % spec["id"])
-            return host.add_session(spec).to_json()
+            return host.create_session(spec).to_json()
     if cmd in ("set-session", "remove-session"):
         need(2 if cmd == "remove-session" else 3)
         sid = int(args[1])

@@ -76,13 +76,6 @@ class Reader:
             raise BadStub("string not NUL-terminated")
         return raw[:-2].decode("utf-16-le", "replace")
 
-    def conformant_wchars(self, size):
-        """[size_is(size)] WCHAR*: MaxCount then the characters."""
-        maximum = self.u32()
-        if maximum != size:
-            raise BadStub("conformance %d does not match size %d" % (maximum, size))
-        return self.take(2 * maximum).decode("utf-16-le", "replace").rstrip("\0")
-
     def unique_bytes(self):
         """[unique, size_is(n)] CHAR*: referent id, MaxCount, bytes (None if NULL)."""
         if self.u32() == 0:

@@ -69,6 +69,13 @@ def handshake(sock):
     """Read the request, answer it (message-mode pipe), return what we learnt:
     dict(level, client_addr, client_port, server_addr, server_port, smb_user,
     smb_domain)."""
+    try:
+        return _handshake(sock)
+    except struct.error as e:
+        raise NpaError("truncated NPA request: %s" % e)
+
+
+def _handshake(sock):
     (length,) = struct.unpack(">I", _recv_exact(sock, 4))
     if length > 1 << 20:
         raise NpaError("NPA request too large")

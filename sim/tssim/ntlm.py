@@ -44,8 +44,7 @@ AV_EOL, AV_NB_COMPUTER, AV_NB_DOMAIN, AV_DNS_COMPUTER, AV_DNS_DOMAIN = 0, 1, 2, 
 AV_FLAGS, AV_TIMESTAMP = 6, 7
 AV_FLAG_MIC_PRESENT = 0x2
 
-# Windows Server 2019 (10.0 build 17763), NTLM revision 15.
-SERVER_VERSION = struct.pack("<BBHBBBB", 10, 0, 17763, 0, 0, 0, 15)
+NTLM_REVISION_W2K3 = 15
 
 
 class AuthError(Exception):
@@ -127,7 +126,9 @@ class NtlmContext:
             # The timestamp is the host's own clock, skew included.
             (AV_TIMESTAMP, struct.pack("<Q", self.host.filetime_now())),
         ])
-        version = SERVER_VERSION if flags & NEGOTIATE_VERSION else b""
+        major, minor, build = self.host.caps["version"]
+        version = struct.pack("<BBH3xB", major, minor, build, NTLM_REVISION_W2K3) \
+            if flags & NEGOTIATE_VERSION else b""
         payload_start = 48 + len(version)
         msg = SIGNATURE + struct.pack("<I", 2)
         msg += struct.pack("<HHI", len(target_name), len(target_name), payload_start)
@@ -157,6 +158,11 @@ class NtlmContext:
             raise AuthError("anonymous or NTLMv1 authentication refused")
         if not self.flags & NEGOTIATE_ESS:
             raise AuthError("extended session security not negotiated")
+        if self.level == 6 and not self.flags & NEGOTIATE_SEAL or \
+                self.level == 5 and not self.flags & NEGOTIATE_SIGN:
+            raise AuthError("packet %s without NTLM %s"
+                            % (("privacy", "sealing") if self.level == 6 else
+                               ("integrity", "signing")))
         account = self.host.find_account(user)
         if account is None:
             raise AuthError("unknown account %s" % user)

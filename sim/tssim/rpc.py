@@ -41,11 +41,12 @@ NAK_NOT_SPECIFIED, NAK_PROTOCOL_VERSION, NAK_AUTH_TYPE = 0, 4, 8
 ACCEPTANCE, PROVIDER_REJECTION, NEGOTIATE_ACK = 0, 2, 3
 ABSTRACT_NOT_SUPPORTED, TRANSFER_NOT_SUPPORTED = 1, 2
 
-NCA_PROTO_ERROR = 0x1C01000B
+NCA_FAULT_UNSPEC = 0x1C000001
 STATUS_LOGON_FAILURE = 0xC000006D
 
 # The simulator never sends or accepts fragments larger than this (Windows' limit).
 SERVER_MAX_FRAG = 5840
+MIN_FRAG = 1432
 MAX_REQUEST_STUB = 1 << 20
 
 PIPE_NAMES = {W.PIPE_LSM: "LSM_API_service", W.PIPE_TERMSRV: "TermSrv_API_service",
@@ -142,7 +143,9 @@ class PipeConnection:
         except ProtocolError as e:
             self.log("error", detail=str(e))
         except (OSError, npa.NpaError):
-            pass
+            pass                        # the peer went away
+        except Exception as e:          # a simulator bug: logged, the pipe is closed
+            self.log("error", detail="%s: %s" % (type(e).__name__, e))
         finally:
             if self.host is not None:
                 self.log("close")
@@ -189,7 +192,7 @@ class PipeConnection:
         event = "alter" if alter else "bind"
         fault = self.host.fault_for(("bind_nak",))
         if fault is not None:
-            reason = int(fault["arg"] or NAK_NOT_SPECIFIED)
+            reason = fault["arg"] or NAK_NOT_SPECIFIED
             self.log("fault-injected", mode="bind_nak", call_id=call_id)
             return self._bind_nak(call_id, reason, event, len(msg))
         if minor > 1:
@@ -206,6 +209,9 @@ class PipeConnection:
                 pos += 24 + 20 * n_ts
                 results.append(self._negotiate_context(ctx_id, abstract, syntaxes, accepted))
         except struct.error:
+            return self._bind_nak(call_id, NAK_NOT_SPECIFIED, event, len(msg))
+        if max_recv < MIN_FRAG:
+            # C706 12.6.3.1: every implementation must accept 1432-byte fragments.
             return self._bind_nak(call_id, NAK_NOT_SPECIFIED, event, len(msg))
         if not alter:
             # The server's fragments must fit what the client can receive.
@@ -330,7 +336,8 @@ class PipeConnection:
         auth_type, level, pad, auth_ctx, token, trailer_off = self._trailer(msg, auth_len)
         sec = self.security.get(auth_ctx)
         call.level, call.auth_type, call.sec, call.auth_ctx = level, auth_type, sec, auth_ctx
-        if sec is None or not sec.established or level != sec.level:
+        if auth_type != AUTH_TYPE_NTLM or sec is None or not sec.established or \
+                level != sec.level:
             call.denied = S.RPC_ACCESS_DENIED
             return None
         if level not in (AUTH_LEVEL_INTEGRITY, AUTH_LEVEL_PRIVACY) or \
@@ -389,12 +396,21 @@ class PipeConnection:
         except BadStub as e:
             fields["detail"] = str(e)
             return self._fault(call, S.RPC_BAD_STUB_DATA, fields)
+        except Exception as e:          # a simulator bug: visible as a fault and in the log
+            self.log("error", detail="%s: %s" % (type(e).__name__, e), call_id=call.call_id)
+            return self._fault(call, NCA_FAULT_UNSPEC, fields)
         if absurd:
             self._log_injected("absurd_count", None, fields)
-        bytes_out, frags_out = self._send_response(call, stub, scope, fields)
-        fields.update(result=result, fault=None, bytes_out=bytes_out, frags_out=frags_out,
-                      ms=round(1000 * (time.time() - started), 3))
+        messages, broken = self._build_response(call, stub, scope, fields)
+        fields.update(result=result, fault=None, bytes_out=sum(len(m) for m in messages),
+                      frags_out=len(messages), ms=round(1000 * (time.time() - started), 3))
+        # logged before sending: a client that reads the log once it has the
+        # answer must find the call there
         self.log("call", **fields)
+        for m in messages:
+            self.send_message(m)
+        if broken:
+            self.hung = True
 
     def _log_injected(self, mode, arg, fields):
         """A fault-injected record names the call but carries no byte or
@@ -421,8 +437,7 @@ class PipeConnection:
                 self.closed = True
                 self.sock.shutdown(socket.SHUT_RDWR)
         else:
-            self._fault(call, int(fault["arg"] if fault["arg"] is not None else 0x1C000001),
-                        fields)
+            self._fault(call, NCA_FAULT_UNSPEC if fault["arg"] is None else fault["arg"], fields)
         return True
 
     def _fault(self, call, status, fields):
@@ -434,15 +449,17 @@ class PipeConnection:
             flags |= PFC_DID_NOT_EXECUTE
         body = struct.pack("<IHBBII", 0, call.ctx_id, 0, 0, status, 0)
         pdu = header(PTYPE_FAULT, flags, 16 + len(body), 0, call.call_id) + body
-        self.send_message(pdu)
         fields.update(result=None, fault=status, bytes_out=len(pdu), frags_out=1)
         self.log("call", **fields)
+        self.send_message(pdu)
 
-    def _send_response(self, call, stub, scope, fields):
-        """Fragment, protect and send a response; apply response-side faults."""
+    def _build_response(self, call, stub, scope, fields):
+        """Fragment and protect a response, applying response-side faults.
+        Returns the messages to send and whether the server stops answering
+        after them (a broken fragment was the last one)."""
         sec = call.sec if call.level in (AUTH_LEVEL_INTEGRITY, AUTH_LEVEL_PRIVACY) else None
         room = self.max_xmit - 24 - (8 + NTLM_TOKEN_SIZE if sec else 0)
-        chunk = max(16, room - room % 16)
+        chunk = room - room % 16
         pieces = [stub[i:i + chunk] for i in range(0, len(stub), chunk)] or [b""]
         fault = self.host.fault_for(("truncated", "bad_frag_length", "wrong_call_id",
                                      "bad_signature"), **scope)
@@ -450,8 +467,8 @@ class PipeConnection:
             self._log_injected(fault["mode"], fault["arg"], fields)
         call_id = call.call_id
         if fault is not None and fault["mode"] == "wrong_call_id":
-            call_id += int(fault["arg"] or 1)
-        sent = 0
+            call_id += fault["arg"] or 1
+        messages = []
         offset = 0
         for i, piece in enumerate(pieces):
             flags = (PFC_FIRST_FRAG if i == 0 else 0) | \
@@ -474,24 +491,21 @@ class PipeConnection:
                     token = token[:4] + bytes([token[4] ^ 0xFF]) + token[5:]
                 pdu = head + body + trailer + token
             if fault is not None and fault["mode"] in ("truncated", "bad_frag_length"):
-                self._send_broken(pdu, fault)
-                return sent + len(pdu), i + 1
-            self.send_message(pdu)
-            sent += len(pdu)
-        return sent, len(pieces)
+                messages.append(self._broken(pdu, fault))
+                return messages, True
+            messages.append(pdu)
+        return messages, False
 
-    def _send_broken(self, pdu, fault):
+    @staticmethod
+    def _broken(pdu, fault):
         """truncated: half of the fragment, its frag_length intact; bad_frag_length:
         the whole fragment with frag_length 16 bytes too large ("larger", the
         default) or cut to the bare 16-byte header ("smaller").  Either way the
         server then stops answering, as a broken peer would."""
         if fault["mode"] == "truncated":
-            data = pdu[:len(pdu) // 2]
-        else:
-            wrong = len(pdu) + 16 if (fault["arg"] or "larger") == "larger" else 16
-            data = pdu[:8] + struct.pack("<H", wrong) + pdu[10:]
-        self.send_message(data)
-        self.hung = True
+            return pdu[:len(pdu) // 2]
+        wrong = len(pdu) + 16 if (fault["arg"] or "larger") == "larger" else 16
+        return pdu[:8] + struct.pack("<H", wrong) + pdu[10:]
 
     # -- context handles ---------------------------------------------------------
 

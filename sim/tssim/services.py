@@ -270,9 +270,9 @@ def rpc_connect(call, r):
     Like tscon: the session of hSession is attached to the client currently
     connected to the target station; it becomes Active with the target's
     station name and client, and the target is disconnected (if a user is
-    logged on there) or discarded (a login screen).  Connecting another
-    user's session needs that user's password unless the caller is an
-    administrator."""
+    logged on there) or discarded (a login screen).  Connecting a session
+    of another user (an administrator can) needs that user's password,
+    checked when the user is a configured account."""
     with call.host.lock:
         status, source = _session_from_handle(call, r)
         target_id = r.i32()
@@ -282,13 +282,12 @@ def rpc_connect(call, r):
         target = call.host.sessions.get(target_id)
         if target is None or target.is_listener() or target.id == source.id:
             return _hresult_only(HR_FILE_NOT_FOUND if target is None else E_INVALIDARG)
-        if not call.principal.admin:
-            if target.user and not call.principal.owns(target):
-                return _hresult_only(E_ACCESSDENIED)
-            account = call.host.find_account(source.user)
-            if not call.principal.owns(source) and (account is None or
-                                                     account.password != password):
-                return _hresult_only(HR_LOGON_FAILURE)
+        if target.user and not call.principal.may_see(target):
+            return _hresult_only(E_ACCESSDENIED)
+        account = call.host.find_account(source.user)
+        if not call.principal.owns(source) and account is not None and \
+                account.password != password:
+            return _hresult_only(HR_LOGON_FAILURE)
         now = call.host.now()
         source.name, source.client_name, source.client_address = \
             target.name, target.client_name, target.client_address
@@ -701,11 +700,13 @@ def enumerate_sessions(call, r):
 # memory layout right after it.  Offsets below are within the structure
 # (add 4 for the offset in the returned buffer); see sim/README.md.
 WSI_CLASS = 8
-PROTOCOLSTATUS_SIZE = 1012       # 2 x PROTOCOLCOUNTERS (460) + CACHE_STATISTICS (84) + 2 x ULONG
+PROTOCOLCOUNTERS_SIZE = 460      # 14 ULONGs, 2 USHORTs, a union of ULONG[100]
+CACHE_STATISTICS_SIZE = 84       # 2 USHORTs, a union of ULONG[20]
+PROTOCOLSTATUS_SIZE = 2 * PROTOCOLCOUNTERS_SIZE + CACHE_STATISTICS_SIZE + 2 * 4   # 1012
 WSI_SIZE = 1216
 WSI_OFFSETS = {"ConnectState": 0, "WinStationName": 4, "LogonId": 72, "ConnectTime": 80,
                "DisconnectTime": 88, "LastInputTime": 96, "LogonTime": 104, "Status": 112,
-               "Domain": 1124, "UserName": 1160, "CurrentTime": 1208}
+               "Domain": 112 + PROTOCOLSTATUS_SIZE, "UserName": 1160, "CurrentTime": 1208}
 
 
 def winstation_information(host, s):
@@ -722,7 +723,7 @@ def winstation_information(host, s):
     # PROTOCOLSTATUS: Output and Input PROTOCOLCOUNTERS carry ProtocolType at
     # +56 (2 = RDP) for remote sessions; counters stay zero.
     protocol = 2 if s.client_address else 0
-    for counters in (o["Status"], o["Status"] + 460):
+    for counters in (o["Status"], o["Status"] + PROTOCOLCOUNTERS_SIZE):
         struct.pack_into("<H", info, counters + 56, protocol)
     for field, chars, text in (("Domain", 18, s.domain), ("UserName", 21, s.user)):
         encoded = text.encode("utf-16-le")[:2 * (chars - 1)]

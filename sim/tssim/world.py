@@ -14,7 +14,7 @@ import time
 
 STATES = ["Active", "Connected", "ConnectQuery", "Shadow", "Disconnected",
           "Idle", "Listen", "Reset", "Down", "Init"]
-STATE_ACTIVE, STATE_CONNECTED, STATE_DISCONNECTED, STATE_LISTEN = 0, 1, 4, 6
+STATE_ACTIVE, STATE_DISCONNECTED = 0, 4
 LISTENER_BASE = 65536
 
 IDOK, IDCANCEL, IDABORT, IDRETRY, IDIGNORE, IDYES, IDNO = 1, 2, 3, 4, 5, 6, 7
@@ -30,14 +30,20 @@ RESPONSES = {"IDOK": IDOK, "IDCANCEL": IDCANCEL, "IDABORT": IDABORT, "IDRETRY": 
 PIPE_LSM, PIPE_TERMSRV, PIPE_CTX = "lsm_api_service", "termsrv_api_service", \
     "ctx_winstation_api_service"
 ALL_PIPES = (PIPE_LSM, PIPE_TERMSRV, PIPE_CTX)
+# "version" (major, minor, build) goes into the NTLM CHALLENGE's VERSION field.
 PROFILES = {
-    "2008": {"pipes": ALL_PIPES, "legacy_codes": "ntstatus",
+    "2008": {"pipes": ALL_PIPES, "legacy_codes": "ntstatus", "version": (6, 0, 6003),
              "missing": {("TermSrvSession", 17), ("TermSrvEnumeration", 10)}},
-    "2012r2": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "missing": set()},
-    "2019": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "missing": set()},
-    "2022": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "missing": set()},
-    "rdp-disabled": {"pipes": (PIPE_LSM,), "legacy_codes": "hresult", "missing": set()},
-    "legacy-only": {"pipes": (PIPE_CTX,), "legacy_codes": "ntstatus", "missing": set()},
+    "2012r2": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (6, 3, 9600),
+               "missing": set()},
+    "2019": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (10, 0, 17763),
+             "missing": set()},
+    "2022": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (10, 0, 20348),
+             "missing": set()},
+    "rdp-disabled": {"pipes": (PIPE_LSM,), "legacy_codes": "hresult",
+                     "version": (10, 0, 17763), "missing": set()},
+    "legacy-only": {"pipes": (PIPE_CTX,), "legacy_codes": "ntstatus", "version": (5, 2, 3790),
+                    "missing": set()},
 }
 
 # Fault modes that can be injected per host (see faults in sim/README.md).
@@ -297,6 +303,15 @@ class Host:
                 self.processes.append(self._process_from_spec(p, "%s.processes[%d]" % (what, i)))
         return session
 
+    def create_session(self, spec):
+        """A session appearing at run time (sim/ctl add-session, rdp-login):
+        it gets the usual processes unless the spec lists its own."""
+        with self.lock:
+            session = self.add_session(spec, what="session")
+            if "processes" not in spec:
+                self._generate_session_processes(session)
+            return session
+
     def update_session(self, sid, changes):
         """Change fields of a session (e.g. a reconnect: new logon time or user);
         relative times in `changes` replace the stored absolute ones."""
@@ -349,12 +364,12 @@ class Host:
                         "error": "The maximum number of connections has been exceeded"}
             self.next_station += 1
             new_id = 1 + max([s.id for s in self.sessions.values() if not s.is_listener()] + [1])
-            s = self.add_session({"id": new_id, "name": station, "user": user,
+            s = self.create_session({"id": new_id, "name": station, "user": user,
                                   "domain": domain or self.domain, "state": "Active",
                                   "logon": 0, "connect": 0, "last_input": 0,
                                   "client_name": "CLIENT-%d" % new_id,
-                                  "client_address": "10.0.%d.%d" % (new_id // 250, 10 + new_id % 240)})
-            self._generate_session_processes(s)
+                                  "client_address": "10.0.%d.%d" % (new_id // 240,
+                                                                    10 + new_id % 240)})
             return {"ok": True, "reconnected": False, "session": s.to_json()}
 
     # -- processes -----------------------------------------------------------
@@ -411,7 +426,8 @@ class Host:
                   ("dllhost.exe", system, (7000, 12000)), ("vm3dservice.exe", system, (4000, 6000)),
                   ("TSGateway.exe", network, (12000, 20000)), ("conhost.exe", system, (5000, 9000))]
         for image, sid, mem in table:
-            self._spawn(image, 0, sid, mem, self._rng.randint(2, 40), boot + self._rng.randint(5, 90))
+            self._spawn(image, 0, sid, mem, self._rng.randint(2, 40),
+                        boot + self._rng.randint(5, 90))
 
     def _generate_session_processes(self, session):
         """The processes Windows runs in an interactive session."""
@@ -453,8 +469,16 @@ class Host:
         fault = {"mode": mode, "arg": spec.get("arg"), "iface": spec.get("iface"),
                  "method": spec.get("method"),
                  "opnum": None if spec.get("opnum") is None else int(spec["opnum"])}
+        arg = fault["arg"]
         if mode == "delay":
-            fault["arg"] = parse_duration(fault["arg"] if fault["arg"] is not None else 1, what)
+            fault["arg"] = parse_duration(arg if arg is not None else 1, what)
+        elif mode in ("fault", "bind_nak", "wrong_call_id") and arg is not None:
+            try:
+                fault["arg"] = int(arg, 0) if isinstance(arg, str) else int(arg)
+            except ValueError:
+                raise ConfigError("%s: %s needs a number, not %r" % (what, mode, arg))
+        elif mode == "bad_frag_length" and arg not in (None, "larger", "smaller"):
+            raise ConfigError("%s: bad_frag_length takes 'larger' or 'smaller'" % what)
         with self.lock:
             self.faults = [f for f in self.faults
                            if (f["mode"], f["iface"], f["method"], f["opnum"]) !=
