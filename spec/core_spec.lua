@@ -194,6 +194,27 @@ describe("failures on the way in", function()
     silent:close()
   end)
 
+  it("a host with no route to it", function()
+    -- deterministic only inside a network namespace of our own, with no
+    -- route but loopback: needs root and iproute2 (as CI has), and the
+    -- plain build (a sanitizer build cannot load without its preload)
+    local core_so = "build/termsrv/core.so"
+    if not io.open(core_so) or not os.execute("[ \"$(id -u)\" = 0 ] && command -v ip >/dev/null") then
+      pending("needs root, iproute2 and " .. core_so)
+      return
+    end
+    local ns = "tsrv" .. tostring(os.time() % 100000) .. tostring(math.random(1000, 9999))
+    assert(os.execute("ip netns add " .. ns))
+    local p = io.popen("env -u LD_PRELOAD -u ASAN_OPTIONS ip netns exec " .. ns .. " lua5.4 -e '"
+      .. "package.cpath=\"./build/?.so\" package.path=\"./lua/?.lua;./lua/?/init.lua\" "
+      .. "local _, e = require(\"termsrv\").connect{host=\"198.51.100.7\", user=\"a\", password=\"b\", "
+      .. "connect_timeout=2} print(e.code, e.hint)' 2>&1")
+    local out = p:read("a")
+    p:close()
+    os.execute("ip netns del " .. ns)
+    assert.matches("^host_unreachable\t.*445", out)
+  end)
+
   it("a name that does not resolve", function()
     fails("name_not_resolved", "TS01", { host = "no-such-host.invalid" })
   end)
