@@ -265,3 +265,17 @@ describe("handles", function()
     assert.matches("closed", tostring(h))
   end)
 end)
+
+describe("bad input", function()
+  it("raises at the caller for malformed credentials, before anything is sent", function()
+    local base = { host = "127.0.0.1", port = 1, user = "ops" }
+    local function with(t) local o = {} for k, v in pairs(base) do o[k] = v end for k, v in pairs(t) do o[k] = v end return o end
+    assert.has_error(function() termsrv.connect(with{ nthash = "abc" }) end, "termsrv.connect: nthash must be 32 hexadecimal digits")
+    assert.has_error(function() termsrv.connect(with{ nthash = ("g"):rep(32) }) end)
+    assert.has_error(function() termsrv.connect(with{ password = "\255\254" }) end, "termsrv.connect: password is not valid UTF-8")
+    assert.has_error(function() termsrv.connect(with{ password = ("x"):rep(300) }) end)
+    assert.has_error(function() termsrv.connect(with{ password = "a", nthash = ("0"):rep(32) }) end)
+    assert.has_error(function() termsrv.connect(with{ pasword = "typo" }) end, "termsrv.connect: unknown option 'pasword'")
+    assert.has_error(function() termsrv.connect{ user = "ops", password = "x" } end, "termsrv.connect: 'host' is required")
+  end)
+end)

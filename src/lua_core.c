@@ -182,6 +182,12 @@ static int l_connect(lua_State *L)
 	if (password && nthash)
 		return luaL_error(L, "connect: give 'password' or 'nthash', not both");
 	o.smb.secret = nthash ? nthash : password;
+	/* libsmbclient hands credentials over in 256-byte buffers: refuse what
+	 * it would cut, rather than fail later as a confusing logon failure */
+	const char *const longest[] = {o.smb.user, o.smb.domain, o.smb.secret};
+	for (size_t i = 0; i < sizeof longest / sizeof longest[0]; i++)
+		if (longest[i] && strlen(longest[i]) > 255)
+			return luaL_error(L, "connect: user, domain and password are limited to 255 bytes");
 	o.smb.secret_is_nthash = nthash != NULL;
 	o.smb.timeout_ms = (int)(opt_num(L, 1, "timeout", 20) * 1000);
 	o.smb.connect_timeout_ms = (int)(opt_num(L, 1, "connect_timeout", 5) * 1000);

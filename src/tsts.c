@@ -674,6 +674,17 @@ static int legacy_fail(ts_err *e, uint32_t res, const char *method)
 	return ts_fail(e, kind, res, NULL, "%s", method);
 }
 
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
 ts_conn *ts_open(const ts_opts *o, ts_err *e)
 {
 	ts_conn *c = calloc(1, sizeof *c);
@@ -692,14 +703,14 @@ ts_conn *ts_open(const ts_opts *o, ts_err *e)
 		const char *s = o->smb.secret ? o->smb.secret : "";
 		int rc = 0;
 		if (o->smb.secret_is_nthash) {
-			for (int i = 0; i < 16 && rc == 0; i++) {
-				unsigned v;
-				if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			rc = strlen(s) == 32 ? 0 : -1;
+			for (int i = 0; i < 32 && rc == 0; i++) {
+				int d = hexval(s[i]);
+				if (d < 0)
 					rc = -1;
-				c->nthash[i] = (uint8_t)v;
+				else
+					c->nthash[i / 2] = (uint8_t)(c->nthash[i / 2] << 4 | d);
 			}
-			if (strlen(s) != 32)
-				rc = -1;
 		} else {
 			rc = ntlm_nt_hash(s, c->nthash) == NTLM_OK ? 0 : -1;
 		}

@@ -72,6 +72,16 @@ function M.connect(opts)
   if not (opts.password or opts.nthash or opts.kerberos) then
     error("termsrv.connect: give password=, nthash= or kerberos=true", 2)
   end
+  if opts.password and opts.nthash then error("termsrv.connect: give password= or nthash=, not both", 2) end
+  if opts.nthash and not opts.nthash:match("^" .. ("%x"):rep(32) .. "$") then
+    error("termsrv.connect: nthash must be 32 hexadecimal digits", 2)
+  end
+  for _, k in ipairs{ "user", "domain", "password" } do
+    -- libsmbclient takes credentials in 256-byte buffers and would cut them
+    if opts[k] and #opts[k] > 255 then error("termsrv.connect: " .. k .. " is longer than 255 bytes", 2) end
+    -- NTLM hashes UTF-16: the text must be valid UTF-8 to convert
+    if opts[k] and not utf8.len(opts[k]) then error("termsrv.connect: " .. k .. " is not valid UTF-8", 2) end
+  end
   local hostname, port = split_host(opts.host, opts.port)
   local user, domain = split_user(opts.user, opts.domain)
   local label = opts.name or opts.host
