@@ -158,8 +158,8 @@ function M.qwinsta(records, opts)
   opts = opts or {}
   if record.is_session(records) then records = { records } end
   local recs = sorted(records)
-  local hostw = 0
   local show_host = host_col(recs, opts)
+  local hostw = show_host and 6 or 0 -- "HOST" + gap, even with no rows
   local namew, userw, idw = 18, 22, 5
   for _, r in ipairs(recs) do
     if show_host then hostw = math.max(hostw, ulen(r.host or "") + 2, 6) end
@@ -193,7 +193,7 @@ function M.quser(records, opts)
     if r.user and r.user ~= "" then recs[#recs + 1] = r end
   end
   local show_host = host_col(recs, opts)
-  local hostw, userw, namew, idw = 0, 22, 18, 3
+  local hostw, userw, namew, idw = show_host and 6 or 0, 22, 18, 3
   for _, r in ipairs(recs) do
     if show_host then hostw = math.max(hostw, ulen(r.host or "") + 2, 6) end
     userw = math.max(userw, ulen(username(r, opts)) + 1)
