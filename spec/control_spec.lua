@@ -253,3 +253,18 @@ describe("termsrv.strerror", function()
     assert.is_nil(termsrv.strerror(0x12345678))
   end)
 end)
+
+describe("result records", function()
+  it("print one readable line for sessions, processes and the host", function()
+    local control = require "termsrv.control"
+    local R = control.Result
+    local s = setmetatable({ host = "TS01", id = 3, user = "alice", domain = "CORP", action = "logoff",
+      before = "disconnected", after = "gone", duration = 0.25, ok = true }, R)
+    assert.equals("TS01: logoff session 3 (CORP\\alice): disconnected -> gone in 0.25s: ok", tostring(s))
+    local k = setmetatable({ host = "TS01", id = 2, pid = 4242, image = "notepad.exe", action = "kill",
+      duration = 0.01, ok = true }, R)
+    assert.equals("TS01: kill pid 4242 (notepad.exe) in session 2 in 0.01s: ok", tostring(k))
+    local h = setmetatable({ host = "TS01", action = "reboot", duration = 0.02, ok = true }, R)
+    assert.equals("TS01: reboot in 0.02s: ok", tostring(h))
+  end)
+end)

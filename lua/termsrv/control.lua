@@ -29,6 +29,15 @@ M.FIELDS = { "host", "id", "user", "domain", "action", "fallback", "before", "af
              "pid", "image", "duration", "ok", "error", "rule" }
 
 function Result:__tostring()
+  if self.pid then
+    return string.format("%s: kill pid %d%s in session %s in %.2fs: %s", self.host or "?", self.pid,
+      self.image and (" (" .. self.image .. ")") or "", tostring(self.id), self.duration or 0,
+      self.ok and "ok" or ("FAILED " .. tostring(self.err)))
+  end
+  if self.id == nil then -- shutdown and friends act on the host
+    return string.format("%s: %s in %.2fs: %s", self.host or "?", self.action, self.duration or 0,
+      self.ok and "ok" or ("FAILED " .. tostring(self.err)))
+  end
   local who = record.account(self) or "-"
   local s = string.format("%s: %s session %s (%s): %s -> %s in %.2fs: %s", self.host or "?",
     self.action, tostring(self.id), who, self.before or "?", self.after or "?", self.duration or 0,
