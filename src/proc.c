@@ -87,9 +87,29 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* The worker side of fork: never returns. The function's string goes down
- * the pipe; nothing of the parent's Lua state is finalised (_exit), so
- * sockets the parent still uses are never shut down from here. */
+/* send(data): the worker's one answer, written whole. The pipe stays open
+ * until the worker exits, so the parent's end-of-file means "exited", and
+ * the parent's wait is then immediate. Upvalue 1: the descriptor, -1 once
+ * sent. */
+static int l_send(lua_State *L)
+{
+	size_t n;
+	const char *s = luaL_checklstring(L, 1, &n);
+	lua_Integer fd = lua_tointeger(L, lua_upvalueindex(1));
+	if (fd < 0)
+		return luaL_error(L, "proc: the worker's answer was already sent");
+	lua_pushinteger(L, -1);
+	lua_replace(L, lua_upvalueindex(1));
+	if (write_all((int)fd, s, n) < 0)
+		return fail_errno(L, errno, "write");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* The worker side of fork: never returns. fn(send) runs in the copy of the
+ * parent's Lua state; a string it returns is sent if send was not called.
+ * _exit, so nothing of the parent's state is finalised here: sockets the
+ * parent still uses are never shut down from the worker. */
 static void run_worker(lua_State *L, pid_t parent, int wfd)
 {
 	/* A pool member that outlives its parent would run on with nobody to
@@ -105,17 +125,28 @@ static void run_worker(lua_State *L, pid_t parent, int wfd)
 	(void)signal(SIGPIPE, SIG_DFL);
 
 	int code = WORKER_FAILED;
+	lua_settop(L, 1);
+	lua_pushinteger(L, wfd);
+	lua_pushcclosure(L, l_send, 1);           /* 2: send */
 	lua_pushvalue(L, 1);
-	if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+	lua_pushvalue(L, 2);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
 		const char *msg = lua_tostring(L, -1);
 		fprintf(stderr, "termsrv worker %ld: %s\n", (long)getpid(), msg ? msg : "(error object)");
-	} else if (lua_type(L, -1) != LUA_TSTRING) {
-		fprintf(stderr, "termsrv worker %ld: function returned %s, not a string\n",
-			(long)getpid(), luaL_typename(L, -1));
 	} else {
-		size_t n;
-		const char *s = lua_tolstring(L, -1, &n);
-		code = write_all(wfd, s, n) == 0 ? 0 : WORKER_FAILED;
+		lua_getupvalue(L, 2, 1);
+		int sent = lua_tointeger(L, -1) < 0;
+		lua_pop(L, 1);
+		if (sent || lua_isnil(L, -1)) {
+			code = 0;
+		} else if (lua_type(L, -1) == LUA_TSTRING) {
+			size_t n;
+			const char *s = lua_tolstring(L, -1, &n);
+			code = write_all(wfd, s, n) == 0 ? 0 : WORKER_FAILED;
+		} else {
+			fprintf(stderr, "termsrv worker %ld: function returned %s, not a string\n",
+				(long)getpid(), luaL_typename(L, -1));
+		}
 	}
 	close_quietly(wfd);
 	(void)fflush(NULL);
@@ -123,9 +154,9 @@ static void run_worker(lua_State *L, pid_t parent, int wfd)
 }
 
 /* proc.fork(fn [, close_fds]) -> pid, fd | nil, message, errno
- * Runs fn() in a new process; the string it returns arrives on fd (read end,
- * non-blocking). close_fds: descriptors the worker must not keep (the pipes
- * of its siblings). */
+ * Runs fn(send) in a new process; what it sends (or the string it returns)
+ * arrives on fd (the read end, non-blocking). close_fds: descriptors the
+ * worker must not keep (the pipes of its siblings). */
 static int l_fork(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TFUNCTION);

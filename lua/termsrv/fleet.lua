@@ -1,0 +1,583 @@
+--- Fleet sweeps: the same work on many hosts at once.
+--
+--     local termsrv = require "termsrv"
+--     local f = termsrv.fleet{ hosts = "hosts.txt", parallel = 32, timeout = 30,
+--                              connect = { user = "CORP\\ops", password = pw } }
+--     for r in f:each(function(h) return h:sessions() end) do
+--       if r.ok then print(r.value) else print(r.err) end
+--     end
+--
+-- Every host gets its own worker process, forked from this one: libsmbclient
+-- blocks, and the C core serialises all its calls behind one mutex, so
+-- threads would take turns while processes really overlap their network
+-- waits (bench/README.md has the figures). At most `parallel` workers live at
+-- a time. A worker connects, runs the function with the host handle, sends
+-- the return value back over a pipe, logs off and leaves with `_exit`, never
+-- running this process's finalisers. A host that hangs is ended at its
+-- deadline (SIGTERM to the worker's process group, SIGKILL after a grace
+-- period) and reported as `timeout`; a worker that dies is reported as
+-- `worker_crashed`. Neither stops the sweep, and every worker is reaped.
+--
+-- Results stream back in the order hosts finish. `each` keeps nothing per
+-- finished host, so memory stays flat however long the host list is.
+-- @module termsrv.fleet
+
+local proc = require "termsrv.proc"
+local errors = require "termsrv.error"
+local serialize = require "termsrv.serialize"
+local progress = require "termsrv.progress"
+local hostmod = require "termsrv.host"
+require "termsrv.control" -- workers act on sessions too: reset, logoff, processes...
+
+local M = {}
+
+local Fleet = {}
+Fleet.__index = Fleet
+Fleet.__name = "termsrv.Fleet"
+M.Fleet = Fleet
+
+--- One host's outcome: `host` (its name), `ok`, `value` (what the function
+-- returned), `err` (an error object when not ok), `duration` (seconds, from
+-- the worker's start to its answer, or to its end when it gave none), `index`
+-- (position in the host list), `spec` (`{host, port, name}`), `cpu` (the
+-- worker's CPU seconds) and `maxrss` (its peak memory in KiB).
+local Result = {}
+Result.__index = Result
+Result.__name = "termsrv.FleetResult"
+M.Result = Result
+
+function Result:__tostring()
+  if self.ok then
+    return string.format("%s: ok in %.2fs", self.host, self.duration or 0)
+  end
+  return string.format("%s: FAILED in %.2fs: %s", self.host, self.duration or 0, tostring(self.err))
+end
+
+local DEFAULTS = { parallel = 16, timeout = 60, connect_timeout = 5, grace = 1,
+                   max_result = 64 * 1024 * 1024 }
+local MAX_PARALLEL = 4096
+
+local OPTION_TYPES = { hosts = "table|string", parallel = "number", timeout = "number",
+  connect_timeout = "number", connect = "table", progress = "boolean", grace = "number",
+  max_result = "number" }
+
+-- what `connect` may hold (termsrv.connect's options, minus the per-host ones)
+local CONNECT_TYPES = { user = "string", domain = "string", password = "string", nthash = "string",
+  kerberos = "boolean", timeout = "number", connect_timeout = "number", rpc_auth = "string",
+  max_frag = "number" }
+
+-- what a host given as a table may hold: where it is, and credentials that
+-- differ from the fleet's
+local SPEC_TYPES = { host = "string", port = "number", name = "string", user = "string",
+  domain = "string", password = "string", nthash = "string", kerberos = "boolean",
+  rpc_auth = "string", max_frag = "number" }
+
+local function check_types(t, types, what, level)
+  for k, v in pairs(t) do
+    local want = types[k]
+    if not want then
+      error(string.format("%s: unknown option '%s'", what, tostring(k)), level + 1)
+    end
+    local ty = type(v)
+    if not (want == ty or want:find(ty, 1, true)) then
+      error(string.format("%s: option '%s' must be a %s, got %s", what, k, want:gsub("|", " or "), ty),
+        level + 1)
+    end
+  end
+end
+
+local function bad_port(port)
+  if math.type(port) ~= "integer" or port < 1 or port > 65535 then
+    return "port must be an integer from 1 to 65535, got " .. tostring(port)
+  end
+end
+
+-- "ts01", "10.0.0.5:4451", "[fe80::1]:445" -> {host=, port=, name=} | nil, why
+local function parse_host(text)
+  if text == "" or text:find("%s") then return nil, "bad host '" .. text .. "'" end
+  local h, port = hostmod.split_host(text)
+  if port ~= nil and bad_port(port) then return nil, bad_port(port) .. " in '" .. text .. "'" end
+  if h == "" or h:find("[%[%]]") then return nil, "bad host '" .. text .. "'" end
+  return { host = h, port = port, name = text }
+end
+
+local function parse_lines(text, source)
+  local out, n = {}, 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    local item = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
+    if item ~= "" then
+      local spec, why = parse_host(item)
+      if not spec then return nil, source .. ":" .. n .. ": " .. why end
+      out[#out + 1] = spec
+    end
+  end
+  return out
+end
+
+--- Parses a hosts file's text: one `host[:port]` per line, `#` starts a
+-- comment, blank lines are skipped. Raises on a malformed line.
+-- @tparam string text
+-- @tparam[opt] string source file name used in messages
+-- @treturn table array of host specs `{host, port, name}`
+function M.parse_hosts(text, source)
+  local list, why = parse_lines(text, source or "hosts")
+  if not list then error(why, 2) end
+  return list
+end
+
+local function read_hosts_file(path, level)
+  local f, err = io.open(path, "r")
+  if not f then error("termsrv.fleet: cannot read hosts file: " .. tostring(err), level + 1) end
+  local text = f:read("a")
+  f:close()
+  local list, why = parse_lines(text, path)
+  if not list then error("termsrv.fleet: " .. why, level + 1) end
+  return list
+end
+
+local function host_specs(hosts, level)
+  if type(hosts) == "string" then return read_hosts_file(hosts, level + 1) end
+  local out = {}
+  for i, h in ipairs(hosts) do
+    local what = "termsrv.fleet: hosts[" .. i .. "]"
+    if type(h) == "string" then
+      local why
+      out[i], why = parse_host(h)
+      if not out[i] then error(what .. ": " .. why, level + 1) end
+    elseif type(h) == "table" then
+      check_types(h, SPEC_TYPES, what, level + 1)
+      if not h.host or h.host == "" then error(what .. ": 'host' is required", level + 1) end
+      local parsed, why = parse_host(h.host)
+      if not parsed then error(what .. ": " .. why, level + 1) end
+      local spec = {}
+      for k, v in pairs(h) do spec[k] = v end
+      spec.host = parsed.host
+      spec.port = h.port or parsed.port
+      if spec.port ~= nil and bad_port(spec.port) then
+        error(what .. ": " .. bad_port(spec.port), level + 1)
+      end
+      spec.name = h.name or h.host
+      out[i] = spec
+    else
+      error(what .. ": string or table expected, got " .. type(h), level + 1)
+    end
+  end
+  local n = 0
+  for _ in pairs(hosts) do n = n + 1 end
+  if n ~= #out then error("termsrv.fleet: hosts must be an array (a list without holes)", level + 1) end
+  return out
+end
+
+local function has_secret(t)
+  return t.password ~= nil or t.nthash ~= nil or t.kerberos ~= nil
+end
+
+--- Makes a fleet (nothing is contacted yet).
+-- @tparam table opts `hosts` (array of `"host[:port]"` strings or tables
+--   `{host=, port=, name=, user=, domain=, password= | nthash= | kerberos=}`,
+--   or the name of a hosts file), `parallel` (workers at a time, default 16),
+--   `timeout` (wall seconds per host, default 60), `connect_timeout`
+--   (seconds, default 5), `connect` (termsrv.connect options shared by all
+--   hosts: user, domain, password / nthash / kerberos, timeout, rpc_auth,
+--   max_frag), `progress` (nil: only when stderr is a terminal), `grace`
+--   (seconds between SIGTERM and SIGKILL at a deadline, default 1),
+--   `max_result` (bytes a worker may send back, default 64 MiB)
+-- @treturn Fleet
+function M.new(opts)
+  if type(opts) ~= "table" then error("termsrv.fleet: options table expected", 2) end
+  check_types(opts, OPTION_TYPES, "termsrv.fleet", 2)
+  if opts.hosts == nil then error("termsrv.fleet: 'hosts' is required", 2) end
+  local self = setmetatable({}, Fleet)
+  for k, v in pairs(DEFAULTS) do self[k] = opts[k] == nil and v or opts[k] end
+  if math.type(self.parallel) ~= "integer" or self.parallel < 1 or self.parallel > MAX_PARALLEL then
+    error("termsrv.fleet: parallel must be an integer from 1 to " .. MAX_PARALLEL, 2)
+  end
+  for _, k in ipairs{ "timeout", "connect_timeout", "max_result" } do
+    local v = self[k]
+    if v ~= v or v <= 0 then error("termsrv.fleet: " .. k .. " must be positive", 2) end
+  end
+  if self.grace ~= self.grace or self.grace < 0 then error("termsrv.fleet: grace must not be negative", 2) end
+  local connect = {}
+  if opts.connect then
+    check_types(opts.connect, CONNECT_TYPES, "termsrv.fleet: connect", 2)
+    for k, v in pairs(opts.connect) do connect[k] = v end
+  end
+  if connect.connect_timeout == nil then connect.connect_timeout = self.connect_timeout end
+  if connect.rpc_auth ~= nil and connect.rpc_auth ~= "privacy" and connect.rpc_auth ~= "none" then
+    error('termsrv.fleet: connect.rpc_auth must be "privacy" or "none"', 2)
+  end
+  self.connect = connect
+  self.hosts = host_specs(opts.hosts, 2)
+  for i, spec in ipairs(self.hosts) do
+    if not (has_secret(spec) or has_secret(connect)) then
+      error(string.format("termsrv.fleet: no credentials for hosts[%d] (%s): give connect = "
+        .. "{ password= | nthash= | kerberos=true }", i, spec.name), 2)
+    end
+  end
+  self.progress = opts.progress
+  return self
+end
+
+function Fleet:__len() return #self.hosts end
+
+function Fleet:__tostring()
+  return string.format("termsrv.Fleet(%d hosts, parallel %d, timeout %gs)", #self.hosts, self.parallel,
+    self.timeout)
+end
+
+-- ---- the worker side ----------------------------------------------------------
+
+local function connect_options(self, spec)
+  local o = {}
+  for k, v in pairs(self.connect) do o[k] = v end
+  -- credentials given with the host replace the fleet's as a whole
+  if has_secret(spec) then o.password, o.nthash, o.kerberos = nil, nil, nil end
+  for k in pairs(SPEC_TYPES) do
+    if spec[k] ~= nil then o[k] = spec[k] end
+  end
+  return o
+end
+
+local function public_spec(spec)
+  return { host = spec.host, port = spec.port, name = spec.name }
+end
+
+local function script_error(spec, message, traceback)
+  return errors.new{ code = "script_error", host = spec.name, op = "run",
+    message = tostring(message), traceback = traceback }
+end
+
+-- keeps a raised error as it was, with the traceback beside it
+local function on_error(e)
+  return { raised = e, traceback = debug.traceback(nil, 2) }
+end
+
+-- Runs in the worker: connect, call fn, send the answer, log off.
+local function work(self, spec, fn, args, send)
+  -- os.exit would run this process's finalisers (the parent's handles,
+  -- copied into the worker): leave without them
+  os.exit = function(code) -- luacheck: ignore 122
+    proc.exit(code == true and 0 or code == false and 1 or math.tointeger(code) or 0)
+  end
+  local answer
+  local ok, h, err = pcall(hostmod.connect, connect_options(self, spec))
+  if not ok then
+    h, err = nil, errors.new{ code = "invalid_parameter", host = spec.name, op = "connect",
+      message = tostring(h) }
+  end
+  if not h then
+    answer = { ok = false, err = err }
+  else
+    local r = table.pack(xpcall(fn, on_error, h, public_spec(spec), table.unpack(args, 1, args.n)))
+    if not r[1] then
+      local e = r[2].raised
+      answer = { ok = false, err = errors.is(e) and e or script_error(spec, e, r[2].traceback) }
+    elseif r[2] == nil and r[3] ~= nil then
+      local e = r[3]
+      if errors.is(e) then
+        answer = { ok = false, err = e }
+      elseif type(e) == "table" and type(e.code) == "string" then
+        answer = { ok = false, err = errors.with(e, {}) }
+      else
+        answer = { ok = false, err = script_error(spec, e) }
+      end
+    else
+      answer = { ok = true, value = r[2] }
+    end
+  end
+  answer.finished = proc.clock() -- the parent may be busy when it reads this
+  -- the value is encoded on its own, so that a refusal names its place in
+  -- what fn returned
+  local data, why = serialize.encode(answer.value)
+  if data then
+    answer.value = data
+    data, why = serialize.encode(answer)
+  end
+  if not data then
+    data = assert(serialize.encode{ ok = false, finished = answer.finished, err = errors.new{
+      code = "not_serializable", host = spec.name, op = "send result",
+      message = "cannot send the result back: " .. why,
+      hint = "return plain data (tables, strings, numbers, booleans) or termsrv records" } })
+  end
+  send(data)
+  if h then h:close() end
+end
+
+-- ---- the parent side ----------------------------------------------------------
+
+local function fleet_error(w, code, message, extra)
+  local e = errors.new{ code = code, host = w.spec.name, op = "fleet", message = message }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return e
+end
+
+local SIGNAL_NAMES = {}
+for name, n in pairs(proc.signals) do SIGNAL_NAMES[n] = "SIG" .. name end
+
+-- The outcome of a worker that has exited, from its answer and its status.
+local function outcome(self, w, status)
+  local r = { host = w.spec.name, index = w.index, spec = public_spec(w.spec),
+              duration = proc.clock() - w.started }
+  if status then
+    r.cpu = status.utime + status.stime
+    r.maxrss = status.maxrss
+  end
+  local data = table.concat(w.chunks)
+  local answer, ok, why
+  if #data > 0 and not w.too_large then
+    answer, ok, why = serialize.decode(data)
+    if ok and type(answer) ~= "table" then ok, why = false, "not a table" end
+    if ok and answer.value ~= nil then
+      if type(answer.value) ~= "string" then
+        ok, why = false, "value not encoded"
+      else
+        answer.value, ok, why = serialize.decode(answer.value)
+      end
+    end
+  end
+  if ok then
+    -- a worker that answered and was then ended (in its logoff, at the
+    -- deadline) still answered
+    r.ok, r.value, r.err = answer.ok == true, answer.value, answer.err
+    if type(answer.finished) == "number" and answer.finished >= w.started then
+      r.duration = answer.finished - w.started
+    end
+  elseif w.too_large then
+    r.ok, r.err = false, fleet_error(w, "response_too_large", string.format(
+      "the worker's result exceeds %d bytes; worker ended", self.max_result))
+  elseif w.timed_out then
+    r.ok, r.err = false, fleet_error(w, "timeout", string.format(
+      "no result within %gs; worker ended", self.timeout),
+      { hint = "the host or the network is slow or hung; raise timeout= if it is only slow" })
+  elseif #data > 0 then
+    r.ok, r.err = false, fleet_error(w, "worker_crashed", "malformed result from the worker: "
+      .. tostring(why))
+  elseif status and status.signal then
+    local name = SIGNAL_NAMES[status.signal]
+    r.ok, r.err = false, fleet_error(w, "worker_crashed", string.format("worker killed by signal %d%s%s",
+      status.signal, name and (" (" .. name .. ")") or "", status.core and ", core dumped" or ""),
+      { status = status.signal, status_name = name })
+  else
+    local code = status and status.code
+    r.ok, r.err = false, fleet_error(w, "worker_crashed", code == proc.WORKER_FAILED
+      and "worker failed before sending a result (see its message on stderr)"
+      or string.format("worker exited with status %s before sending a result", tostring(code)),
+      { status = code })
+  end
+  return setmetatable(r, Result)
+end
+
+local function method_fn(name)
+  return function(h, _, ...)
+    local m = h[name]
+    if type(m) ~= "function" then error("host handles have no method '" .. name .. "'", 0) end
+    return m(h, ...)
+  end
+end
+
+local Sweep = {}
+Sweep.__index = Sweep
+
+-- Ends every live worker and reaps it (also used when the loop is left early).
+function Sweep:close()
+  -- a copy of this object inside a worker must not touch its siblings
+  if proc.getpid() ~= self.owner then return end
+  for pid, w in pairs(self.live) do
+    proc.kill(pid, proc.signals.KILL, true)
+    if w.fd then proc.close(w.fd); w.fd = nil end
+    proc.wait(pid, true)
+    self.live[pid] = nil
+  end
+  self.nlive = 0
+  if self.display then self.display:clear() end
+end
+Sweep.__close = Sweep.close
+Sweep.__gc = Sweep.close
+
+function Sweep:start_one()
+  local spec = self.fleet.hosts[self.next]
+  local close = {}
+  for _, w in pairs(self.live) do
+    if w.fd then close[#close + 1] = w.fd end
+  end
+  local fleet, fn, args = self.fleet, self.fn, self.args
+  local pid, fd = proc.fork(function(send) work(fleet, spec, fn, args, send) end, close)
+  if not pid then return false, fd end
+  local now = proc.clock()
+  self.live[pid] = { pid = pid, fd = fd, spec = spec, index = self.next, started = now,
+    deadline = now + fleet.timeout, chunks = {}, size = 0 }
+  self.nlive = self.nlive + 1
+  self.next = self.next + 1
+  return true
+end
+
+function Sweep:fill()
+  local total = #self.fleet.hosts
+  while self.nlive < self.fleet.parallel and self.next <= total do
+    local ok, err = self:start_one()
+    if not ok then
+      if self.nlive > 0 then return end -- out of processes: wait for some to end
+      local spec = self.fleet.hosts[self.next]
+      self.queue[#self.queue + 1] = setmetatable({ host = spec.name, index = self.next,
+        spec = public_spec(spec),
+        ok = false, duration = 0, err = errors.new{ code = "worker_failed", host = spec.name,
+          op = "fleet", message = "cannot start a worker: " .. tostring(err) } }, Result)
+      self.next = self.next + 1
+    end
+  end
+end
+
+-- Reads what a worker's pipe holds; marks the end of it.
+function Sweep:drain(w)
+  while w.fd do
+    local data = proc.read(w.fd)
+    if data == false then return end
+    if data == nil or data == "" then
+      proc.close(w.fd)
+      w.fd = nil
+      return
+    end
+    w.size = w.size + #data
+    if w.size > self.fleet.max_result then
+      w.too_large, w.chunks = true, {}
+      proc.kill(w.pid, proc.signals.KILL, true)
+      proc.close(w.fd)
+      w.fd = nil
+      return
+    end
+    w.chunks[#w.chunks + 1] = data
+  end
+end
+
+function Sweep:reap(w, status)
+  if w.fd then self:drain(w) end
+  if w.fd then proc.close(w.fd); w.fd = nil end
+  self.live[w.pid] = nil
+  self.nlive = self.nlive - 1
+  self.queue[#self.queue + 1] = outcome(self.fleet, w, status)
+end
+
+-- One round: wait for pipes or deadlines, read, enforce deadlines, reap.
+function Sweep:step()
+  local now = proc.clock()
+  local fds, wake, pending_exit = {}, math.huge, false
+  for _, w in pairs(self.live) do
+    if w.fd then fds[#fds + 1] = w.fd else pending_exit = true end
+    wake = math.min(wake, w.kill_at or w.term_at or w.deadline)
+  end
+  if self.nlive > 0 then wake = math.min(wake, self.check_all_at) end
+  local timeout = math.max(0, wake - now)
+  if pending_exit then timeout = math.min(timeout, 0.005) end
+  if self.display and self.display.enabled then timeout = math.min(timeout, 0.25) end
+  local ready = proc.poll(fds, timeout)
+  local by_fd = {}
+  for _, w in pairs(self.live) do
+    if w.fd then by_fd[w.fd] = w end
+  end
+  for _, fd in ipairs(ready) do
+    local w = by_fd[fd]
+    if w then self:drain(w) end
+  end
+  now = proc.clock()
+  -- a worker's end of file means it exited, unless something it started
+  -- still holds the pipe: look at every worker now and then as well
+  local all = now >= self.check_all_at
+  if all then self.check_all_at = now + 0.5 end
+  for pid, w in pairs(self.live) do
+    if all or not w.fd or w.kill_at then
+      local status = proc.wait(pid)
+      if status then self:reap(w, status) end
+    end
+    if self.live[pid] then
+      if w.kill_at and now >= w.kill_at then
+        proc.kill(pid, proc.signals.KILL, true)
+        w.kill_at = math.huge -- sent; now only the reaping is left
+      elseif not w.term_at and now >= w.deadline then
+        w.timed_out = true
+        proc.kill(pid, proc.signals.TERM, true)
+        w.term_at = now
+        w.kill_at = now + self.fleet.grace
+      end
+    end
+  end
+  if self.display then self.display:set_running(self.nlive) end
+end
+
+function Sweep:next_result()
+  if self.display then self.display:draw() end
+  while true do
+    self:fill()
+    if #self.queue > 0 then
+      local r = table.remove(self.queue, 1)
+      if self.display then
+        self.display:add(r.ok, true)
+        self.display:clear() -- the caller may print now; the line returns on the next call
+      end
+      if r.ok then self.ok = self.ok + 1 else self.failed = self.failed + 1 end
+      return r
+    end
+    if self.nlive == 0 then
+      if not self.finished then
+        self.finished = true
+        self.seconds = proc.clock() - self.started
+        if self.display then self.display:finish() end
+      end
+      return nil
+    end
+    self:step()
+    if self.display then self.display:draw() end
+  end
+end
+
+--- Runs `fn` on every host, `parallel` at a time, and iterates over the
+-- results as hosts finish: `for r in f:each(fn) do ... end`.
+-- fn(host, spec, ...) runs in a worker with a connected host handle (`spec`
+-- is `{host, port, name}`); its first return value comes back as `r.value`
+-- (plain data; session, result and process records and error objects keep
+-- their metatables). Returning `nil, err` or raising makes the host fail
+-- (`r.err`; a raised error or a message string has code `script_error`).
+-- fn may also be the name of a host method, called with the extra
+-- arguments: `f:each("sessions", { all = true })`.
+-- Leaving the loop early (break, error) ends the workers still running.
+-- @treturn function iterator (plus the state, control and closing values of
+--   a generic for)
+function Fleet:each(fn, ...)
+  if type(fn) == "string" then
+    fn = method_fn(fn)
+  elseif type(fn) ~= "function" then
+    error("fleet:each: function or host method name expected, got " .. type(fn), 2)
+  end
+  -- finalisers of objects already unreachable here must not run in a worker
+  -- (it would shut down connections this process may still share)
+  collectgarbage()
+  local sweep = setmetatable({ fleet = self, fn = fn, args = table.pack(...), live = {}, nlive = 0,
+    next = 1, queue = {}, ok = 0, failed = 0, started = proc.clock(), check_all_at = 0,
+    owner = proc.getpid() }, Sweep)
+  local show = self.progress
+  if show ~= false then
+    sweep.display = progress.new{ total = #self.hosts, enabled = show }
+    if not sweep.display.enabled then sweep.display = nil end
+  end
+  local function iter() return sweep:next_result() end
+  return iter, nil, nil, sweep
+end
+
+--- Runs `fn` on every host (see `each`) and returns all results, in the
+-- order the hosts finished, with `results.summary = {total, ok, failed, seconds}`.
+function Fleet:run(fn, ...)
+  if type(fn) ~= "function" and type(fn) ~= "string" then
+    error("fleet:run: function or host method name expected, got " .. type(fn), 2)
+  end
+  local results = {}
+  local iter, _, _, sweep = self:each(fn, ...)
+  local sweep_close <close> = sweep -- luacheck: ignore 211
+  for r in iter do results[#results + 1] = r end
+  results.summary = { total = #self.hosts, ok = sweep.ok, failed = sweep.failed,
+                      seconds = sweep.seconds or (proc.clock() - sweep.started) }
+  return results
+end
+
+setmetatable(M, { __call = function(_, opts) return M.new(opts) end })
+
+return M

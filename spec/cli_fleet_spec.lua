@@ -1,0 +1,127 @@
+-- The command line's two ways of running many hosts: one after another
+-- (-j 1, or no termsrv.fleet) and in parallel worker processes (-j N with
+-- termsrv.fleet). Both must give the same output, order and exit codes.
+
+local sim = require "support.sim"
+local cli = require "termsrv.cli"
+
+local BIN = sim.root .. "/bin/termsrv"
+local ADMIN = { TERMSRV_USER = "CORP\\ops", TERMSRV_PASSWORD = "Ops-Passw0rd" }
+local HAVE_FLEET = pcall(require, "termsrv.fleet")
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function slurp(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local TMP = os.tmpname()
+os.remove(TMP)
+os.execute("mkdir -p " .. q(TMP))
+
+local function run(args, env)
+  local parts = { "env", "-u", "TERMSRV_USER", "-u", "TERMSRV_PASSWORD", "-u", "TERMSRV_NTHASH",
+    "-u", "TERMSRV_AUDIT", "TZ=UTC", "HOME=" .. TMP }
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. v end
+  parts[#parts + 1] = BIN
+  for _, a in ipairs(args) do parts[#parts + 1] = a end
+  for i, p in ipairs(parts) do parts[i] = q(p) end
+  local errfile = os.tmpname()
+  local p = assert(io.popen(table.concat(parts, " ") .. " </dev/null 2>" .. q(errfile)))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local err = slurp(errfile) or ""
+  os.remove(errfile)
+  return code, out, err
+end
+
+-- idle and server times move between two runs
+local function mask(text)
+  return (text:gsub('"(server_time)":"[^"]*"', '"%1":#'):gsub('"(idle)":%d+', '"%1":#')
+    :gsub('"(disconnected)":%d+', '"%1":#'):gsub("disconnected %w+ >=", "disconnected # >="))
+end
+
+describe("termsrv CLI on many hosts", function()
+  local env, hosts_json
+
+  setup(function()
+    env = sim.start{ config = "spec/fixtures/sim/cli.lua" }
+    hosts_json = env.hosts_file
+  end)
+  teardown(function()
+    sim.stop(env)
+    os.execute("rm -rf " .. q(TMP))
+  end)
+
+  it("gives the same output sequentially and in parallel, hosts in the order given", function()
+    for _, args in ipairs{
+      { "users", "--format", "json" },
+      { "sessions", "--all", "--client" },
+      { "doctor", "--format", "csv" },
+      { "logoff", "--state", "disc", "--min-disconnected", "8h", "--format", "json" },
+      { "processes", "--name", "explorer.exe" },
+    } do
+      local a = { table.unpack(args) }
+      a[#a + 1] = "--hosts"
+      a[#a + 1] = hosts_json
+      a[#a + 1] = "DOWN=127.0.0.1:1"
+      local c1, o1, e1 = run(a, ADMIN)
+      a[#a + 1] = "-j"
+      a[#a + 1] = "4"
+      local c4, o4, e4 = run(a, ADMIN)
+      local what = table.concat(args, " ")
+      assert.equal(1, c1, what) -- DOWN fails, the others work
+      assert.equal(c1, c4, what)
+      assert.equal(mask(o1), mask(o4), what)
+      assert.equal(e1, e4, what)
+      assert.truthy(o1:find("TS01", 1, true) < o1:find("TS02", 1, true), what)
+      if args[1] ~= "doctor" then assert.matches("^DOWN: connect: ", e1, what) end
+    end
+    if not HAVE_FLEET then pending("termsrv.fleet is not installed: -j 4 ran sequentially too") end
+  end)
+
+  it("applies in parallel: every worker acts and appends to the audit log", function()
+    local audit = TMP .. "/audit.jsonl"
+    local code, out, err = run({ "logoff", "--hosts", hosts_json, "-j", "2", "--user", "bob", "--apply",
+                                 "--audit", audit }, ADMIN)
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.matches("TS01   4  CORP\\bob .*\nTS02   3  CORP\\bob ", out)
+    assert.matches("total: 2 hosts, 2 ok, 0 failed", out)
+    local n, hosts = 0, {}
+    for line in slurp(audit):gmatch("[^\n]+") do
+      n = n + 1
+      hosts[line:match('"host":"(%w+)"')] = true
+    end
+    assert.equal(2, n)
+    assert.same({ TS01 = true, TS02 = true }, hosts)
+  end)
+
+  it("falls back to one host at a time when no fleet can be used, and says so", function()
+    local out, err = {}, {}
+    local code = cli.main({ "users", "--hosts", hosts_json, "-j", "3", "--user", "erin" }, ADMIN,
+      { stdout = { write = function(_, s) out[#out + 1] = s end },
+        stderr = { write = function(_, ...) for _, s in ipairs{ ... } do err[#err + 1] = s end end },
+        prompt = false, fleet = false })
+    assert.equal(0, code)
+    assert.matches("TS02  erin", table.concat(out))
+    assert.equal("termsrv: -j 3: termsrv.fleet is not available; ran one host at a time\n", table.concat(err))
+  end)
+
+  it("a hung host is given up at --host-timeout; the others still report (exit 1)", function()
+    if not HAVE_FLEET then pending("termsrv.fleet is not installed") return end
+    sim.ctl(env, "set-fault", "TS02", "hang", "method=RpcGetAllSessions")
+    local t0 = os.time()
+    local code, out, err = run({ "sessions", "--hosts", hosts_json, "-j", "2", "--host-timeout", "1" }, ADMIN)
+    sim.ctl(env, "clear-faults", "TS02")
+    assert.equal(1, code)
+    assert.truthy(os.time() - t0 <= 5)
+    assert.matches("TS01  rdp%-tcp#42", out)
+    assert.equal("TS02: fleet: no result within 1s; worker ended (hint: the host or the network is slow or hung; "
+      .. "raise --host-timeout if it is only slow)\n", err)
+  end)
+end)
