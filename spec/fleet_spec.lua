@@ -445,3 +445,22 @@ describe("termsrv.progress", function()
       progress.summary_line{ total = 10, ok = 7, failed = 2, seconds = 2 })
   end)
 end)
+
+describe("handles across fork", function()
+  it("a worker cannot use or close its parent's connection, and the parent's keeps working", function()
+    local h <close> = assert(termsrv.connect{ host = addr("A2"), user = env.user, domain = env.domain,
+      password = env.password })
+    assert(h:sessions{ times = false })
+    local f = fleet{ hosts = { addr("A3") }, parallel = 1, timeout = 20, connect = connect_opts() }
+    local r = f:run(function()
+      local ok, msg = pcall(h.sessions, h, { times = false })
+      h:close()           -- must not log the parent's SMB session off
+      collectgarbage()
+      return { ok = ok, msg = tostring(msg) }
+    end)[1]
+    assert.is_true(r.ok, tostring(r.err))
+    assert.is_false(r.value.ok)
+    assert.matches("belongs to the parent process", r.value.msg)
+    assert.is_truthy(h:sessions{ times = false })
+  end)
+end)

@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -26,6 +27,7 @@
 
 typedef struct lconn {
 	ts_conn *c;
+	pid_t pid;          /* the process that owns the SMB connection */
 	char host[256];
 } lconn;
 
@@ -76,6 +78,8 @@ static lconn *check_conn(lua_State *L)
 	lconn *lc = luaL_checkudata(L, 1, CONN_MT);
 	if (!lc->c)
 		luaL_argerror(L, 1, "connection is closed");
+	if (lc->pid != getpid())
+		luaL_argerror(L, 1, "connection belongs to the parent process (connect again in a worker)");
 	return lc;
 }
 
@@ -211,6 +215,7 @@ static int l_connect(lua_State *L)
 	/* userdata and metatable first, so __gc always sees a valid struct */
 	lconn *lc = lua_newuserdatauv(L, sizeof *lc, 0);
 	memset(lc, 0, sizeof *lc);
+	lc->pid = getpid();
 	luaL_setmetatable(L, CONN_MT);
 	(void)snprintf(lc->host, sizeof lc->host, "%s", o.smb.host);
 	ts_err e = {0};
@@ -224,7 +229,11 @@ static int l_close(lua_State *L)
 {
 	lconn *lc = luaL_checkudata(L, 1, CONN_MT);
 	if (lc->c) {
-		ts_close(lc->c);
+		/* A forked fleet worker holds a copy of its parent's handles: closing
+		 * one there would log the parent's SMB session off on the socket
+		 * both share. The copy is dropped; the worker's exit frees it. */
+		if (getpid() == lc->pid)
+			ts_close(lc->c);
 		lc->c = NULL;
 	}
 	return 0;
