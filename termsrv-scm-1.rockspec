@@ -42,6 +42,15 @@ build = {
     ["termsrv.report"] = "lua/termsrv/report.lua",
     ["termsrv.audit"] = "lua/termsrv/audit.lua",
     ["termsrv.json"] = "lua/termsrv/json.lua",
+    ["termsrv.fleet"] = "lua/termsrv/fleet.lua",
+    ["termsrv.progress"] = "lua/termsrv/progress.lua",
+    ["termsrv.serialize"] = "lua/termsrv/serialize.lua",
+    ["termsrv.cli"] = "lua/termsrv/cli.lua",
+    ["termsrv.doctor"] = "lua/termsrv/doctor.lua",
+    ["termsrv.credentials"] = "lua/termsrv/credentials.lua",
+    -- fork/poll/wait for fleet sweeps: its own module, no libsmbclient
+    ["termsrv.proc"] = { sources = { "src/proc.c" }, defines = { "_DEFAULT_SOURCE" } },
   },
+  install = { bin = { termsrv = "bin/termsrv" } },
 }
 test = { type = "command", command = "make test" }
