@@ -268,3 +268,72 @@ describe("result records", function()
     assert.equals("TS01: reboot in 0.02s: ok", tostring(h))
   end)
 end)
+
+-- Every session verb against the same four situations, so that none of
+-- them can quietly skip the re-check or mis-map an answer.
+describe("every verb", function()
+  local verbs = {
+    reset = function(h, s) return h:reset(s) end,
+    logoff = function(h, s) return h:logoff(s, { fallback = false }) end,
+    disconnect = function(h, s) return h:disconnect(s) end,
+    message = function(h, s) return h:message(s, "t", "m") end,
+    connect = function(h, s) return h:connect(s, 1) end,
+  }
+
+  for name, verb in pairs(verbs) do
+    it(name .. ": not found, stale record, and a non-admin on another user's session", function()
+      local h <close> = connect("TS22")
+      local r, err = verb(h, 4242)
+      assert.is_nil(r)
+      assert.equals("session_not_found", err.code)
+
+      local rec = listed(h, 2)
+      sim.ctl(env, "set-session", "TS22", "2", '{"user": "mallory", "logon": "-10s"}')
+      sim.clear_log(env)
+      r, err = verb(h, rec)
+      assert.is_nil(r)
+      assert.equals("session_changed", err.code)
+      for _, c in ipairs(sim.calls(env, { host = "TS22", event = "call" })) do
+        assert.truthy(c.method:match("Query") or c.method:match("Open"), c.method)
+      end
+      sim.ctl(env, "set-session", "TS22", "2", '{"user": "foo"}')
+
+      local u <close> = connect("TS22", { user = env.nonadmin_user, password = env.nonadmin_password })
+      r, err = verb(u, 3)
+      assert.is_nil(r)
+      assert.equals("access_denied", err.code)
+    end)
+  end
+
+  it("processes, kill and shutdown: a non-admin is denied another user's processes and the shutdown", function()
+    local h <close> = connect("TS22")
+    local other = assert(h:processes{ session = 3, name = "explorer.exe" })[1]
+    local u <close> = connect("TS22", { user = env.nonadmin_user, password = env.nonadmin_password })
+    local res, err = u:kill(other.pid)
+    assert.is_nil(res)
+    assert.equals("access_denied", err.code)
+    local _, serr = u:shutdown{ poweroff = true, confirm = true }
+    assert.equals("access_denied", serr.code)
+    assert.equals(0, #sim.state(env, "TS22").shutdowns)
+  end)
+
+  it("RDP disabled: kill and shutdown need the legacy pipe and say rdp_disabled", function()
+    local h <close> = connect("TSRD")
+    local _, err = h:kill(1234)
+    assert.equals("rdp_disabled", err.code)
+    _, err = h:shutdown{ reboot = true, confirm = true }
+    assert.equals("rdp_disabled", err.code)
+  end)
+
+  it("2008 and legacy-only: processes, kill and connect work too", function()
+    for _, name in ipairs{ "TS08", "TS03" } do
+      local h <close> = connect(name)
+      local p = assert(h:processes{ session = 7, name = "ctfmon.exe" })[1]
+      assert(h:kill(p.pid))
+      assert.same({}, assert(h:processes{ session = 7, name = "ctfmon.exe" }), name)
+    end
+    local h <close> = connect("TS08")
+    assert(h:connect(5, 7, nil, { wait = true }))
+    assert.equals("rdp-tcp#61", assert(h:session(5)).name)
+  end)
+end)
