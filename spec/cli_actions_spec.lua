@@ -4,59 +4,18 @@
 -- use" scenario that free-slots exists for.
 
 local sim = require "support.sim"
+local support = require "support.cli"
 local dkjson = require "dkjson"
 
-local BIN = sim.root .. "/bin/termsrv"
-local ADMIN = { TERMSRV_USER = "CORP\\ops", TERMSRV_PASSWORD = "Ops-Passw0rd" }
-local NONADMIN = { TERMSRV_USER = "CORP\\jdoe", TERMSRV_PASSWORD = "Jdoe-Passw0rd" }
+local BIN, ADMIN, NONADMIN = support.BIN, support.ADMIN, support.NONADMIN
 local ACTIONS = { RpcLogoff = true, RpcWinStationReset = true, RpcDisconnect = true,
                   RpcWinStationTerminateProcess = true, RpcWinStationShutdownSystem = true,
                   RpcShowMessageBox = true, RpcWinStationSendMessage = true, RpcConnect = true }
+local q, slurp, spit, with, users_of = support.q, support.slurp, support.spit, support.with, support.users_of
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local TMP = support.scratch()
 
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, text, mode)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  if mode then os.execute("chmod " .. mode .. " " .. q(path)) end
-end
-
-local TMP = os.tmpname()
-os.remove(TMP)
-os.execute("mkdir -p " .. q(TMP))
-
-local function run(args, env, stdin)
-  local parts = { "env", "-u", "TERMSRV_USER", "-u", "TERMSRV_PASSWORD", "-u", "TERMSRV_NTHASH",
-    "-u", "TERMSRV_DOMAIN", "-u", "TERMSRV_CREDENTIALS", "-u", "TERMSRV_AUDIT", "-u", "XDG_STATE_HOME",
-    "TZ=UTC", "HOME=" .. TMP .. "/home" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. v end
-  parts[#parts + 1] = BIN
-  for _, a in ipairs(args) do parts[#parts + 1] = a end
-  for i, p in ipairs(parts) do parts[i] = q(p) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen(table.concat(parts, " ") .. " <" .. q(stdin or "/dev/null") .. " 2>" .. q(errfile)))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local err = slurp(errfile) or ""
-  os.remove(errfile)
-  return code, out, err
-end
-
-local function with(a, b)
-  local t = {}
-  for k, v in pairs(a) do t[k] = v end
-  for k, v in pairs(b or {}) do t[k] = v end
-  return t
-end
+local run = support.runner{ unset = support.TERMSRV_VARS, set = { "TZ=UTC", "HOME=" .. TMP .. "/home" } }
 
 local function lines(text)
   local t = {}
@@ -68,14 +27,6 @@ local function audit_lines(path)
   local out = {}
   for _, l in ipairs(lines(slurp(path))) do out[#out + 1] = assert(dkjson.decode(l)) end
   return out
-end
-
--- session ids (with users) on a host of the sim
-local function users_of(env, host)
-  local st = sim.state(env, host)
-  local t = {}
-  for _, s in ipairs(st.sessions) do if s.user ~= "" then t[s.id] = s.user end end
-  return t
 end
 
 local function action_calls(env, name)
@@ -101,7 +52,7 @@ describe("termsrv actions", function()
   end)
   teardown(function()
     sim.stop(env)
-    os.execute("rm -rf " .. q(TMP))
+    support.rmdir(TMP)
   end)
 
   describe("dry runs touch nothing", function()

@@ -3,38 +3,14 @@
 -- what is wrong and how to fix it. Against the simulator's Windows profiles.
 
 local sim = require "support.sim"
+local support = require "support.cli"
 local doctor = require "termsrv.doctor"
 local dkjson = require "dkjson"
 
-local BIN = sim.root .. "/bin/termsrv"
-local ADMIN = { TERMSRV_USER = "CORP\\ops", TERMSRV_PASSWORD = "Ops-Passw0rd" }
-local NONADMIN = { TERMSRV_USER = "CORP\\jdoe", TERMSRV_PASSWORD = "Jdoe-Passw0rd" }
+local ADMIN, NONADMIN = support.ADMIN, support.NONADMIN
+local with = support.with
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function run(args, env)
-  local parts = { "env", "-u", "TERMSRV_USER", "-u", "TERMSRV_PASSWORD", "-u", "TERMSRV_NTHASH", "TZ=UTC" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. v end
-  parts[#parts + 1] = BIN
-  for _, a in ipairs(args) do parts[#parts + 1] = a end
-  for i, p in ipairs(parts) do parts[i] = q(p) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen(table.concat(parts, " ") .. " </dev/null 2>" .. q(errfile)))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local f = io.open(errfile)
-  local err = f:read("a")
-  f:close()
-  os.remove(errfile)
-  return code, out, err
-end
-
-local function with(a, b)
-  local t = {}
-  for k, v in pairs(a) do t[k] = v end
-  for k, v in pairs(b or {}) do t[k] = v end
-  return t
-end
+local run = support.runner{ unset = { "TERMSRV_USER", "TERMSRV_PASSWORD", "TERMSRV_NTHASH" }, set = { "TZ=UTC" } }
 
 describe("termsrv doctor", function()
   local env, spec = nil, {}

@@ -3,41 +3,17 @@
 -- termsrv.fleet). Both must give the same output, order and exit codes.
 
 local sim = require "support.sim"
+local support = require "support.cli"
 local cli = require "termsrv.cli"
 
-local BIN = sim.root .. "/bin/termsrv"
-local ADMIN = { TERMSRV_USER = "CORP\\ops", TERMSRV_PASSWORD = "Ops-Passw0rd" }
+local ADMIN = support.ADMIN
 local HAVE_FLEET = pcall(require, "termsrv.fleet")
+local slurp = support.slurp
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local TMP = support.scratch()
 
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local TMP = os.tmpname()
-os.remove(TMP)
-os.execute("mkdir -p " .. q(TMP))
-
-local function run(args, env)
-  local parts = { "env", "-u", "TERMSRV_USER", "-u", "TERMSRV_PASSWORD", "-u", "TERMSRV_NTHASH",
-    "-u", "TERMSRV_AUDIT", "TZ=UTC", "HOME=" .. TMP }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. v end
-  parts[#parts + 1] = BIN
-  for _, a in ipairs(args) do parts[#parts + 1] = a end
-  for i, p in ipairs(parts) do parts[i] = q(p) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen(table.concat(parts, " ") .. " </dev/null 2>" .. q(errfile)))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local err = slurp(errfile) or ""
-  os.remove(errfile)
-  return code, out, err
-end
+local run = support.runner{ unset = { "TERMSRV_USER", "TERMSRV_PASSWORD", "TERMSRV_NTHASH", "TERMSRV_AUDIT" },
+                            set = { "TZ=UTC", "HOME=" .. TMP } }
 
 -- idle and server times move between two runs
 local function mask(text)
@@ -54,7 +30,7 @@ describe("termsrv CLI on many hosts", function()
   end)
   teardown(function()
     sim.stop(env)
-    os.execute("rm -rf " .. q(TMP))
+    support.rmdir(TMP)
   end)
 
   it("gives the same output sequentially and in parallel, hosts in the order given", function()

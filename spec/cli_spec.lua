@@ -3,62 +3,21 @@
 -- credentials. bin/termsrv runs as a subprocess, as a user runs it.
 
 local sim = require "support.sim"
+local support = require "support.cli"
 local cli = require "termsrv.cli"
 local credentials = require "termsrv.credentials"
 local dkjson = require "dkjson"
 
-local BIN = sim.root .. "/bin/termsrv"
-local ADMIN = { TERMSRV_USER = "CORP\\ops", TERMSRV_PASSWORD = "Ops-Passw0rd" }
-local NONADMIN = { TERMSRV_USER = "CORP\\jdoe", TERMSRV_PASSWORD = "Jdoe-Passw0rd" }
+local BIN, ADMIN, NONADMIN = support.BIN, support.ADMIN, support.NONADMIN
 local NTHASH_OPS = "16204771B3C5242BAD892D54D91EE64C" -- MD4(UTF-16LE("Ops-Passw0rd"))
+local q, spit, with = support.q, support.spit, support.with
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, text, mode)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  if mode then os.execute("chmod " .. mode .. " " .. q(path)) end
-end
-
-local TMP = os.tmpname()
-os.remove(TMP)
-os.execute("mkdir -p " .. q(TMP))
+local TMP = support.scratch()
 
 -- Runs bin/termsrv with only the TERMSRV_* variables given; stdin is
 -- /dev/null (so nothing ever prompts), TZ is UTC, HOME is a scratch dir.
 -- Returns exit code, stdout, stderr.
-local function run(args, env, stdin)
-  local parts = { "env", "-u", "TERMSRV_USER", "-u", "TERMSRV_PASSWORD", "-u", "TERMSRV_NTHASH",
-    "-u", "TERMSRV_DOMAIN", "-u", "TERMSRV_CREDENTIALS", "-u", "TERMSRV_AUDIT", "-u", "XDG_STATE_HOME",
-    "TZ=UTC", "HOME=" .. TMP .. "/home" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. v end
-  parts[#parts + 1] = BIN
-  for _, a in ipairs(args) do parts[#parts + 1] = a end
-  for i, p in ipairs(parts) do parts[i] = q(p) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen(table.concat(parts, " ") .. " <" .. q(stdin or "/dev/null") .. " 2>" .. q(errfile)))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local err = slurp(errfile) or ""
-  os.remove(errfile)
-  return code, out, err
-end
-
-local function with(a, b)
-  local t = {}
-  for k, v in pairs(a) do t[k] = v end
-  for k, v in pairs(b or {}) do t[k] = v end
-  return t
-end
+local run = support.runner{ unset = support.TERMSRV_VARS, set = { "TZ=UTC", "HOME=" .. TMP .. "/home" } }
 
 -- Ages move with the clock: mask them (keys of JSON lines, columns of CSV).
 local VOLATILE = { "disconnect_time", "last_input_time", "server_time", "idle", "disconnected" }
@@ -99,7 +58,7 @@ describe("termsrv CLI", function()
   end)
   teardown(function()
     sim.stop(env)
-    os.execute("rm -rf " .. q(TMP))
+    support.rmdir(TMP)
   end)
 
   describe("golden outputs", function()

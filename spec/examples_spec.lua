@@ -2,6 +2,7 @@
 -- their headers promise.
 
 local sim = require "support.sim"
+local support = require "support.cli"
 
 local ROOT = sim.root
 if ROOT:sub(1, 1) ~= "/" then -- the scripts run from a scratch directory
@@ -9,44 +10,16 @@ if ROOT:sub(1, 1) ~= "/" then -- the scripts run from a scratch directory
   ROOT = p:read("l") .. "/" .. ROOT
   p:close()
 end
-local ADMIN = { TERMSRV_USER = "CORP\\ops", TERMSRV_PASSWORD = "Ops-Passw0rd" }
+local ADMIN = support.ADMIN
+local slurp, with = support.slurp, support.with
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local TMP = support.scratch()
 
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local TMP = os.tmpname()
-os.remove(TMP)
-os.execute("mkdir -p " .. q(TMP))
+local example = support.runner{ command = { "lua5.4" }, cwd = TMP, set = { "TZ=UTC" },
+  unset = { "TERMSRV_USER", "TERMSRV_PASSWORD", "TERMSRV_NTHASH", "TERMSRV_CREDENTIALS" } }
 
 local function run(script, args, env)
-  local parts = { "env", "-u", "TERMSRV_USER", "-u", "TERMSRV_PASSWORD", "-u", "TERMSRV_NTHASH",
-    "-u", "TERMSRV_CREDENTIALS", "TZ=UTC" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. v end
-  parts[#parts + 1] = "lua5.4"
-  parts[#parts + 1] = ROOT .. "/examples/" .. script
-  for _, a in ipairs(args) do parts[#parts + 1] = a end
-  for i, p in ipairs(parts) do parts[i] = q(p) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen("cd " .. q(TMP) .. " && " .. table.concat(parts, " ") .. " </dev/null 2>" .. q(errfile)))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local err = slurp(errfile) or ""
-  os.remove(errfile)
-  return code, out, err
-end
-
-local function with(a, b)
-  local t = {}
-  for k, v in pairs(a) do t[k] = v end
-  for k, v in pairs(b or {}) do t[k] = v end
-  return t
+  return example({ ROOT .. "/examples/" .. script, table.unpack(args) }, env)
 end
 
 describe("examples", function()
@@ -60,14 +33,10 @@ describe("examples", function()
   end)
   teardown(function()
     sim.stop(env)
-    os.execute("rm -rf " .. q(TMP))
+    support.rmdir(TMP)
   end)
 
-  local function users()
-    local t = {}
-    for _, s in ipairs(sim.state(env, simhost).sessions) do if s.user ~= "" then t[s.id] = s.user end end
-    return t
-  end
+  local function users() return support.users_of(env, simhost) end
 
   it("rwinsta.lua resets by id and by station name; a missing one makes exit 1", function()
     local code, out, err = run("rwinsta.lua", { host, "4", "rdp-tcp#42" }, ADMIN)

@@ -1,0 +1,215 @@
+--- Session verbs: `termsrv reset` (rwinsta), `logoff`, `disconnect`
+-- (tsdiscon), `message` (msg) and `connect` (tscon).
+-- @module termsrv.cli.commands.sessions
+
+local audit = require "termsrv.cli.audit"
+local credentials = require "termsrv.credentials"
+local hosts = require "termsrv.cli.hosts"
+local output = require "termsrv.cli.output"
+local plans = require "termsrv.cli.plans"
+local policy = require "termsrv.policy"
+local record = require "termsrv.record"
+local util = require "termsrv.cli.util"
+
+local M = {}
+
+local usage_error = util.usage_error
+
+-- Selector table from the selector options; nil when none was given.
+local function selector_from(args)
+  local sel, any = {}, false
+  local function set(key, v)
+    if v ~= nil and not (type(v) == "table" and #v == 0) then sel[key] = v; any = true end
+  end
+  set("user", util.list(args.user))
+  set("state", util.list(args.state))
+  set("station", util.list(args.station))
+  if args.from_client and #args.from_client > 0 then
+    local names, addrs = {}, {}
+    for _, c in ipairs(args.from_client) do
+      if c:match("^[%d%.%*/]+$") then addrs[#addrs + 1] = c else names[#names + 1] = c end
+    end
+    set("client", names)
+    set("address", addrs)
+  end
+  for _, k in ipairs{ "min_idle", "min_disconnected" } do
+    if args[k] then
+      local d, err = util.duration(args[k])
+      if not d then usage_error("--" .. k:gsub("_", "-") .. ": " .. err) end
+      set(k, d)
+    end
+  end
+  if args.exclude_user and #args.exclude_user > 0 then sel.exclude_users = args.exclude_user end
+  if args.all_users then any = true end
+  if not any then return nil end
+  return sel
+end
+
+-- The sessions asked for: ids (bare numbers after the hosts, and --id) and
+-- the selector of the selector options (nil without any).
+local function wanted(ctx, args)
+  local ids = ctx.numbers
+  for _, id in ipairs(util.list(args.id)) do ids[#ids + 1] = id end
+  return ids, selector_from(args)
+end
+
+-- reset, logoff, disconnect ---------------------------------------------------
+
+local function direct_actions(ctx, args, action, ids, audit_path)
+  return hosts.run_hosts(ctx, function(h)
+    local log, aerr = audit.open(audit_path)
+    if audit_path and not log then return { err = aerr } end
+    local rows, stop = {}, nil
+    for _, id in ipairs(ids) do
+      if stop then
+        rows[#rows + 1] = { host = h.name, id = id, action = action, status = "skipped", ok = false,
+                            err = stop, note = "not attempted: the audit log failed" }
+      else
+        local o = { wait = not args.no_wait, timeout = args.wait_timeout, listener = args.listener }
+        if action == "logoff" and args.no_fallback then o.fallback = false end
+        local r, err, res = h[action](h, id, o)
+        r = r or res or { host = h.name, id = id, action = action, ok = false, err = err }
+        local row = output.result_row(r)
+        rows[#rows + 1] = row
+        if log then
+          local ok, werr = log:write(audit.entry(h, row, action, "id " .. id))
+          if not ok then stop = werr end
+        end
+      end
+    end
+    if log then log:close() end
+    return { results = rows }
+  end)
+end
+
+-- Dry run for explicit ids: what each id is now, and what would be done.
+local function explicit_plan(ctx, action, ids)
+  local results = hosts.run_hosts(ctx, function(h)
+    local steps, errs = {}, {}
+    for _, id in ipairs(ids) do
+      local s, err = h:session(id)
+      if s then
+        steps[#steps + 1] = { host = h.name, id = id, user = s.user, domain = s.domain, station = s.name,
+          state = s.state, kind = s.kind, logon_time = s.logon_time, idle = record.idle(s),
+          disconnected = record.disconnected_for(s), rule = "command line", action = action,
+          steps = { action }, why = "session id given" }
+      else
+        errs[#errs + 1] = { host = h.name, err = err }
+      end
+    end
+    local v = { plan = { steps = steps, skipped = {}, errors = errs,
+                         hosts = { { host = h.name, steps = #steps, skipped = 0 } } } }
+    if #errs > 0 then v.partial = #steps > 0; v.err = errs[1].err end
+    return v
+  end)
+  output.report_host_errors(ctx, results)
+  local p = plans.merge(results, "termsrv " .. action)
+  local outcomes = {}
+  for i, r in ipairs(results) do
+    outcomes[i] = output.host_err(r) and (r.ok and r.value.partial and "partial" or "failed") or "ok"
+  end
+  p.errors = {}
+  if ctx.format == "table" then output.out(ctx, plans.text(p)) else output.emit(ctx, p) end
+  return output.exit_of(outcomes)
+end
+
+local function session_action(action)
+  return function(ctx, args)
+    local ids, sel = wanted(ctx, args)
+    if #ids > 0 and sel then
+      usage_error("give session ids or selectors (--user, --state, ...), not both")
+    end
+    if #ids == 0 and not sel then
+      usage_error("which sessions? give session ids, selectors (--user, --state, --min-idle, ...) "
+        .. "or --all-users")
+    end
+    local apply = util.apply_wanted(args)
+    if #ids > 0 then
+      if args.dry_run then return explicit_plan(ctx, action, ids) end
+      local path = audit.prepare(ctx, args, true)
+      if path == nil then return output.EXIT_FAILED end
+      return output.finish_rows(ctx, direct_actions(ctx, args, action, ids, path))
+    end
+    util.compile(sel)
+    local pol_ok, pol = pcall(policy.new, { name = "termsrv " .. action,
+      max_actions = args.max_actions or policy.DEFAULT_MAX_ACTIONS,
+      rules = { { name = action, select = sel, action = action } } })
+    if not pol_ok then usage_error(tostring(pol)) end
+    local path = audit.prepare(ctx, args, apply)
+    if path == nil then return output.EXIT_FAILED end
+    local extra = { timeout = args.wait_timeout, listener = args.listener or nil }
+    if action == "logoff" and args.no_fallback then extra.fallback = false end
+    local results = plans.run_policy(ctx, pol, { apply = apply, audit = path, wait = not args.no_wait,
+                                                 extra = extra })
+    return plans.finish_policy(ctx, results, pol.name, nil, apply)
+  end
+end
+
+M.reset = session_action("reset")
+M.logoff = session_action("logoff")
+M.disconnect = session_action("disconnect")
+
+-- message ---------------------------------------------------------------------
+
+function M.message(ctx, args)
+  local ids, sel = wanted(ctx, args)
+  if #ids > 0 and sel then usage_error("give session ids or selectors, not both") end
+  if #ids == 0 and not sel then usage_error("which sessions? give session ids, selectors or --all-users") end
+  local text = args.text
+  if text == "-" then text = ctx.stdin:read("a"):gsub("\n$", "") end
+  if not text or text == "" then usage_error("--text is required ('-' reads standard input)") end
+  local m
+  if sel then
+    if not sel.state then sel.state = { "active", "connected", "idle", "shadow", "connect_query" } end
+    sel.include_protected = { "console", "self" }
+    m = util.compile(sel)
+  end
+  local needs_times = sel and (sel.min_idle or sel.min_disconnected)
+  local results = hosts.run_hosts(ctx, function(h)
+    local targets = {}
+    if m then
+      local l, err = h:sessions{ times = needs_times and true or false,
+                                 client = (sel.client or sel.address) and true or false }
+      if not l then return { err = err } end
+      for _, s in ipairs(l) do
+        if s.user and m:match(s, { self = { user = h.user, domain = h.domain } }) then
+          targets[#targets + 1] = s
+        end
+      end
+    else
+      targets = ids
+    end
+    local rows = {}
+    for _, s in ipairs(targets) do
+      local r, err, res = h:message(s, args.title, text, { timeout = args.time, wait = args.wait,
+                                                            buttons = args.buttons })
+      r = r or res or { host = h.name, id = type(s) == "table" and s.id or s, action = "message",
+                        ok = false, err = err }
+      rows[#rows + 1] = output.result_row(r)
+    end
+    return { results = rows }
+  end)
+  return output.finish_rows(ctx, results)
+end
+
+-- connect ---------------------------------------------------------------------
+
+function M.connect(ctx, args)
+  if #ctx.hosts ~= 1 or #ctx.numbers ~= 2 then usage_error("connect needs HOST SOURCE TARGET") end
+  local source, target = ctx.numbers[1], ctx.numbers[2]
+  local password
+  if args.ask_password then
+    local prompt = ctx.prompt
+    if prompt == nil and credentials.stdin_is_tty() then prompt = credentials.ask end
+    password = prompt and prompt("Password of the user of session " .. source .. ": ", false)
+    if not password then usage_error("--ask-password needs a terminal") end
+  end
+  return audit.act_once(ctx, args, function(h)
+    local r, e, res = h:connect(source, target, password, { wait = not args.no_wait })
+    r = r or res or { host = h.name, id = source, action = "connect", ok = false, err = e }
+    local row = output.result_row(r)
+    return row, audit.entry(h, row, "connect", "session " .. source .. " to " .. target)
+  end)
+end
+
+return M

@@ -1,0 +1,270 @@
+--- The command-line grammar (argparse): commands, options, help texts.
+-- @module termsrv.cli.options
+
+local argparse = require "argparse"
+local duration = require "termsrv.duration"
+
+local M = {}
+
+-------------------------------------------------------------------------------
+-- converters
+
+local function posint(s)
+  local n = math.tointeger(tonumber(s))
+  if not n or n < 1 then return nil, "'" .. tostring(s) .. "' is not a positive integer" end
+  return n
+end
+
+local function nonneg(s)
+  local n = math.tointeger(tonumber(s))
+  if not n or n < 0 then return nil, "'" .. tostring(s) .. "' is not a non-negative integer" end
+  return n
+end
+
+local function seconds(s)
+  local n = tonumber(s)
+  if n and n > 0 then return n end
+  local d = duration.parse(s)
+  if d and d > 0 then return d end
+  return nil, "'" .. tostring(s) .. "' is not a positive number of seconds (or a duration like 30s, 2m)"
+end
+
+-------------------------------------------------------------------------------
+-- option groups
+
+local HOSTS_HELP = "Hosts: NAME, ADDRESS[:PORT], or LABEL=ADDRESS[:PORT] (LABEL names the host in output)."
+
+local function add_common(cmd)
+  cmd:add_help(false)
+  cmd:flag("-h --help", "Show this help and exit.")
+  cmd:group("Hosts",
+    cmd:option("--hosts", "Read hosts from FILE: one per line (ADDRESS[:PORT] [LABEL], # comments) "
+      .. "or a JSON array."):argname("FILE"):count("*"),
+    cmd:option("-j --jobs", "Work on N hosts at a time (uses termsrv.fleet when N > 1).", "1")
+      :argname("N"):convert(posint),
+    cmd:option("--host-timeout", "With -j: give up on a host after SECS in all (default 60).")
+      :argname("SECS"):convert(seconds))
+  cmd:group("Account (the secret comes from TERMSRV_PASSWORD / TERMSRV_NTHASH, a credentials file, "
+      .. "or a prompt)",
+    cmd:option("-U --account", "Account: user, DOMAIN\\user or user@domain (default $TERMSRV_USER).")
+      :argname("USER"),
+    cmd:option("-W --account-domain", "Domain of the account (default $TERMSRV_DOMAIN)."):argname("DOMAIN"),
+    cmd:option("--credentials", "Credentials file (username/password/domain/nthash = ...; mode 600; "
+      .. "default $TERMSRV_CREDENTIALS)."):argname("FILE"),
+    cmd:flag("-k --kerberos", "Use the Kerberos ticket cache (KRB5CCNAME) instead of a password."),
+    cmd:flag("--no-prompt", "Never ask on the terminal; fail when no secret is configured."))
+  cmd:group("Connection",
+    cmd:option("--port", "SMB port (default 445)."):argname("PORT"):convert(posint),
+    cmd:option("--timeout", "Seconds per SMB exchange (default 20)."):argname("SECS"):convert(seconds),
+    cmd:option("--connect-timeout", "Seconds to establish TCP (default 5)."):argname("SECS"):convert(seconds),
+    cmd:option("--rpc-auth", "RPC authentication: privacy (default) or none (rely on SMB identity).")
+      :choices{ "privacy", "none" })
+  cmd:group("Output",
+    cmd:option("--format", "Output: table, json (JSON Lines) or csv (RFC 4180).", "table")
+      :choices{ "table", "json", "csv" })
+end
+
+local function add_selectors(cmd, what)
+  cmd:group("Which sessions (" .. what .. ")",
+    cmd:option("--id", "Session id (also as a bare number after the hosts)."):argname("ID")
+      :count("*"):convert(nonneg),
+    cmd:option("--user", "Sessions of this user (glob; DOMAIN\\user allowed)."):argname("GLOB"):count("*"),
+    cmd:option("--state", "Sessions in this state (active, disc, ...)."):count("*"),
+    cmd:option("--station", "Sessions on this station (glob, e.g. rdp-tcp#*)."):argname("GLOB"):count("*"),
+    cmd:option("--from-client", "Sessions from this client name or address (glob or CIDR).")
+      :argname("GLOB"):count("*"),
+    cmd:option("--min-idle", "Idle at least this long (90m, 8h, 2d)."):argname("DURATION"),
+    cmd:option("--min-disconnected", "Disconnected at least this long."):argname("DURATION"),
+    cmd:option("--exclude-user", "Never these users (glob)."):argname("GLOB"):count("*"),
+    cmd:flag("--all-users", "Every user session except the console and your own."))
+end
+
+local function add_apply(cmd, bulk_only)
+  cmd:group("Safety",
+    cmd:flag("--apply", bulk_only and "Act. Without it this is a dry run: nothing is touched."
+      or "Act on selected sessions (selectors are a dry run without it; explicit ids act at once)."),
+    cmd:flag("-n --dry-run", "Show what would be done; touch nothing."),
+    cmd:option("--audit", "Append the audit log here (default $TERMSRV_AUDIT, else "
+      .. "${XDG_STATE_HOME:-~/.local/state}/termsrv/audit.jsonl)."):argname("FILE"),
+    cmd:flag("--no-audit", "Do not write an audit log."))
+end
+
+-------------------------------------------------------------------------------
+-- the parser
+
+--- The parser of the whole command line.
+function M.build_parser()
+  local p = argparse("termsrv")
+    :description("List and clean up Remote Desktop sessions on Windows hosts (qwinsta, quser, rwinsta, "
+      .. "logoff, tsdiscon, tscon, msg, query process, tskill, shutdown /m) over SMB (TCP 445).")
+    :epilog("Credentials: TERMSRV_USER (DOMAIN\\user), TERMSRV_DOMAIN, TERMSRV_PASSWORD or TERMSRV_NTHASH, "
+      .. "TERMSRV_CREDENTIALS=FILE, or --credentials FILE; otherwise asked on the terminal. "
+      .. "Secrets are never taken from the command line.\n"
+      .. "Exit codes: 0 all ok, 1 some hosts or sessions failed, 2 all failed, 64 usage.\n"
+      .. "Run 'termsrv COMMAND --help' for the options of a command.")
+    :add_help(false)
+    :command_target("command")
+    :require_command(false)
+    :help_max_width(100)
+  p:flag("-h --help", "Show this help and exit.")
+  p:flag("--version", "Show the version and exit.")
+
+  local c = p:command("sessions", "List sessions, like qwinsta /server:HOST.")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:flag("--all", "Include the services session and listeners.")
+  c:flag("--client", "Add client name and address (one more call per session).")
+  c:flag("--no-times", "Skip per-session times in JSON/CSV (one RPC call per host; the table never "
+    .. "needs them).")
+  c:option("--state", "Only sessions in this state."):count("*")
+  c:option("--user", "Only sessions of this user (glob)."):argname("GLOB"):count("*")
+  c:flag("-D --show-domain", "Show DOMAIN\\user.")
+  add_common(c)
+
+  c = p:command("users", "List user sessions, like quser /server:HOST.")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:option("--state", "Only sessions in this state."):count("*")
+  c:option("--user", "Only sessions of this user (glob)."):argname("GLOB"):count("*")
+  c:flag("-D --show-domain", "Show DOMAIN\\user.")
+  c:flag("--iso", "Logon times as ISO 8601 UTC.")
+  c:flag("--utc", "Logon times in UTC (Windows format).")
+  add_common(c)
+
+  for _, a in ipairs{
+    { "reset", "Reset sessions, like rwinsta: the session ends at once, unsaved work is lost." },
+    { "logoff", "Log sessions off (falls back to reset if the logoff hangs, unless --no-fallback)." },
+    { "disconnect", "Disconnect sessions, like tsdiscon: the user stays logged on." },
+  } do
+    c = p:command(a[1], a[2]):epilog("Session ids given explicitly act at once (like rwinsta); "
+      .. "selectors (--user, --state, ...) only show a plan unless --apply is given.")
+    c:argument("target", "Hosts, then session ids. " .. HOSTS_HELP):args("*"):argname("HOST|ID")
+    add_selectors(c, "ids act at once, selectors need --apply")
+    add_apply(c)
+    c:group("Action",
+      c:flag("--wait", "Verify that the action took effect (the default)."),
+      c:flag("--no-wait", "Do not verify that the action took effect."),
+      c:option("--wait-timeout", "Seconds to wait for verification (default 10)."):argname("SECS")
+        :convert(seconds),
+      c:option("--max-actions", "At most N sessions per host (default 50)."):argname("N"):convert(posint),
+      c:flag("--listener", "Allow acting on a listener (ends every session it accepted)."))
+    if a[1] == "logoff" then c:flag("--no-fallback", "Never fall back to reset.") end
+    add_common(c)
+  end
+
+  c = p:command("message", "Show a message box in sessions, like msg.")
+    :epilog("Messages are sent at once, to ids or to every session the selectors match "
+      .. "(disconnected sessions are skipped unless --state says otherwise).")
+  c:argument("target", "Hosts, then session ids. " .. HOSTS_HELP):args("*"):argname("HOST|ID")
+  add_selectors(c, "sent at once")
+  c:group("Message",
+    c:option("--title", "Title of the box.", "Message from your administrator"),
+    c:option("--text", "The message ('-' reads it from standard input)."),
+    c:option("--time", "Seconds the box stays, like msg /TIME (0 = until answered)."):argname("SECS")
+      :convert(nonneg),
+    c:flag("--wait", "Wait for the user's answer."),
+    c:option("--buttons", "Buttons of the box.", "ok")
+      :choices{ "ok", "okcancel", "yesno", "yesnocancel", "retrycancel", "abortretryignore" })
+  add_common(c)
+
+  c = p:command("processes", "List processes, like query process / tasklist /s.")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:option("--session", "Only this session."):argname("ID"):convert(nonneg)
+  c:option("--user", "Only processes of this account (glob, e.g. *alice)."):argname("GLOB")
+  c:option("--name", "Only this image name (glob, e.g. chrome*.exe)."):argname("GLOB")
+  add_common(c)
+
+  c = p:command("kill", "End processes, like tskill / taskkill /s.")
+    :epilog("PIDs given explicitly are ended at once; --name/--session/--user only show what would "
+      .. "be ended unless --apply is given. Session 0 and Windows' critical processes are never "
+      .. "matched by a filter (name them by PID, or --session 0).")
+  c:argument("target", "Hosts, then PIDs. " .. HOSTS_HELP):args("*"):argname("HOST|PID")
+  c:option("--name", "Processes with this image name (glob)."):argname("GLOB")
+  c:option("--session", "Processes in this session."):argname("ID"):convert(nonneg)
+  c:option("--user", "Processes of this account (glob)."):argname("GLOB")
+  add_apply(c)
+  add_common(c)
+
+  c = p:command("clean", "Apply a cleanup policy (a Lua file): a dry run unless --apply.")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:option("--policy", "The policy file (see termsrv.policy)."):argname("FILE")
+  add_apply(c, true)
+  c:flag("--no-wait", "Do not verify that each action took effect.")
+  add_common(c)
+
+  c = p:command("free-slots", "Free N session slots per host, stalest sessions first: "
+    .. "for 'the number of connections to this computer is limited'. A dry run unless --apply.")
+  c:argument("count", "How many slots to free per host."):convert(posint):argname("N")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:option("--action", "How to free a slot (disconnecting does not free one).", "logoff")
+    :choices{ "logoff", "reset" }
+  c:flag("--only-disconnected", "Consider only disconnected sessions.")
+  c:option("--min-idle", "Consider only sessions idle (or disconnected) at least this long.")
+    :argname("DURATION")
+  c:option("--exclude-user", "Never these users (glob)."):argname("GLOB"):count("*")
+  add_apply(c, true)
+  c:flag("--no-wait", "Do not verify that each action took effect.")
+  add_common(c)
+
+  c = p:command("doctor", "Check the path to each host and say what to fix: name, TCP 445, SMB logon, "
+    .. "IPC$, pipes, query right, reset right.")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:flag("--ascii", "Marks +/!/x/- instead of ✓/!/✗/-.")
+  add_common(c)
+
+  c = p:command("shutdown", "Shut hosts down, reboot them, or log every user off (shutdown /m).")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:mutex(
+    c:flag("--reboot", "Restart."),
+    c:flag("--poweroff", "Power off."),
+    c:flag("--logoff", "Log every user off and keep running."))
+  c:flag("--yes", "Required: confirms that every session on the hosts ends.")
+  c:option("--audit", "Audit log (see reset --help)."):argname("FILE")
+  c:flag("--no-audit", "Do not write an audit log.")
+  add_common(c)
+
+  c = p:command("connect", "Connect session SOURCE to the station of session TARGET, like tscon.")
+  c:argument("target", "HOST SOURCE TARGET"):args(3):argname{ "HOST", "SOURCE", "TARGET" }
+  c:flag("--ask-password", "Ask for the password of SOURCE's user (needed unless you are that user).")
+  c:flag("--no-wait", "Do not verify the new state.")
+  c:option("--audit", "Audit log (see reset --help)."):argname("FILE")
+  c:flag("--no-audit", "Do not write an audit log.")
+  add_common(c)
+  return p
+end
+
+local HelpRequest = {}
+
+--- Parses `argv` (without the program name) with a parser from `build_parser`.
+-- `-h` wins over everything else on its command line, missing arguments too.
+-- @treturn[1] table the arguments
+-- @treturn[2] nil
+-- @treturn[2] table `{help = parser}` (the command whose help was asked
+--   for), `{parser =, msg =}` (a usage error), or `{msg =}` (anything else
+--   the parser raised)
+function M.parse(parser, argv)
+  local help_for
+  local function mark_help(p)
+    for _, o in ipairs(p._options) do
+      if o._name == "-h" then o:action(function() help_for = p; error(HelpRequest) end) end
+    end
+    for _, c in ipairs(p._commands or {}) do mark_help(c) end
+  end
+  mark_help(parser)
+  local perr
+  local ok, args = pcall(parser._parse, parser, argv, function(p, msg)
+    perr = { parser = p, msg = msg }
+    error(perr, 0)
+  end)
+  if help_for then return nil, { help = help_for } end
+  if perr then return nil, perr end
+  if not ok then return nil, { msg = tostring(args) } end
+  return args
+end
+
+--- The usage text of `command` (of the whole program when nil or unknown).
+function M.usage(parser, command)
+  local sub
+  for _, c in ipairs(parser._commands) do if c._name == command then sub = c end end
+  return (sub or parser):get_usage()
+end
+
+return M

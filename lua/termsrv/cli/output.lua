@@ -1,0 +1,165 @@
+--- What the command line shows: exit codes from per-host outcomes,
+-- diagnostics on stderr, listings in the chosen format, and the rows and
+-- summary of actions.
+-- @module termsrv.cli.output
+
+local errors = require "termsrv.error"
+local record = require "termsrv.record"
+local report = require "termsrv.report"
+
+local M = {}
+
+M.EXIT_OK, M.EXIT_PARTIAL, M.EXIT_FAILED, M.EXIT_USAGE = 0, 1, 2, 64
+
+-------------------------------------------------------------------------------
+-- outcomes and exit codes
+
+--- The error of a host result (connect failure, or the operation's own).
+function M.host_err(r)
+  if not r.ok then return r.err end
+  if type(r.value) == "table" and r.value.err then return r.value.err end
+  return nil
+end
+
+--- 0 when every outcome is "ok", 2 when all are "failed", else 1.
+function M.exit_of(outcomes)
+  local ok, failed = 0, 0
+  for _, o in ipairs(outcomes) do
+    if o == "ok" then ok = ok + 1 elseif o == "failed" then failed = failed + 1 end
+  end
+  if ok == #outcomes then return M.EXIT_OK end
+  if failed == #outcomes then return M.EXIT_FAILED end
+  return M.EXIT_PARTIAL
+end
+
+--- Outcome of a host from its result rows: all ok / some failed / all failed.
+function M.outcome_of(rows)
+  local ok, failed = 0, 0
+  for _, x in ipairs(rows) do
+    local st = x.status or (x.ok and "ok" or "failed")
+    if st == "failed" then failed = failed + 1 elseif st == "ok" then ok = ok + 1 end
+  end
+  if failed == 0 then return "ok" end
+  if ok == 0 then return "failed" end
+  return "partial"
+end
+
+-------------------------------------------------------------------------------
+-- streams
+
+function M.out(ctx, s) ctx.stdout:write(s) end
+
+--- One line per diagnostic (a worker's script error carries a traceback:
+-- shown only with TERMSRV_DEBUG).
+function M.diag(ctx, s)
+  s = tostring(s)
+  if not (ctx.getenv and ctx.getenv("TERMSRV_DEBUG")) then s = s:gsub("\n.*$", "") end
+  ctx.stderr:write(s, "\n")
+end
+
+--- `items` as JSON Lines or CSV (with `fields`), or as `text_fn(items)` for tables.
+function M.emit(ctx, items, text_fn, fields)
+  local fmt = ctx.format
+  local opts = fields and { fields = fields } or nil
+  if fmt == "json" then M.out(ctx, report.jsonl(items, opts))
+  elseif fmt == "csv" then M.out(ctx, report.csv(items, opts))
+  else M.out(ctx, text_fn(items)) end
+end
+
+--- Each failed host's error on stderr, named by its host.
+function M.report_host_errors(ctx, results)
+  for _, r in ipairs(results) do
+    local e = M.host_err(r)
+    if e then
+      if getmetatable(e) == errors.Error then
+        if e.host == nil then e = errors.with(e, { host = r.host }) end
+        if e.code == "timeout" and e.op == "fleet" then
+          e = errors.with(e, { hint = "the host or the network is slow or hung; raise --host-timeout "
+            .. "if it is only slow" })
+        end
+      end
+      M.diag(ctx, tostring(e))
+    end
+  end
+end
+
+-------------------------------------------------------------------------------
+-- action results
+
+--- A result record (control.lua) or plan result as a plain row.
+function M.result_row(r)
+  local t = {}
+  for _, k in ipairs{ "host", "id", "user", "domain", "logon_time", "rule", "action", "status", "ok",
+                      "before", "after", "err", "duration", "answer", "note", "pid", "image" } do
+    t[k] = r[k]
+  end
+  if t.status == nil then t.status = r.ok and "ok" or "failed" end
+  if r.fallback then t.note = (t.note and (t.note .. "; ") or "") .. "via " .. r.fallback end
+  if type(r.steps) == "table" then
+    local steps = {}
+    for i, s in ipairs(r.steps) do steps[i] = { action = s.action, ok = s.ok, err = s.err } end
+    t.steps = steps
+  end
+  return t
+end
+
+--- Reports the host errors of action results (`value.results` rows from each
+-- host) and gathers them: all rows, each host's outcome, the number of hosts
+-- that failed as a whole.
+function M.collect_rows(ctx, results)
+  M.report_host_errors(ctx, results)
+  local rows, outcomes, host_errors = {}, {}, 0
+  for i, r in ipairs(results) do
+    if M.host_err(r) then
+      host_errors = host_errors + 1
+      outcomes[i] = "failed"
+    end
+    for _, x in ipairs(r.ok and r.value and r.value.results or {}) do rows[#rows + 1] = x end
+    if not outcomes[i] then outcomes[i] = M.outcome_of(r.value.results or {}) end
+  end
+  return rows, outcomes, host_errors
+end
+
+--- The summary line of action results; to stdout for tables, else stderr.
+function M.summary(ctx, rows, host_errors, nhosts)
+  local ok, failed, skipped = 0, 0, 0
+  for _, r in ipairs(rows) do
+    local st = r.status or (r.ok and "ok" or "failed")
+    if st == "ok" then ok = ok + 1
+    elseif st == "skipped" then skipped = skipped + 1
+    else failed = failed + 1 end
+  end
+  local line = string.format("total: %d host%s, %d ok, %d failed, %d skipped, %d host error%s", nhosts,
+    nhosts == 1 and "" or "s", ok, failed, skipped, host_errors, host_errors == 1 and "" or "s")
+  if ctx.format == "table" then M.out(ctx, line .. "\n") else M.diag(ctx, line) end
+end
+
+local RESULT_HEAD = { "HOST", "ID", "USER", "ACTION", "STATUS", "BEFORE", "AFTER", "TIME", "DETAIL" }
+
+local function results_table(rows)
+  local cells = {}
+  for _, r in ipairs(rows) do
+    local detail = r.note or ""
+    if r.answer then detail = (detail ~= "" and (detail .. "; ") or "") .. "answer: " .. r.answer end
+    if r.err then detail = (detail ~= "" and (detail .. "; ") or "") .. tostring(r.err) end
+    cells[#cells + 1] = { r.host, r.id and tostring(r.id) or "", record.account(r) or "-", r.action or "",
+      r.status or (r.ok and "ok" or "failed"), r.before or "", r.after or "",
+      r.duration and string.format("%.1fs", r.duration) or "", detail }
+  end
+  return report.text_table(RESULT_HEAD, cells, { right = { [2] = true, [8] = true } })
+end
+
+--- Shows the rows of session actions on every host (`empty`: the table's text
+-- when there are none) and the summary; returns the exit code.
+function M.finish_rows(ctx, results, empty)
+  local rows, outcomes, host_errors = M.collect_rows(ctx, results)
+  if ctx.format == "table" then
+    M.out(ctx, #rows == 0 and (empty or "") or results_table(rows))
+  else
+    M.emit(ctx, setmetatable(rows, { __name = "termsrv.results" }), nil, report.RESULT_FIELDS)
+  end
+  M.summary(ctx, rows, host_errors, #results)
+  return M.exit_of(outcomes)
+end
+
+return M

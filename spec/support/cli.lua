@@ -1,0 +1,95 @@
+-- Helpers shared by the command-line specs (spec/cli_*_spec.lua,
+-- spec/examples_spec.lua): the simulator's accounts, small file helpers, a
+-- scratch directory, and running a command in an environment of its own.
+--
+--   local support = require "support.cli"
+--   local TMP = support.scratch()                -- support.rmdir(TMP) at teardown
+--   local run = support.runner{ unset = support.TERMSRV_VARS, set = { "TZ=UTC" } }
+--   local code, out, err = run({ "sessions", host }, support.ADMIN)
+
+local sim = require "support.sim"
+
+local M = {}
+
+M.BIN = sim.root .. "/bin/termsrv"
+M.ADMIN = { TERMSRV_USER = "CORP\\ops", TERMSRV_PASSWORD = "Ops-Passw0rd" }
+M.NONADMIN = { TERMSRV_USER = "CORP\\jdoe", TERMSRV_PASSWORD = "Jdoe-Passw0rd" }
+
+-- Every variable that changes what termsrv does without a command-line
+-- option: a run that unsets them all sees none of the caller's settings.
+M.TERMSRV_VARS = { "TERMSRV_USER", "TERMSRV_PASSWORD", "TERMSRV_NTHASH", "TERMSRV_DOMAIN",
+                   "TERMSRV_CREDENTIALS", "TERMSRV_AUDIT", "XDG_STATE_HOME" }
+
+function M.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+function M.slurp(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function M.spit(path, text, mode)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  if mode then os.execute("chmod " .. mode .. " " .. M.q(path)) end
+end
+
+-- A copy of `a` with the fields of `b` over it.
+function M.with(a, b)
+  local t = {}
+  for k, v in pairs(a) do t[k] = v end
+  for k, v in pairs(b or {}) do t[k] = v end
+  return t
+end
+
+-- A new empty directory.
+function M.scratch()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. M.q(dir))
+  return dir
+end
+
+function M.rmdir(dir) os.execute("rm -rf " .. M.q(dir)) end
+
+-- Session id -> user of the sessions with a user on a host of the simulator.
+function M.users_of(env, host)
+  local t = {}
+  for _, s in ipairs(sim.state(env, host).sessions) do if s.user ~= "" then t[s.id] = s.user end end
+  return t
+end
+
+-- A function run(args, vars, stdin) -> exit code, stdout, stderr that runs
+-- `o.command` (default bin/termsrv) with `args` under `env`: without the
+-- variables `o.unset`, with `o.set` ("NAME=value", fixed) and then `vars`
+-- (name -> value), stdin from the file `stdin` (default /dev/null, so that
+-- nothing ever prompts), in the directory `o.cwd` when given.
+function M.runner(o)
+  local command = o.command or { M.BIN }
+  return function(args, vars, stdin)
+    local parts = { "env" }
+    for _, k in ipairs(o.unset or {}) do
+      parts[#parts + 1] = "-u"
+      parts[#parts + 1] = k
+    end
+    for _, kv in ipairs(o.set or {}) do parts[#parts + 1] = kv end
+    for k, v in pairs(vars or {}) do parts[#parts + 1] = k .. "=" .. v end
+    for _, a in ipairs(command) do parts[#parts + 1] = a end
+    for _, a in ipairs(args) do parts[#parts + 1] = a end
+    for i, p in ipairs(parts) do parts[i] = M.q(p) end
+    local errfile = os.tmpname()
+    local line = table.concat(parts, " ") .. " <" .. M.q(stdin or "/dev/null") .. " 2>" .. M.q(errfile)
+    if o.cwd then line = "cd " .. M.q(o.cwd) .. " && " .. line end
+    local p = assert(io.popen(line))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    local err = M.slurp(errfile) or ""
+    os.remove(errfile)
+    return code, out, err
+  end
+end
+
+return M
