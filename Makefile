@@ -49,7 +49,7 @@ $(KIT): $(KIT_OBJ) $(filter-out $(BUILD)/obj/lua_core.o,$(CORE_OBJ))
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC)
+	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC) $(FUZZKIT)
 	$(BUSTED)
 
 # the main job against the simulated terminal server: list, then a dry run
@@ -60,10 +60,128 @@ demo: deps
 	  $(LUA) examples/demo.lua "$$TERMSRV_SIM_HOST:$$TERMSRV_SIM_PORT" "$$TERMSRV_SIM_NAME"
 
 lint:
-	luacheck -q lua spec examples bin sim .busted
+	luacheck -q lua spec examples bench bin/termsrv .busted
 
 clean:
 	rm -rf $(BUILD) build-*
+
+# ---- hardening: fuzzers, sanitizers, valgrind (fuzz/README.md) ---------------
+# termsrv.fuzzkit: the fuzz harnesses as a test-only Lua module (hardening
+# specs replay the seed corpora through it). It links the core without
+# smbpipe.c (fuzz/memsmb.c stands in) and with ntlm_init wrapped into test
+# mode (fuzz/fixntlm.c), so it needs neither libsmbclient nor a network.
+FUZZKIT      := $(BUILD)/termsrv/fuzzkit.so
+HARNESS      := harness memsmb fixntlm
+HARNESS_CORE := dcerpc errors ndr ntlmssp tsts
+FUZZKIT_OBJ  := $(patsubst %,$(BUILD)/obj/fuzz-%.o,kit $(HARNESS)) \
+                $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE))
+
+$(BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
+
+$(FUZZKIT): $(FUZZKIT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ -Wl,--wrap=ntlm_init $(LDFLAGS) $(NETTLE_LIBS)
+
+# libFuzzer targets (clang 14 + libclang-rt-14-dev), built with ASan+UBSan.
+# `make fuzz` runs each for FUZZ_SECONDS, `make fuzz-short` for
+# FUZZ_SHORT_SECONDS (CI); a crash stops the run, with the input saved in
+# build-fuzz/crashes/. New inputs go to build-fuzz/corpus/TARGET; the seeds
+# in fuzz/seeds/TARGET are only read.
+FUZZ_SECONDS       ?= 60
+FUZZ_SHORT_SECONDS ?= 15
+FUZZ_BUILD   := build-fuzz
+FUZZ_TARGETS := ntlm_challenge rpc_pdu rpc_stream rpc_sealed tsts_parse tsts_client
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_CC      := clang
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+                -Isrc -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ     := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(HARNESS_CORE)) \
+                $(patsubst %,$(FUZZ_BUILD)/obj/fuzz-%.o,$(HARNESS))
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# the objects stay between runs (make would delete them as intermediates)
+.SECONDARY: $(FUZZ_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/obj/fuzz-fuzz_%.o)
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz-fuzz_%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -Wl,--wrap=ntlm_init $(NETTLE_LIBS)
+
+.PHONY: fuzz fuzz-short fuzz-build fuzz-seeds check check-asan check-valgrind
+fuzz-build: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do sh fuzz/run $$t $(FUZZ_SECONDS) || exit 1; done
+
+# a fixed seed makes CI's short pass the same search on every run
+fuzz-short: fuzz-build
+	@for t in $(FUZZ_TARGETS); do FUZZ_SEED=1 sh fuzz/run $$t $(FUZZ_SHORT_SECONDS) || exit 1; done
+
+# Regenerates the captured seeds from the simulator (needs root, like the
+# simulator); see fuzz/README.md.
+CAPTURE := $(BUILD)/fuzz/capture
+$(CAPTURE): $(BUILD)/obj/fuzz-capture.o $(patsubst %,$(BUILD)/obj/fuzz-%.o,harness fixntlm) \
+            $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE) smbpipe)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ -Wl,--wrap=ntlm_init,--wrap=smb_pipe_open,--wrap=smb_pipe_read \
+	  -Wl,--wrap=smb_pipe_close,--wrap=rpc_call $(LDFLAGS) $(LIBS)
+
+fuzz-seeds: fuzz-build
+	@$(MAKE) --no-print-directory $(CAPTURE)
+	sh fuzz/capture.sh $(CAPTURE)
+
+# `make check`: the whole suite on an ASan+UBSan build (the sanitizer
+# runtimes preloaded into lua5.4; spawned helpers must not inherit them, see
+# spec/support/sanitizer_env.lua), then valgrind's leak check over
+# VALGRIND_SPECS. handle_segv=0: the fleet specs kill workers with SIGSEGV on
+# purpose and check the signal; ASan would turn it into SIGABRT (a stray
+# SEGV of ours still fails the run, only without ASan's report).
+ASAN_BUILD   := build-asan
+ASAN_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+ASAN_PRELOAD  = $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)
+ASAN_ENV      = TERMSRV_BUILD=$(ASAN_BUILD) LD_PRELOAD="$(ASAN_PRELOAD)" \
+  ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=1:detect_stack_use_after_return=1:handle_segv=0 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/spec/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+VALGRIND      = valgrind -q --trace-children=no --keep-debuginfo=yes --num-callers=30 \
+  --suppressions=spec/valgrind.supp --error-exitcode=99 --leak-check=full \
+  --show-leak-kinds=definite --errors-for-leak-kinds=definite
+# Valgrind runs the C paths, not the whole suite (the CLI and fleet specs
+# spend their time in Lua and in child processes; fleet workers leave by
+# _exit with the parent's heap copied in, and the fleet's timing assertions
+# do not hold at valgrind's speed): the unit
+# specs of every C parser and codec, the hardening specs (every seed through
+# the whole client in memory, the sealed path, every fault mode through
+# smbd and libsmbclient, credentials), one integration spec per area (core:
+# every Windows profile and connect failure; control: every action) and
+# the process primitives of src/proc.c.
+VALGRIND_SPECS ?= spec/dcerpc_spec.lua spec/ntlmssp_spec.lua spec/tsts_codec_spec.lua \
+  spec/hardening_corpus_spec.lua spec/hardening_signature_spec.lua spec/faults_spec.lua \
+  spec/hardening_credentials_spec.lua spec/core_spec.lua spec/control_spec.lua spec/proc_spec.lua
+
+check: check-asan check-valgrind
+
+# spec/support/sanitizer_env.lua keeps the preload out of every process a
+# spec spawns; those run the plain build, hence both builds.
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS="$(ASAN_CFLAGS)" \
+	  LDFLAGS="-fsanitize=address,undefined" $(ASAN_BUILD)/termsrv/core.so \
+	  $(ASAN_BUILD)/termsrv/testkit.so $(ASAN_BUILD)/termsrv/proc.so $(ASAN_BUILD)/termsrv/fuzzkit.so
+	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC) $(FUZZKIT)
+	$(ASAN_ENV) $(BUSTED) --helper=spec/support/sanitizer_env.lua
+
+check-valgrind: deps
+	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC) $(FUZZKIT)
+	$(VALGRIND) $(BUSTED) $(VALGRIND_SPECS)
 
 # ---- fleet sweeps: process primitives and the benchmark ----------------------
 # termsrv.proc is its own module (fork/poll/wait for termsrv.fleet): it does

@@ -1,13 +1,9 @@
 /*
  * libFuzzer target: arbitrary bytes as the server's CHALLENGE message.
  *
- * Build and run (from the repository root):
- *   mkdir -p build/fuzz fuzz/corpus-ntlm_challenge
- *   clang -g -O1 -std=c11 -D_DEFAULT_SOURCE -fsanitize=fuzzer,address,undefined \
- *         -fno-sanitize-recover=undefined -Isrc fuzz/fuzz_ntlm_challenge.c src/ntlmssp.c \
- *         $(pkg-config --libs nettle) -o build/fuzz/fuzz_ntlm_challenge
- *   build/fuzz/fuzz_ntlm_challenge -max_total_time=30 -max_len=2048 \
- *         fuzz/corpus-ntlm_challenge fuzz/seeds/ntlm_challenge
+ * Built and run by `make fuzz` / `make fuzz-short` (fuzz/README.md); seeds
+ * in fuzz/seeds/ntlm_challenge, hand-made from MS-NLMP and captured from
+ * the simulator's bind_acks.
  *
  * Each input runs against a fresh context in test mode (fixed client
  * challenge, session key and clock), so a finding always reproduces. When

@@ -341,7 +341,8 @@ static int send_request(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stu
 		uint8_t flags = (off == 0 ? PFC_FIRST_FRAG : 0) | (off + n == len ? PFC_LAST_FRAG : 0);
 		wb_reset(&w);
 		(void)wb_reserve(&w, REQ_HDR_LEN);
-		wb_bytes(&w, stub + off, n);
+		if (n)  /* an empty request may come with stub == NULL */
+			wb_bytes(&w, stub + off, n);
 		size_t pad = 0;
 		if (c->auth) {
 			pad = (AUTH_PAD - n % AUTH_PAD) % AUTH_PAD;

@@ -280,10 +280,29 @@ void ts_detail(ts_err *e, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The code of a status the table does not list: a server may send any
+ * number, and a script must still get one of the documented codes. */
+static const char *kind_code(int kind)
+{
+	switch (kind) {
+	case TS_K_FAULT: return "rpc_fault";
+	case TS_K_BINDNAK:
+	case TS_K_BINDRES: return "bind_refused";
+	case TS_K_ERRNO: return "smb_error";
+	case TS_K_NTSTATUS:
+	case TS_K_HRESULT:
+	case TS_K_WIN32: return "server_error";
+	default: return "error";
+	}
+}
+
 void ts_err_resolve(const ts_err *e, ts_err_view *v)
 {
 	const ts_status_info *si = e->kind != TS_K_NONE ? ts_status_lookup(e->kind, e->status) : NULL;
-	v->code = e->code ? e->code : si ? si->code : e->kind == TS_K_FAULT ? "rpc_fault" : "error";
+	/* a success status given as the reason of a failure (a legacy call that
+	 * returns FALSE with STATUS_NO_MORE_ENTRIES) must not read as "ok" */
+	int success = si && strcmp(si->code, "ok") == 0;
+	v->code = e->code ? e->code : si && !success ? si->code : kind_code(e->kind);
 	v->name = si ? si->name : "";
 	v->message = e->detail[0] ? e->detail : si ? si->message : "";
 	/* a status-specific hint only fits when the code was not overridden */

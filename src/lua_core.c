@@ -7,6 +7,7 @@
  * one termsrv.error defines; misuse (wrong argument types, a closed handle)
  * raises.
  */
+#define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
@@ -572,9 +573,14 @@ EXPORT int luaopen_termsrv_core(lua_State *L)
 	/* Lua dlclose()s C modules when the state closes; keeping libsmbclient
 	 * mapped keeps its process-global allocations reachable (leak checkers
 	 * would report them otherwise) and makes a re-require safe. */
-	static void *keep;
+	static void *keep, *self;
 	if (!keep)
 		keep = dlopen("libsmbclient.so.0", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+	/* the same for this module, so that a leak report at exit can still
+	 * name our functions */
+	Dl_info info;
+	if (!self && dladdr((void *)luaopen_termsrv_core, &info) && info.dli_fname)
+		self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 
 	lua_getglobal(L, "require");
 	lua_pushstring(L, "termsrv.error");

@@ -39,7 +39,9 @@ uint8_t *wb_reserve(wbuf *w, size_t n)
 		w->err = 1;
 		return NULL;
 	}
-	if (w->len + n > w->cap) {
+	/* an empty buffer gets its memory even for n == 0: the result is then
+	 * never NULL on success, and never NULL + 0 (undefined behaviour) */
+	if (w->len + n > w->cap || !w->p) {
 		size_t cap = w->cap ? w->cap : 256;
 		while (cap < w->len + n)
 			cap *= 2;

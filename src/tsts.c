@@ -1178,6 +1178,12 @@ int ts_disconnect(ts_conn *c, uint32_t id, ts_err *e)
 int ts_connect_session(ts_conn *c, uint32_t source, uint32_t target, const char *password,
 		       ts_err *e)
 {
+	/* without RPC packet privacy the stub travels in clear on a signed but
+	 * unencrypted SMB session: never put a password there */
+	if (!c->rpc_auth && password && password[0])
+		return ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
+			       "RpcConnect: refusing to send a session password without RPC packet "
+			       "privacy (connect with rpc_auth = \"privacy\")");
 	wbuf args, a;
 	wb_init(&args);
 	wb_init(&a);

@@ -1,0 +1,281 @@
+/*
+ * Capture tool: runs the harness script (every ts_* call, see harness.c)
+ * against a real host -- the simulator, through smbd -- and writes what the
+ * server answered as seeds for the fuzz targets:
+ *
+ *   OUT/tsts_client/LABEL          the whole conversation (harness_client)
+ *   OUT/rpc_sealed|rpc_stream/...  each pipe's bytes (harness_engine)
+ *   OUT/rpc_pdu/...                the bind answer and first response PDU
+ *   OUT/tsts_parse/...             each response stub a parser reads
+ *   OUT/ntlm_challenge/...         the CHALLENGE of each sealed bind
+ *
+ * It links the real core (the objects of src/, libsmbclient) and wraps, at link time,
+ * smb_pipe_open / smb_pipe_read / smb_pipe_close (to record the server's
+ * bytes), rpc_call (to record unsealed stubs) and ntlm_init (fixntlm.c:
+ * test-mode keys, so that sealed captures replay in memory).
+ *
+ *   capture --host H --port P --user U --domain D --auth privacy|none
+ *           --label NAME --out DIR [--expect FILE]
+ * The password comes from $TERMSRV_CAPTURE_PASSWORD, never from the
+ * command line. --expect appends one line "LABEL step=code ..." (code "ok"
+ * on success) that the replay spec compares with the in-memory run.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+#include "smbpipe.h"
+
+#define MAX_OPEN 8
+
+typedef struct buf {
+	uint8_t *p;
+	size_t len, cap;
+} buf;
+
+static void buf_add(buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *q = realloc(b->p, cap);
+		if (!q) {
+			perror("capture");
+			exit(1);
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static struct {
+	const char *out, *label;
+	int sealed;
+	buf all;                 /* the conversation, as memsmb reads it back */
+	struct {
+		smb_pipe *pipe;
+		char name[64];
+		buf bytes;
+	} open[MAX_OPEN];
+	int pipe_seq;
+	int parser_seen[HP_COUNT];
+} cap;
+
+static void write_seed(const char *dir, const char *name, int cfg, const uint8_t *p, size_t n)
+{
+	char path[1024];
+	(void)snprintf(path, sizeof path, "%s/%s", cap.out, dir);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		perror(path);
+		exit(1);
+	}
+	(void)snprintf(path, sizeof path, "%s/%s/%s", cap.out, dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || (cfg >= 0 && fputc(cfg, f) == EOF) || (n && fwrite(p, 1, n, f) != n) ||
+	    fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static const char *short_name(const char *pipe)
+{
+	return strcmp(pipe, "LSM_API_service") == 0 ? "lsm"
+	       : strcmp(pipe, "TermSrv_API_service") == 0 ? "rcm" : "legacy";
+}
+
+/* One pipe's bytes: an engine seed, and its first two PDUs for rpc_pdu. */
+static void flush_pipe(int i)
+{
+	buf *b = &cap.open[i].bytes;
+	const char *pipe = short_name(cap.open[i].name);
+	char name[256];
+	int seq = ++cap.pipe_seq;
+	if (b->len >= 16) {
+		int nctx = strcmp(pipe, "lsm") == 0 ? 2 : 1;
+		(void)snprintf(name, sizeof name, "%s-%02d-%s", cap.label, seq, pipe);
+		write_seed(cap.sealed ? "rpc_sealed" : "rpc_stream", name, nctx - 1, b->p, b->len);
+		/* the server's NTLM CHALLENGE, from the bind answer */
+		rpc_bind_ack ack;
+		ts_err e = {0};
+		size_t first = (size_t)(b->p[8] | b->p[9] << 8);
+		if (cap.sealed && first <= b->len && rpc_parse_bind_ack(b->p, first, &ack, &e) == 0 &&
+		    ack.auth_token) {
+			(void)snprintf(name, sizeof name, "%s-%02d-%s", cap.label, seq, pipe);
+			write_seed("ntlm_challenge", name, -1, ack.auth_token, ack.auth_len);
+		}
+		size_t off = 0;
+		for (int k = 0; k < 2 && off + 16 <= b->len; k++) {
+			size_t flen = (size_t)(b->p[off + 8] | b->p[off + 9] << 8);
+			if (flen < 16 || off + flen > b->len)
+				break;
+			(void)snprintf(name, sizeof name, "%s-%02d-%s-%s", cap.label, seq, pipe,
+				       k == 0 ? "bind" : "response");
+			write_seed("rpc_pdu", name, -1, b->p + off, flen);
+			off += flen;
+		}
+	}
+	free(b->p);
+	memset(&cap.open[i], 0, sizeof cap.open[i]);
+}
+
+/* ---- the wrapped functions --------------------------------------------------- */
+
+smb_pipe *__real_smb_pipe_open(smb_conn *c, const char *name, ts_err *e);
+int __real_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e);
+void __real_smb_pipe_close(smb_pipe *p);
+int __real_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
+		    wbuf *out, ts_err *e);
+smb_pipe *__wrap_smb_pipe_open(smb_conn *c, const char *name, ts_err *e);
+int __wrap_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e);
+void __wrap_smb_pipe_close(smb_pipe *p);
+int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
+		    wbuf *out, ts_err *e);
+
+smb_pipe *__wrap_smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
+{
+	smb_pipe *p = __real_smb_pipe_open(c, name, e);
+	uint8_t outcome = MEMSMB_OPEN_OK;
+	if (!p)
+		outcome = e->status == ENOENT ? MEMSMB_OPEN_ENOENT
+			: e->status == EACCES ? MEMSMB_OPEN_EACCES : MEMSMB_OPEN_OTHER;
+	buf_add(&cap.all, &outcome, 1);
+	if (p) {
+		int i = 0;
+		while (i < MAX_OPEN && cap.open[i].pipe)
+			i++;
+		if (i == MAX_OPEN) {
+			fprintf(stderr, "capture: too many open pipes\n");
+			exit(1);
+		}
+		cap.open[i].pipe = p;
+		(void)snprintf(cap.open[i].name, sizeof cap.open[i].name, "%s", name);
+	}
+	return p;
+}
+
+int __wrap_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e)
+{
+	int rc = __real_smb_pipe_read(pipe, p, n, e);
+	if (rc < 0) {
+		/* memsmb can only fail a read at the end of its stream: a capture
+		 * with a transport failure in the middle would not replay */
+		fprintf(stderr, "capture: a read failed on %s; this scenario cannot be captured\n",
+			cap.label);
+		exit(3);
+	}
+	buf_add(&cap.all, p, n);
+	for (int i = 0; i < MAX_OPEN; i++)
+		if (cap.open[i].pipe == pipe)
+			buf_add(&cap.open[i].bytes, p, n);
+	return rc;
+}
+
+void __wrap_smb_pipe_close(smb_pipe *p)
+{
+	for (int i = 0; i < MAX_OPEN; i++)
+		if (p && cap.open[i].pipe == p)
+			flush_pipe(i);
+	__real_smb_pipe_close(p);
+}
+
+int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
+		    wbuf *out, ts_err *e)
+{
+	int rc = __real_rpc_call(c, ctx, opnum, stub, len, out, e);
+	int which = harness_parser_for(c->where, ctx, opnum);
+	if (rc == 0 && which >= 0 && !cap.parser_seen[which]) {
+		char name[256];
+		cap.parser_seen[which] = 1;
+		(void)snprintf(name, sizeof name, "%s-%s", cap.label, harness_parser_names[which]);
+		write_seed("tsts_parse", name, which, out->p, out->len);
+	}
+	return rc;
+}
+
+/* ---- main -------------------------------------------------------------------- */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: capture --host H --port P --user U --domain D --auth privacy|none "
+			"--label NAME --out DIR [--expect FILE]\n"
+			"       (password in $TERMSRV_CAPTURE_PASSWORD)\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	ts_opts o;
+	const char *expect = NULL, *auth = "privacy";
+	memset(&o, 0, sizeof o);
+	for (int i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v)
+			usage();
+		if (strcmp(argv[i], "--host") == 0)
+			o.smb.host = v;
+		else if (strcmp(argv[i], "--port") == 0)
+			o.smb.port = atoi(v);
+		else if (strcmp(argv[i], "--user") == 0)
+			o.smb.user = v;
+		else if (strcmp(argv[i], "--domain") == 0)
+			o.smb.domain = v;
+		else if (strcmp(argv[i], "--auth") == 0)
+			auth = v;
+		else if (strcmp(argv[i], "--label") == 0)
+			cap.label = v;
+		else if (strcmp(argv[i], "--out") == 0)
+			cap.out = v;
+		else if (strcmp(argv[i], "--expect") == 0)
+			expect = v;
+		else
+			usage();
+		i++;
+	}
+	o.smb.secret = getenv("TERMSRV_CAPTURE_PASSWORD");
+	if (!o.smb.host || !o.smb.user || !cap.label || !cap.out || !o.smb.secret)
+		usage();
+	o.smb.domain = o.smb.domain ? o.smb.domain : "";
+	o.smb.timeout_ms = 5000;
+	o.rpc_auth = strcmp(auth, "none") != 0;
+	cap.sealed = o.rpc_auth;
+
+	uint8_t cfg = (uint8_t)o.rpc_auth;
+	buf_add(&cap.all, &cfg, 1);
+	harness_result r;
+	memset(&r, 0, sizeof r);
+	ts_err e = {0};
+	ts_conn *c = ts_open(&o, &e);
+	harness_record(&r, "open", c ? 0 : -1, &e);
+	if (c) {
+		harness_script(c, &r);
+		ts_close(c);
+	}
+	write_seed("tsts_client", cap.label, -1, cap.all.p, cap.all.len);
+	free(cap.all.p);
+
+	if (expect) {
+		FILE *f = fopen(expect, "a");
+		if (!f) {
+			perror(expect);
+			return 1;
+		}
+		fprintf(f, "%s", cap.label);
+		for (int i = 0; i < r.nsteps; i++)
+			fprintf(f, " %s=%s", r.step[i].name, r.step[i].code ? r.step[i].code : "ok");
+		fprintf(f, "\n");
+		if (fclose(f) != 0) {
+			perror(expect);
+			return 1;
+		}
+	}
+	for (int i = 0; i < r.nsteps; i++)
+		printf("%-14s %s\n", r.step[i].name, r.step[i].code ? r.step[i].code : "ok");
+	return 0;
+}
