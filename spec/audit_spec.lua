@@ -9,14 +9,9 @@ local function tmpdir()
   return p
 end
 
-local function read(path)
-  local f = assert(io.open(path, "r"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local util = require "support.util"
+local function read(path) return assert(util.slurp(path)) end
+local q = util.quote
 
 local function mode(path)
   local p = assert(io.popen("stat -c %a " .. q(path)))

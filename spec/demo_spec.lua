@@ -6,7 +6,7 @@ local sim = require "support.sim"
 
 local env
 
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local quote = require("support.util").quote
 
 local function run(script, ...)
   local args = { "env -u LD_PRELOAD -u ASAN_OPTIONS",

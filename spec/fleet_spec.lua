@@ -41,22 +41,8 @@ local function connect_opts()
   return { user = env.user, domain = env.domain, password = env.password }
 end
 
--- our direct children, zombies included: PID 1 here does not reap orphans,
--- so a worker we forgot would show up as a zombie or a stray process
-local function children()
-  local me, out = proc.getpid(), {}
-  for entry in require("lfs").dir("/proc") do
-    if entry:match("^%d+$") then
-      local f = io.open("/proc/" .. entry .. "/status", "r")
-      if f then
-        local text = f:read("a")
-        f:close()
-        if tonumber(text:match("PPid:%s*(%d+)")) == me then out[#out + 1] = tonumber(entry) end
-      end
-    end
-  end
-  return out
-end
+-- our direct children, zombies included (a worker we forgot shows up here)
+local children = require("support.util").children
 
 local function by_host(results)
   local t = {}

@@ -11,12 +11,7 @@ local lfs = require "lfs"
 
 local SEEDS = "fuzz/seeds/"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return assert(require("support.util").slurp(path)) end
 
 local function seeds(target)
   local list = {}

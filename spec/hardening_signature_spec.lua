@@ -10,12 +10,7 @@ local lfs = require "lfs"
 
 local DIR = "fuzz/seeds/rpc_sealed/"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return assert(require("support.util").slurp(path)) end
 
 -- Splits a pipe's server stream into its PDUs.
 local function pdus(stream)

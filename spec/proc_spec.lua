@@ -24,22 +24,8 @@ local function alive(pid)
   return stat:match("^%d+ %b() (%a)") ~= "Z"
 end
 
--- our children, zombies included (PID 1 here does not reap orphans, so a
--- leak would show up as a zombie or a stray process)
-local function children()
-  local me, out = proc.getpid(), {}
-  for entry in require("lfs").dir("/proc") do
-    if entry:match("^%d+$") then
-      local f = io.open("/proc/" .. entry .. "/status", "r")
-      if f then
-        local text = f:read("a")
-        f:close()
-        if tonumber(text:match("PPid:%s*(%d+)")) == me then out[#out + 1] = tonumber(entry) end
-      end
-    end
-  end
-  return out
-end
+-- our children, zombies included (a leak shows up as a zombie or a stray process)
+local children = require("support.util").children
 
 -- ASan (make check-asan) catches SIGSEGV itself and aborts
 local SEGV_SEEN = (os.getenv("LD_PRELOAD") or ""):find("asan") and proc.signals.ABRT or proc.signals.SEGV

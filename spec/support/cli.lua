@@ -20,22 +20,8 @@ M.NONADMIN = { TERMSRV_USER = "CORP\\jdoe", TERMSRV_PASSWORD = "Jdoe-Passw0rd" }
 M.TERMSRV_VARS = { "TERMSRV_USER", "TERMSRV_PASSWORD", "TERMSRV_NTHASH", "TERMSRV_DOMAIN",
                    "TERMSRV_CREDENTIALS", "TERMSRV_AUDIT", "XDG_STATE_HOME" }
 
-function M.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-function M.slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-function M.spit(path, text, mode)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  if mode then os.execute("chmod " .. mode .. " " .. M.q(path)) end
-end
+local util = require "support.util"
+M.q, M.slurp, M.spit = util.quote, util.slurp, util.spit
 
 -- A copy of `a` with the fields of `b` over it.
 function M.with(a, b)

@@ -23,17 +23,8 @@ sim.root = root
 
 local CLEAN_ENV = "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS "
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local util = require "support.util"
+local quote, read_file = util.quote, util.slurp
 
 -- Runs a command (arguments are quoted here); returns stdout, ok, exit code, stderr.
 local function run(args)
