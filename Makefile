@@ -60,7 +60,7 @@ demo: deps
 	  $(LUA) examples/demo.lua "$$TERMSRV_SIM_HOST:$$TERMSRV_SIM_PORT" "$$TERMSRV_SIM_NAME"
 
 lint:
-	luacheck -q lua spec examples bench bin/termsrv .busted
+	luacheck -q lua spec examples bench sim bin/termsrv .busted
 
 clean:
 	rm -rf $(BUILD) build-*
