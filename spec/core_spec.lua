@@ -225,6 +225,34 @@ describe("failures on the way in", function()
     fails("logon_failure", "TS01", { user = "nobody" })
   end)
 
+  it("Kerberos without a ticket says so, quietly; with a password too it falls back to NTLM", function()
+    -- no KDC here: what can be checked is that the flag reaches libsmbclient,
+    -- the failure names Kerberos, and libsmbclient's own notices stay off stderr
+    local script = string.format([[
+      package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+      package.cpath = "./build/?.so;" .. package.cpath
+      local t = require "termsrv"
+      local _, e = t.connect{ host = "127.0.0.1", port = %d, user = %q, kerberos = true,
+                               rpc_auth = "none", timeout = 3 }
+      io.write(e.code, "|", e.message, "\n")
+      local h = assert(t.connect{ host = "127.0.0.1", port = %d, user = %q, kerberos = true,
+                                   password = %q, timeout = 3 })
+      io.write(#assert(h:sessions{ times = false }), "\n")]], port.TS01, env.domain .. "\\" .. env.user,
+      port.TS01, env.domain .. "\\" .. env.user, env.password)
+    local errpath = os.tmpname()
+    local p = io.popen("env -u LD_PRELOAD -u ASAN_OPTIONS KRB5CCNAME=/nonexistent/cc TERMSRV_BUILD=build "
+      .. "lua5.4 - 2>" .. errpath .. " <<'EOS'\n" .. script .. "\nEOS")
+    local out = p:read("a")
+    p:close()
+    local errf = io.open(errpath)
+    local stderr = errf:read("a")
+    errf:close()
+    os.remove(errpath)
+    assert.matches("^logon_failure|[^\n]*Kerberos logon refused[^\n]*kinit", out)
+    assert.matches("\n%d+\n$", out)
+    assert.equals("", stderr)
+  end)
+
   it("a non-admin sees only its own sessions", function()
     local h <close> = assert(connect("TS01", { user = env.nonadmin_user, password = env.nonadmin_password }))
     local list = assert(h:sessions())

@@ -39,6 +39,7 @@ struct smb_conn {
 	char user[257];
 	char domain[257];
 	char secret[257];
+	int kerberos;
 };
 
 struct smb_pipe {
@@ -68,6 +69,18 @@ static void auth_fn(SMBCCTX *ctx, const char *srv, const char *shr, char *wg, in
 	(void)snprintf(wg, (size_t)wglen, "%s", c->domain);
 	(void)snprintf(un, (size_t)unlen, "%s", c->user);
 	(void)snprintf(pw, (size_t)pwlen, "%s", c->secret);
+}
+
+/* libsmbclient prints level-0 notices ("Kerberos auth ... not possible")
+ * on its own; a library must not write to its host program's terminal.
+ * TERMSRV_SMB_DEBUG=1 lets them through to stderr for debugging. */
+static void smb_log(void *private_ptr, int level, const char *msg)
+{
+	(void)private_ptr;
+	(void)level;
+	const char *d = getenv("TERMSRV_SMB_DEBUG");
+	if (d && *d && *d != '0')
+		(void)fputs(msg, stderr);
 }
 
 static long ms_since(const struct timespec *t0)
@@ -155,6 +168,7 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 	copy(c->user, sizeof c->user, o->user);
 	copy(c->domain, sizeof c->domain, o->domain);
 	copy(c->secret, sizeof c->secret, o->secret);
+	c->kerberos = o->kerberos;
 	if (tcp_check(c, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000, e) < 0)
 		goto fail;
 	/* Kerberos needs the host's name for its service ticket */
@@ -166,6 +180,7 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 	if (c->ctx) {
 		smbc_setDebug(c->ctx, 0);
 		smbc_setOptionDebugToStderr(c->ctx, 1);
+		smbc_setLogCallback(c->ctx, NULL, smb_log);
 		smbc_setOptionUserData(c->ctx, c);
 		smbc_setFunctionAuthDataWithContext(c->ctx, auth_fn);
 		/* without this a wrong password silently becomes an anonymous logon */
@@ -174,8 +189,13 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 		smbc_setTimeout(c->ctx, o->timeout_ms > 0 ? o->timeout_ms : 20000);
 		if (o->secret_is_nthash)
 			smbc_setOptionUseNTHash(c->ctx, 1);
-		if (o->kerberos)
+		if (o->kerberos) {
 			smbc_setOptionUseKerberos(c->ctx, 1);
+			/* with a password too, NTLM is the way in when there is
+			 * no ticket or the host has no Kerberos name */
+			if (o->secret && o->secret[0])
+				smbc_setOptionFallbackAfterKerberos(c->ctx, 1);
+		}
 		if (!smbc_init_context(c->ctx)) {
 			int err = errno;
 			smbc_free_context(c->ctx, 1);
@@ -228,6 +248,10 @@ smb_pipe *smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
 		c->stats->opens++;
 	if (!p->f) {
 		ts_fail(e, TS_K_ERRNO, (uint32_t)err, NULL, "open \\PIPE\\%s on %s", name, c->host);
+		if (err == EACCES && c->kerberos && !c->secret[0])
+			ts_detail(e, "Kerberos logon refused: no valid ticket for the account in the "
+				     "credential cache (run kinit), or the host was named by address "
+				     "(Kerberos needs its DNS name)");
 		free(p);
 		return NULL;
 	}
