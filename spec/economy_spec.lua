@@ -8,19 +8,14 @@ local termsrv = require "termsrv"
 local K = 40
 local env, port = nil, {}
 
-local function config_file()
-  local path = os.tmpname() .. ".lua" -- the simulator reads .lua configs as Lua
-  local f = assert(io.open(path, "w"))
-  f:write("local s = { {id=0, name='services', state='Disconnected'}, ",
-          "{id=65536, name='rdp-tcp', state='Listen'} }\n",
-          "for i = 1, ", K, " do s[#s+1] = { id = i, name = (i % 2 == 0) and ('rdp-tcp#' .. i) or '',\n",
-          "  user = 'user' .. i, state = (i % 2 == 0) and 'Active' or 'Disconnected',\n",
-          "  logon = '-' .. i .. 'h', disconnect = (i % 2 == 1) and ('-' .. i .. 'm') or nil,\n",
-          "  last_input = '-' .. i .. 'm' } end\n",
-          "return { hosts = { { name = 'BIG', sessions = s }, { name = 'TS01' } } }\n")
-  f:close()
-  return path
-end
+local CONFIG = table.concat{
+  "local s = { {id=0, name='services', state='Disconnected'}, ",
+  "{id=65536, name='rdp-tcp', state='Listen'} }\n",
+  "for i = 1, ", K, " do s[#s+1] = { id = i, name = (i % 2 == 0) and ('rdp-tcp#' .. i) or '',\n",
+  "  user = 'user' .. i, state = (i % 2 == 0) and 'Active' or 'Disconnected',\n",
+  "  logon = '-' .. i .. 'h', disconnect = (i % 2 == 1) and ('-' .. i .. 'm') or nil,\n",
+  "  last_input = '-' .. i .. 'm' } end\n",
+  "return { hosts = { { name = 'BIG', sessions = s }, { name = 'TS01' } } }\n" }
 
 -- SMB round trips after the logon, as the server side saw them: each pipe
 -- open is one CREATE, each request fragment one WRITE, each response
@@ -50,10 +45,7 @@ local function measure(host, opts, max_frag)
 end
 
 setup(function()
-  local cfg = config_file()
-  env = sim.start{ config = cfg }
-  os.remove(cfg)
-  os.remove((cfg:gsub("%.lua$", "")))
+  env = sim.start{ config_text = CONFIG }
   for _, h in ipairs(env.hosts) do port[h.name] = h.port end
 end)
 teardown(function() sim.stop(env) end)

@@ -18,19 +18,13 @@ local env
 local port = {}
 local CLOSED = "127.0.0.1:1" -- nothing listens on tcpmux: connection refused at once
 
-local function config_file()
-  local path = os.tmpname() .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write([[
+local CONFIG = [[
 return { hosts = {
   { name = "A1" }, { name = "A2" }, { name = "A3" }, { name = "A4" }, { name = "A5" },
   -- accepts the SMB logon and the pipe, then never answers an RPC call
   { name = "HANG", faults = { { mode = "hang" } } },
 } }
-]])
-  f:close()
-  return path
-end
+]]
 
 -- ASan (make check-asan) catches SIGSEGV itself and aborts
 local SEGV_SEEN = (os.getenv("LD_PRELOAD") or ""):find("asan") and "ABRT" or "SEGV"
@@ -59,10 +53,7 @@ local function tmpfile_with(text)
 end
 
 setup(function()
-  local cfg = config_file()
-  env = sim.start{ config = cfg }
-  os.remove(cfg)
-  os.remove((cfg:gsub("%.lua$", "")))
+  env = sim.start{ config_text = CONFIG }
   for _, h in ipairs(env.hosts) do port[h.name] = h.port end
 end)
 teardown(function() sim.stop(env) end)

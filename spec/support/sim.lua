@@ -49,14 +49,27 @@ local function decode(text, what)
 end
 
 --- Starts a simulator; raises on failure.
--- opts.config: Lua or JSON config file (default: the built-in host TS01);
+-- opts.config: Lua or JSON config file (default: the built-in host TS01), or
+-- opts.config_text: the source of a Lua config;
 -- opts.dir: state directory to create (default /tmp/tss.XXXXXX).
 function sim.start(opts)
   opts = opts or {}
   local args = { root .. "/sim/start" }
+  local scratch
+  if opts.config_text then
+    -- a config written by the spec itself: the simulator reads .lua files as Lua
+    local base = os.tmpname()
+    scratch = base .. ".lua"
+    local f = assert(io.open(scratch, "w"))
+    f:write(opts.config_text)
+    f:close()
+    os.remove(base)
+    opts = { config = scratch, dir = opts.dir }
+  end
   if opts.config then args[#args + 1] = "--config"; args[#args + 1] = opts.config end
   if opts.dir then args[#args + 1] = "--dir"; args[#args + 1] = opts.dir end
   local out, ok, code, err = run(args)
+  if scratch then os.remove(scratch) end
   local dir = out:match("TERMSRV_SIM_DIR=([^\n]+)")
   if not ok or not dir then
     error(("sim/start failed (exit %s): %s%s"):format(tostring(code), err, out), 2)
