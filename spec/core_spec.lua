@@ -4,7 +4,7 @@
 local sim = require "support.sim"
 local termsrv = require "termsrv"
 
-local env, port = nil, {}
+local env, port
 
 local function connect(host, over)
   local opts = { host = "127.0.0.1", port = port[host], user = env.domain .. "\\" .. env.user,
@@ -27,7 +27,7 @@ end
 
 setup(function()
   env = sim.start{ config = "spec/fixtures/sim/core.lua" }
-  for _, h in ipairs(env.hosts) do port[h.name] = h.port end
+  port = env.ports
 end)
 teardown(function() sim.stop(env) end)
 

@@ -6,7 +6,7 @@ local sim = require "support.sim"
 local termsrv = require "termsrv"
 
 local K = 40
-local env, port = nil, {}
+local env, port
 
 local CONFIG = table.concat{
   "local s = { {id=0, name='services', state='Disconnected'}, ",
@@ -46,7 +46,7 @@ end
 
 setup(function()
   env = sim.start{ config_text = CONFIG }
-  for _, h in ipairs(env.hosts) do port[h.name] = h.port end
+  port = env.ports
 end)
 teardown(function() sim.stop(env) end)
 

@@ -52,8 +52,7 @@ end
 
 setup(function()
   env = sim.start{ config = "spec/fixtures/sim/faults.lua" }
-  port = {}
-  for _, h in ipairs(env.hosts) do port[h.name] = h.port end
+  port = env.ports
 end)
 teardown(function() sim.stop(env) end)
 

@@ -15,7 +15,7 @@ local serialize = require "termsrv.serialize"
 local progress = require "termsrv.progress"
 
 local env
-local port = {}
+local port
 local CLOSED = "127.0.0.1:1" -- nothing listens on tcpmux: connection refused at once
 
 local CONFIG = [[
@@ -54,7 +54,7 @@ end
 
 setup(function()
   env = sim.start{ config_text = CONFIG }
-  for _, h in ipairs(env.hosts) do port[h.name] = h.port end
+  port = env.ports
 end)
 teardown(function() sim.stop(env) end)
 

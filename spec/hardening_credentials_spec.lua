@@ -63,8 +63,7 @@ end
 
 setup(function()
   env = sim.start{ config = "spec/fixtures/sim/faults.lua" }
-  port = {}
-  for _, h in ipairs(env.hosts) do port[h.name] = h.port end
+  port = env.ports
 end)
 teardown(function() sim.stop(env) end)
 after_each(function() sim.ctl(env, "clear-faults", "TS01") end)

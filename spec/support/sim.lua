@@ -83,6 +83,8 @@ function sim.start(opts)
     hosts_file = v.TERMSRV_SIM_HOSTS_FILE, hostlist = v.TERMSRV_SIM_HOSTLIST,
   }
   env.hosts = decode(assert(read_file(env.hosts_file)), "hosts.json")
+  env.ports = {} -- port by host name, the way specs dial a host
+  for _, h in ipairs(env.hosts) do env.ports[h.name] = h.port end
   return env
 end
 
