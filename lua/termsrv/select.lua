@@ -194,15 +194,21 @@ local function show(list)
   return #t == 1 and t[1] or ("{" .. table.concat(t, ", ") .. "}")
 end
 
--- Returns a function(s) -> bool, and the pattern text that matched.
-local function name_matcher(list)
-  local fs = {}
-  for i, g in ipairs(list) do fs[i] = M.glob(g) end
+-- A matcher true when any of the tests `fs` holds; it also returns the
+-- pattern text (from `list`) that matched.
+local function any_of(fs, list)
   return function(s)
     if s == nil then return false end
     for i, f in ipairs(fs) do if f(s) then return true, list[i] end end
     return false
   end
+end
+
+-- Returns a function(s) -> bool, and the pattern text that matched.
+local function name_matcher(list)
+  local fs = {}
+  for i, g in ipairs(list) do fs[i] = M.glob(g) end
+  return any_of(fs, list)
 end
 
 local function address_matcher(list)
@@ -215,11 +221,7 @@ local function address_matcher(list)
       fs[i] = M.glob(g)
     end
   end
-  return function(s)
-    if s == nil then return false end
-    for i, f in ipairs(fs) do if f(s) then return true, list[i] end end
-    return false
-  end
+  return any_of(fs, list)
 end
 
 -- user patterns: "alice", "a*", or "CORP\\a*" (domain part too)
