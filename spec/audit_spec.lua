@@ -36,7 +36,7 @@ describe("termsrv.audit", function()
     assert.equal('{"time":"2026-11-26T09:14:00Z","operator":"alice","sudo_user":null,"account":"CORP\\\\ops",'
       .. '"host":"ts01.corp","session":{"id":3,"user":"bob","domain":"CORP",'
       .. '"logon_time":"2026-11-25T13:14:00Z"},"policy":"nightly","rule":"stale","action":"logoff",'
-      .. '"before":"disconnected","after":"gone","ok":true,'
+      .. '"phase":null,"attempt":null,"fallback":null,"before":"disconnected","after":"gone","ok":true,'
       .. '"error":null,"error_message":null,"duration":0.25}', audit.encode(ENTRY))
   end)
 
@@ -129,7 +129,7 @@ describe("termsrv.audit", function()
     local log, err = audit.open(path)
     assert.is_nil(log)
     assert.equal("audit_unsafe", err.code)
-    assert.matches("world%-writable %(mode 666%)", err.message)
+    assert.matches("writable by group or others", err.message)
     assert.equal("", read(path))
   end)
 
@@ -170,10 +170,18 @@ describe("termsrv.audit", function()
     local log = assert(audit.open(path))
     p:apply{ audit = log, clock = function() return 0 end, sleep = function() end }
     log:close()
-    local n = 0
+    local n, ids = 0, {}
     for l in read(path):gmatch("[^\n]+") do
       n = n + 1
       local e = json.decode(l)
+      -- write-ahead: the attempt before the call, the outcome after it
+      assert.equal(n % 2 == 1 and "attempt" or "outcome", e.phase)
+      if e.phase == "attempt" then
+        assert.equal(json.null, e.ok)
+        ids[#ids + 1] = e.attempt
+        goto next
+      end
+      assert.equal(ids[#ids], e.attempt)
       assert.equal("logoff", e.action)
       assert.equal("nightly", e.policy)
       assert.equal("stale", e.rule)
@@ -181,36 +189,91 @@ describe("termsrv.audit", function()
       assert.equal("ts01.corp", e.host)
       assert.is_true(e.ok)
       assert.equal("gone", e.after)
+      ::next::
     end
-    assert.equal(3, n)
+    assert.equal(6, n)
+    assert.same({}, (audit.pending(path)))
+  end)
+
+  it("refuses a symlink, even a dangling one, and never writes through it", function()
+    local target = dir .. "/passwd-copy"
+    local f = assert(io.open(target, "w")); f:write("root:x:0:0::/root:/bin/sh\n"); f:close()
+    os.execute("ln -s '" .. target .. "' '" .. dir .. "/link.jsonl'")
+    local log, err = audit.open(dir .. "/link.jsonl")
+    assert.is_nil(log)
+    assert.equal("audit_unsafe", err.code)
+    assert.matches("symbolic link", err.message)
+    assert.equal("root:x:0:0::/root:/bin/sh\n", read(target))
+    os.execute("ln -s '" .. dir .. "/nowhere.jsonl' '" .. dir .. "/dangling.jsonl'")
+    log, err = audit.open(dir .. "/dangling.jsonl")
+    assert.is_nil(log)
+    assert.equal("audit_unsafe", err.code)
+    assert.is_nil(io.open(dir .. "/nowhere.jsonl", "r"))
+  end)
+
+  it("refuses a file of another owner and a FIFO", function()
+    local path = dir .. "/other.jsonl"
+    assert(io.open(path, "w")):close()
+    os.execute("chmod 600 '" .. path .. "'; chown nobody '" .. path .. "' 2>/dev/null")
+    local owner = io.popen("stat -c %U '" .. path .. "'"):read("l")
+    if owner == "nobody" then
+      local log, err = audit.open(path)
+      assert.is_nil(log)
+      assert.equal("audit_unsafe", err.code)
+      assert.matches("owned by another user", err.message)
+    end
+    os.execute("mkfifo '" .. dir .. "/fifo'")
+    local log, err = audit.open(dir .. "/fifo")
+    assert.is_nil(log)
+    assert.equal("audit_unsafe", err.code)
+    assert.matches("not a regular file", err.message)
+  end)
+
+  it("a write that cannot complete (disk full) is an error, not silence", function()
+    local path = dir .. "/full.jsonl"
+    local f = assert(io.open(path, "w")); f:write(string.rep("x", 1000), "\n"); f:close()
+    os.execute("chmod 600 '" .. path .. "'")
+    -- a file size limit of 1 KiB stands in for a full disk: the write(2) is
+    -- cut short or fails with EFBIG, as with ENOSPC
+    local script = dir .. "/w.lua"
+    f = assert(io.open(script, "w"))
+    f:write([[
+      local audit = require "termsrv.audit"
+      local log = assert(audit.open(arg[1]))
+      local ok, err = log:attempt{ host = "ts01", action = "logoff", session = { id = 3 } }
+      local ok2, err2 = log:write{ host = "ts01", action = "logoff" }
+      io.write(tostring(ok), " ", tostring(err and err.code), " ", tostring(ok2), " ", tostring(err2 and err2.code))
+    ]])
+    f:close()
+    local p = io.popen("trap '' XFSZ; ulimit -f 1; LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' "
+      .. "LUA_CPATH='./build/?.so;;' lua5.4 '" .. script .. "' '" .. path .. "' 2>&1")
+    local out = p:read("a")
+    p:close()
+    assert.equal("nil audit_failed nil audit_failed", out)
+  end)
+
+  it("caps a line at MAX_LINE bytes, shortening only the message", function()
+    local line = audit.encode{ host = "ts01", action = "logoff", ok = false, error = "server_error",
+                               error_message = string.rep("y", 100000) }
+    assert.is_true(#line + 1 <= audit.MAX_LINE)
+    assert.equal("server_error", json.decode(line).error)
+  end)
+
+  it("pending() lists the attempts without an outcome", function()
+    local log = audit.memory()
+    local a1 = assert(log:attempt{ host = "ts01", action = "logoff", session = { id = 3, user = "bob" } })
+    local a2 = assert(log:attempt{ host = "ts01", action = "reset", session = { id = 4, user = "carol" } })
+    assert.not_equal(a1, a2)
+    assert(log:outcome(a1, { host = "ts01", action = "logoff", ok = true, after = "gone" }))
+    assert(log:outcome("nope", { host = "ts01", action = "x", state_unknown = true }))
+    local pend, bad = audit.pending(table.concat(log.entries, "\n") .. "\nnot json\n")
+    assert.equal(1, bad)
+    assert.equal(1, #pend)
+    assert.equal(a2, pend[1].attempt)
+    assert.equal(4, pend[1].session.id)
+    local last = json.decode(log.entries[4])
+    assert.equal(json.null, last.ok)
+    assert.equal("state_unknown", last.error)
   end)
 end)
 
-describe("termsrv.audit without lfs", function()
-  local fresh, dir
-  setup(function()
-    package.loaded["termsrv.audit"] = nil
-    package.loaded.lfs = nil
-    package.preload.lfs = function() error("no lfs here") end
-    fresh = require "termsrv.audit"
-    package.preload.lfs = nil
-    package.loaded["termsrv.audit"] = nil
-  end)
-  before_each(function() dir = tmpdir() end)
-  after_each(function() os.execute("rm -rf '" .. dir .. "'") end)
-
-  it("checks modes with stat(1)", function()
-    local path = dir .. "/x.jsonl"
-    local log = assert(fresh.open(path))
-    assert.equal("600", mode(path))
-    log:write(ENTRY)
-    log:close()
-    os.execute("chmod 602 '" .. path .. "'")
-    local bad, err = fresh.open(path)
-    assert.is_nil(bad)
-    assert.equal("audit_unsafe", err.code)
-    bad, err = fresh.open(dir)
-    assert.is_nil(bad)
-    assert.equal("audit_unsafe", err.code)
-  end)
-end)

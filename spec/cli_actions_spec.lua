@@ -23,9 +23,18 @@ local function lines(text)
   return t
 end
 
+-- The outcome lines of the audit log; each must follow its attempt line.
 local function audit_lines(path)
-  local out = {}
-  for _, l in ipairs(lines(slurp(path))) do out[#out + 1] = assert(dkjson.decode(l)) end
+  local out, open = {}, {}
+  for _, l in ipairs(lines(slurp(path))) do
+    local e = assert(dkjson.decode(l))
+    if e.phase == "attempt" then
+      open[e.attempt] = true
+    else
+      assert(e.phase ~= "outcome" or open[e.attempt], "an outcome without its attempt: " .. l)
+      out[#out + 1] = e
+    end
+  end
   return out
 end
 
@@ -100,7 +109,8 @@ describe("termsrv actions", function()
       local rows = {}
       for _, l in ipairs(lines(out)) do rows[#rows + 1] = assert(dkjson.decode(l)) end
       assert.equal(2, #rows)
-      assert.same({ "carol", "svc_backup" }, { rows[1].user, rows[2].user })
+      -- svc_backup (disconnected 12h) is a service account: never picked by default
+      assert.same({ "carol", "bob" }, { rows[1].user, rows[2].user })
       assert.equal("logoff", rows[1].action)
       assert.matches('^{"host":"TS01","id":5,"user":"carol","domain":"CORP","logon_time":', out)
       assert.matches("dry run: 2 actions planned on 1 host; %-%-apply acts", err)
@@ -191,7 +201,7 @@ describe("termsrv actions", function()
       local code, out, err = run({ "logoff", host, "--all-users", "--apply", "--audit", audit_file }, ADMIN)
       assert.equal(2, code)
       assert.equal("", out)
-      assert.matches("world%-writable", err)
+      assert.matches("writable by group or others", err)
       code = run({ "reset", host, "3", "--audit", audit_file }, ADMIN)
       assert.equal(2, code)
       assert.same({}, action_calls(env, simhost))
@@ -219,10 +229,11 @@ describe("termsrv actions", function()
       assert.matches("TS01  42  %- +reset +failed", out)
       assert.matches("session not found", out)
       assert.equal("", err)
+      -- the unknown id was never attempted: no audit line for it
       local a = audit_lines(audit_file)
-      assert.equal(4, #a)
-      assert.same({ "id 4", "reset", true }, { a[1].rule, a[1].action, a[1].ok })
-      assert.same({ 42, false, "session_not_found" }, { a[4].session.id, a[4].ok, a[4].error })
+      assert.equal(3, #a)
+      assert.same({ "command line", "reset", true, "bob" }, { a[1].rule, a[1].action, a[1].ok, a[1].session.user })
+      assert.is_number(a[1].session.logon_time and 1) -- the fingerprint has the logon time
     end)
 
     it("a listener needs --listener", function()
@@ -250,9 +261,12 @@ describe("termsrv actions", function()
       local code, out = run({ "users", host }, NONADMIN)
       assert.equal(0, code)
       assert.equal(2, #lines(out))
-      code, out = run({ "logoff", host, "--all-users" }, NONADMIN)
-      assert.equal(0, code)
+      local err
+      code, out, err = run({ "logoff", host, "--all-users" }, NONADMIN)
+      -- not "0 actions" and success: it could not see what it was asked to judge
+      assert.equal(1, code)
       assert.matches("0 actions on 1 host", out)
+      assert.matches("sees only its own sessions.*Administrators", err)
     end)
 
     it("several hosts: the exit code reflects all of them", function()
@@ -295,10 +309,11 @@ describe("termsrv actions", function()
       for _, id in ipairs{ 2, 3, 4, 6, 7, 8 } do assert.truthy(users[id], id) end
     end)
 
-    it("--only-disconnected and --action reset", function()
-      local code, out = run({ "free-slots", "9", host, "--only-disconnected", "--action", "reset", "--apply",
-                              "--audit", audit_file }, ADMIN)
-      assert.equal(0, code)
+    it("disconnected sessions only, service accounts when asked, --action reset; short of N is exit 1", function()
+      local code, out, err = run({ "free-slots", "9", host, "--include-service-accounts", "--action", "reset",
+                                   "--apply", "--audit", audit_file }, ADMIN)
+      assert.equal(1, code)
+      assert.matches("cannot free 9 slots: only 4 candidates", err)
       assert.equal(4, #audit_lines(audit_file))
       assert.matches("total: 1 host, 4 ok", out)
       local users = users_of(env, simhost)

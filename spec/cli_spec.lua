@@ -194,10 +194,10 @@ describe("termsrv CLI", function()
       assert.matches("^DOWN: connect: .*\nnonexistent.invalid: connect: resolve", err)
     end)
 
-    it("0 for a non-admin listing: it sees its own session only", function()
+    it("0 for a non-admin listing: it sees its own session only, and says so", function()
       local code, out, err = run({ "users", ts01 }, NONADMIN)
       assert.equal(0, code)
-      assert.equal("", err)
+      assert.equal("termsrv: TS01: the account sees only its own sessions (not an administrator of TS01)\n", err)
       assert.matches("^ USERNAME[^\n]*\n jdoe +rdp%-tcp#61 +7 +Active[^\n]*\n$", out)
     end)
 

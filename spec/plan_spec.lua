@@ -231,7 +231,8 @@ describe("termsrv.plan", function()
       local log = audit.memory()
       local res = run(p, { audit = log })
       assert.same({ "sessions", "logoff 5", "logoff 3", "logoff 4" }, h.calls)
-      assert.same({ wait = true }, h.last_opts)
+      assert.is_true(h.last_opts.wait)
+      assert.equal("function", type(h.last_opts.check)) -- the rule is judged again on the fresh record
       assert.equal(3, #res)
       for _, r in ipairs(res) do
         assert.equal("ok", r.status)
@@ -241,7 +242,11 @@ describe("termsrv.plan", function()
         assert.equal(0.25, r.duration)
         assert.equal(1, #r.steps)
       end
-      assert.equal(3, #log.entries)
+      assert.equal(6, #log.entries) -- write-ahead: an attempt, then the outcome
+      local json = require "termsrv.json"
+      local a1, o1 = json.decode(log.entries[1]), json.decode(log.entries[2])
+      assert.same({ "attempt", json.null, "outcome", true }, { a1.phase, a1.ok, o1.phase, o1.ok })
+      assert.equal(a1.attempt, o1.attempt)
       assert.same({ 0 }, { #c.sleeps })
       assert.equal(0, res.summary.exit_code)
       local j = require("termsrv.json").decode(res:tojson())
@@ -266,11 +271,11 @@ describe("termsrv.plan", function()
       local p, h = make({ rules = { IDLE } })
       local log = audit.memory()
       local res = run(p, { audit = log })
-      assert.same({ "sessions", "message 2", "session 2", "disconnect 2", "logoff 2" }, h.calls)
+      assert.same({ "sessions", "message 2", "disconnect 2", "logoff 2" }, h.calls)
       assert.same({ 300 }, c.sleeps)
       assert.equal("Maintenance", h.messages[1].title)
       assert.equal("alice: signing you out of ts01.corp in 5m", h.messages[1].text)
-      assert.same({ timeout = 300, wait = false }, h.messages[1].opts)
+      assert.same({ 300, false }, { h.messages[1].opts.timeout, h.messages[1].opts.wait })
       local r = res[1]
       assert.equal("ok", r.status)
       assert.equal("gone", r.after)
@@ -278,8 +283,8 @@ describe("termsrv.plan", function()
       assert.equal("message>disconnect>logoff>reset", r.action)
       assert.equal(3, #r.steps)
       assert.equal("timeout", r.answer)
-      assert.equal(2, #log.entries) -- disconnect and logoff; the message changes no state
-      local e1 = require("termsrv.json").decode(log.entries[1])
+      assert.equal(4, #log.entries) -- disconnect and logoff; the message changes no state
+      local e1 = require("termsrv.json").decode(log.entries[2])
       assert.equal("disconnect", e1.action)
       assert.equal("idle", e1.rule)
       assert.equal("CORP\\ops", e1.account)
@@ -289,7 +294,7 @@ describe("termsrv.plan", function()
       local p = make({ rules = { IDLE } })
       local log = audit.memory()
       run(p, { audit = log, audit_messages = true })
-      assert.equal(3, #log.entries)
+      assert.equal(6, #log.entries)
     end)
 
     it("sends every message first, then waits one grace period for all", function()
@@ -302,9 +307,9 @@ describe("termsrv.plan", function()
       local res = run(p)
       assert.same({ 300 }, c.sleeps)
       assert.same({ "sessions", "message 2", "message 3", "message 4",
-                    "session 2", "disconnect 2", "logoff 2",
-                    "session 3", "disconnect 3", "logoff 3",
-                    "session 4", "disconnect 4", "logoff 4" }, h.calls)
+                    "disconnect 2", "logoff 2",
+                    "disconnect 3", "logoff 3",
+                    "disconnect 4", "logoff 4" }, h.calls)
       assert.equal(3, res.summary.total.ok)
     end)
 
@@ -322,8 +327,8 @@ describe("termsrv.plan", function()
       assert.equal("gone", r.after)
       assert.equal("logoff failed (access_denied), escalating to reset", r.note)
       assert.equal("logoff:failed(access_denied) reset:ok", require("termsrv.report").rows({ r })[1].steps)
-      assert.equal(2, #log.entries)
-      local e1 = require("termsrv.json").decode(log.entries[1])
+      assert.equal(4, #log.entries)
+      local e1 = require("termsrv.json").decode(log.entries[2])
       assert.is_false(e1.ok)
       assert.equal("access_denied", e1.error)
     end)
@@ -367,7 +372,7 @@ describe("termsrv.plan", function()
       assert.equal(2, res.summary.total.ok)
       assert.equal(1, res.summary.total.skipped)
       assert.equal(0, res.summary.exit_code)
-      assert.equal(3, #log.entries) -- the refused call is audited too
+      assert.equal(6, #log.entries) -- the refused call is audited too
     end)
 
     it("skips a session that is already gone", function()
@@ -383,19 +388,21 @@ describe("termsrv.plan", function()
       local p, h = make({ rules = { IDLE } })
       c.on_sleep = function() h.live[2] = nil end
       local res = run(p)
-      assert.same({ "sessions", "message 2", "session 2" }, h.calls)
+      assert.same({ "sessions", "message 2", "disconnect 2" }, h.calls)
       assert.equal("ok", res[1].status)
       assert.equal("gone", res[1].after)
-      assert.equal("session ended during the grace period", res[1].note)
+      assert.equal("session ended before disconnect", res[1].note)
     end)
 
     it("stops the ladder when the user comes back during the grace period", function()
       local p, h = make({ rules = { IDLE } })
       c.on_sleep = function() h.live[2].idle = 4 end
       local res = run(p)
-      assert.same({ "sessions", "message 2", "session 2" }, h.calls)
+      assert.same({ "sessions", "message 2", "disconnect 2" }, h.calls) -- refused by the re-check
       assert.equal("skipped", res[1].status)
-      assert.equal("no longer matches: idle 4s < 2h (min_idle)", res[1].note)
+      assert.is_not_nil(h.live[2])
+      assert.equal("active", h.live[2].state)
+      assert.matches("no longer matches: .*idle 4s < 2h", res[1].note)
     end)
 
     it("stops when the user reconnects during a grace after disconnect", function()
@@ -406,9 +413,10 @@ describe("termsrv.plan", function()
       c.on_sleep = function() h.live[2].state = "active" end
       local res = run(p)
       assert.same({ 3600 }, c.sleeps)
-      assert.same({ "sessions", "disconnect 2", "session 2" }, h.calls)
+      assert.same({ "sessions", "disconnect 2", "logoff 2" }, h.calls) -- refused by the re-check
+      assert.is_not_nil(h.live[2])
       assert.equal("skipped", res[1].status)
-      assert.equal("user reconnected during the grace period (state active)", res[1].note)
+      assert.equal("session 2 is active now, not disconnected", res[1].note)
     end)
 
     it("skips the message and its grace for a disconnected session", function()
@@ -433,12 +441,13 @@ describe("termsrv.plan", function()
       local p, h = make({ rules = { STALE } })
       local n = 0
       local res = run(p, { audit = function() n = n + 1; return nil, "disk full" end })
-      assert.equal(1, n)
-      assert.same({ "sessions", "logoff 5" }, h.calls)
-      assert.equal("ok", res[1].status)
-      assert.equal("skipped", res[2].status)
-      assert.equal("audit_failed", res[2].err.code)
-      assert.equal("not attempted: the audit log failed", res[2].note)
+      assert.equal(1, n) -- the attempt line of the first action
+      assert.same({ "sessions" }, h.calls) -- so nothing was done at all
+      for i = 1, 3 do
+        assert.equal("skipped", res[i].status)
+        assert.equal("audit_failed", res[i].err.code)
+      end
+      assert.equal("not attempted: cannot write the audit log: disk full", res[1].note)
     end)
 
     it("isolates a host method that raises", function()
@@ -469,7 +478,7 @@ describe("termsrv.plan", function()
     it("passes wait = false through when asked", function()
       local p, h = make({ wait = false, rules = { STALE } })
       run(p)
-      assert.same({ wait = false }, h.last_opts)
+      assert.is_false(h.last_opts.wait)
     end)
 
     it("calls progress for each finished session", function()
@@ -482,7 +491,7 @@ describe("termsrv.plan", function()
     it("raises on a bad audit option", function()
       local p = make({ rules = { STALE } })
       assert.has_error(function() p:apply{ audit = 5 } end,
-        "plan:apply: opts.audit: logger with :write(entry) or function expected")
+        "opts.audit: logger with :attempt/:outcome or function expected")
     end)
   end)
 

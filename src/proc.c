@@ -4,13 +4,14 @@
  * Lua function and sends back one string over a pipe, poll many pipes with a
  * timeout, read without blocking, signal a worker's process group, reap with
  * wait4 (status and the worker's own CPU time and peak memory), plus isatty,
- * a monotonic clock and getrusage.
+ * a monotonic clock and getrusage; the trap that turns SIGINT/SIGTERM into a
+ * flag the executor reads, and the audit log's safe descriptor.
  *
  * libsmbclient calls block, and one process-wide mutex serialises them in
  * the core, so concurrency across hosts comes from processes, not threads.
  * The policy (pool size, deadlines, what counts as a crash) lives in
  * lua/termsrv/fleet.lua; this file only wraps system calls and keeps no
- * state of its own.
+ * state of its own but the caught-signal flag (see "stop means stop").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -40,6 +42,11 @@
 /* largest read per call and largest poll set (a pool is far smaller) */
 #define READ_MAX (1 << 20)
 #define POLL_MAX 65536
+
+/* the signal trap's state (see "stop means stop" below) */
+static volatile sig_atomic_t caught_signal;
+static struct sigaction saved_int, saved_term;
+static volatile sig_atomic_t trapped;
 
 static int fail_errno(lua_State *L, int err, const char *what)
 {
@@ -122,7 +129,10 @@ static void run_worker(lua_State *L, pid_t parent, int wfd)
 	 * started too (os.execute, io.popen) */
 	(void)setpgid(0, 0);
 	(void)signal(SIGINT, SIG_DFL);
+	(void)signal(SIGTERM, SIG_DFL);
 	(void)signal(SIGPIPE, SIG_DFL);
+	caught_signal = 0;
+	trapped = 0;
 
 	int code = WORKER_FAILED;
 	lua_settop(L, 1);
@@ -417,7 +427,147 @@ static int l_getpid(lua_State *L)
 	return 1;
 }
 
+/* ---- stop means stop: SIGINT/SIGTERM noted, never acted on in the handler --
+ *
+ * A run that acts must not be cut between an RPC and its audit line, and a
+ * Lua error raised by the interpreter's own SIGINT hook would be caught by
+ * any pcall on the way.  So while a run acts, the handler only notes the
+ * signal; the executor asks caught() before every action.  A signal handler
+ * can reach nothing but static storage: this one flag is the module's only
+ * state, and it is per process (a forked worker starts cleared). */
+
+static void note_signal(int sig)
+{
+	if (caught_signal == 0)
+		caught_signal = sig;
+}
+
+/* proc.trap(): notes SIGINT and SIGTERM from now on (no SA_RESTART, so a
+ * blocking wait returns early and the caller looks at caught()). */
+static int l_trap(lua_State *L)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = note_signal;
+	sigemptyset(&sa.sa_mask);
+	if (!trapped) {
+		if (sigaction(SIGINT, &sa, &saved_int) < 0 || sigaction(SIGTERM, &sa, &saved_term) < 0)
+			return fail_errno(L, errno, "sigaction");
+		trapped = 1;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* proc.untrap(): the dispositions from before trap() again. */
+static int l_untrap(lua_State *L)
+{
+	if (trapped) {
+		(void)sigaction(SIGINT, &saved_int, NULL);
+		(void)sigaction(SIGTERM, &saved_term, NULL);
+		trapped = 0;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* proc.caught() -> the first signal noted since trap (or reset_caught), or nil */
+static int l_caught(lua_State *L)
+{
+	if (caught_signal == 0)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, caught_signal);
+	return 1;
+}
+
+static int l_reset_caught(lua_State *L)
+{
+	caught_signal = 0;
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* ---- the audit log's descriptor ---------------------------------------------
+ *
+ * proc.audit_open(path) -> fd | nil, code, message.  O_NOFOLLOW: a symlink
+ * (dangling or not) is refused, never followed or created through; the
+ * checks run on the descriptor itself (fstat), so there is no window between
+ * a check and the open.  Only a regular file owned by this user and
+ * writable by nobody else is accepted. */
+static int refuse(lua_State *L, int fd, const char *code, const char *msg)
+{
+	if (fd >= 0)
+		close_quietly(fd);
+	lua_pushnil(L);
+	lua_pushstring(L, code);
+	lua_pushstring(L, msg);
+	return 3;
+}
+
+static int l_audit_open(lua_State *L)
+{
+	size_t len;
+	const char *path = luaL_checklstring(L, 1, &len);
+	luaL_argcheck(L, len > 0 && strlen(path) == len, 1, "path without NUL expected");
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			return refuse(L, -1, "audit_unsafe", "is a symbolic link; refusing to follow it");
+		if (e == ENXIO) /* O_NONBLOCK: a FIFO without a reader */
+			return refuse(L, -1, "audit_unsafe", "is a FIFO, not a regular file");
+		if (e == EISDIR)
+			return refuse(L, -1, "audit_unsafe", "is a directory, not a regular file");
+		lua_pushnil(L);
+		lua_pushstring(L, "audit_failed");
+		lua_pushstring(L, strerror(e));
+		return 3;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return refuse(L, fd, "audit_failed", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return refuse(L, fd, "audit_unsafe", "is not a regular file");
+	if (st.st_uid != geteuid())
+		return refuse(L, fd, "audit_unsafe", "is owned by another user");
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return refuse(L, fd, "audit_unsafe", "is writable by group or others");
+	/* back to blocking writes: O_NONBLOCK only kept a FIFO from hanging the open */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return refuse(L, fd, "audit_failed", strerror(errno));
+	lua_pushinteger(L, fd);
+	return 1;
+}
+
+/* proc.write_line(fd, s) -> true | nil, message.  One write(2): with
+ * O_APPEND, lines of concurrent writers (workers) never interleave.  A short
+ * write (a full disk) is a failure, as is any error. */
+static int l_write_line(lua_State *L)
+{
+	int fd = check_fd(L, 1);
+	size_t n;
+	const char *s = luaL_checklstring(L, 2, &n);
+	ssize_t w;
+	do {
+		w = write(fd, s, n);
+	} while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return fail_errno(L, errno, "write");
+	if ((size_t)w != n) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "write: short write (%d of %d bytes): disk full?", (int)w, (int)n);
+		return 2;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{ "trap", l_trap },     { "untrap", l_untrap }, { "caught", l_caught },
+	{ "reset_caught", l_reset_caught },
+	{ "audit_open", l_audit_open }, { "write_line", l_write_line },
 	{ "fork", l_fork },     { "poll", l_poll },     { "read", l_read },
 	{ "close", l_close },   { "kill", l_kill },     { "wait", l_wait },
 	{ "exit", l_exit },     { "isatty", l_isatty }, { "clock", l_clock },

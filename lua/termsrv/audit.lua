@@ -8,7 +8,8 @@
 -- `time` (ISO 8601 UTC), `operator` (local account running termsrv),
 -- `sudo_user` (the invoking user under sudo), `account` (remote account,
 -- `DOMAIN\user`), `host`, `session` (`{id, user, domain, logon_time}`),
--- `policy`, `rule`, `action`, `before`, `after`, `ok`, `error` (code),
+-- `policy`, `rule`, `action`, `phase` (`attempt`/`outcome`), `attempt` (id),
+-- `fallback` (e.g. `reset` when a logoff fell back), `before`, `after`, `ok`, `error` (code),
 -- `error_message`, `duration` (seconds).
 --
 -- Only those fields are written, whatever the entry holds: an entry carrying
@@ -17,11 +18,19 @@
 -- secret, token, key, credential) are also blanked out of every string
 -- written (`[REDACTED]`), in case one leaked into an error message.
 --
--- The file is opened in append mode and flushed after every line (one
--- `write(2)` per line). When it does not exist it is created with mode 0600
--- (through `umask 077` in a shell, since Lua cannot pass a mode to open(2)).
--- An existing file that is world-writable, or is not a regular file, is
--- refused.
+-- Write-ahead: a run that acts writes an attempt line (`phase = "attempt"`,
+-- `ok = null`, an `attempt` id) before each state-changing call, and the
+-- outcome line (`phase = "outcome"`, the same `attempt` id) after it, with
+-- `ok = null` and `error = "state_unknown"` when the answer was lost.
+-- `pending(path)` lists the attempts without an outcome: after a crash or
+-- kill -9, the actions to check by hand.
+--
+-- The file is opened with O_APPEND|O_CREAT|O_NOFOLLOW, mode 0600, and
+-- checked on the descriptor: a symlink (even a dangling one), anything but
+-- a regular file, a file of another owner, or one writable by group or
+-- others is refused. Each line leaves in one write(2) and is at most
+-- `MAX_LINE` bytes, so lines of concurrent writers never interleave; a
+-- write that fails or is short (a full disk) is an error.
 -- @module termsrv.audit
 
 local errors = require "termsrv.error"
@@ -31,7 +40,9 @@ local M = {}
 
 --- The keys written, in order.
 M.FIELDS = { "time", "operator", "sudo_user", "account", "host", "session", "policy", "rule", "action",
-             "before", "after", "ok", "error", "error_message", "duration" }
+             "phase", "attempt", "fallback", "before", "after", "ok", "error", "error_message", "duration" }
+--- The largest line written (bytes, newline included).
+M.MAX_LINE = 16 * 1024
 --- The keys of `session`, in order.
 M.SESSION_FIELDS = { "id", "user", "domain", "logon_time" }
 
@@ -114,7 +125,8 @@ function M.sanitize(entry)
   e.operator = str(entry.operator, secrets) or M.operator()
   local sudo = entry.sudo_user or os.getenv("SUDO_USER")
   if sudo and sudo ~= "" and sudo ~= e.operator then e.sudo_user = str(sudo, secrets) end
-  for _, k in ipairs{ "account", "host", "policy", "rule", "action", "before", "after" } do
+  for _, k in ipairs{ "account", "host", "policy", "rule", "action", "phase", "attempt", "fallback", "before",
+                      "after" } do
     e[k] = str(entry[k], secrets)
   end
   if type(entry.session) == "table" then
@@ -125,6 +137,7 @@ function M.sanitize(entry)
   if type(entry.ok) == "boolean" then e.ok = entry.ok end
   local err = entry.error
   if err == nil and entry.err ~= nil then err = entry.err end
+  if err == nil and entry.state_unknown then err = "state_unknown" end
   if type(err) == "table" then
     e.error = str(err.code, secrets)
     e.error_message = str(entry.error_message or tostring(err), secrets)
@@ -149,70 +162,98 @@ function M.encode(entry)
   if e.session ~= json.null then
     for _, k in ipairs(M.SESSION_FIELDS) do if e.session[k] == nil then e.session[k] = json.null end end
   end
-  return json.encode(e, ORDER)
+  local line = json.encode(e, ORDER)
+  -- one write(2) per line, bounded: shorten the free text, never the facts
+  if #line + 1 > M.MAX_LINE and e.error_message ~= json.null then
+    local keep = math.max(0, #e.error_message - (#line + 1 - M.MAX_LINE) - 3)
+    e.error_message = e.error_message:sub(1, keep) .. "..."
+    line = json.encode(e, ORDER)
+  end
+  return line
 end
 
 -------------------------------------------------------------------------------
--- file checks
+-- the log file
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local has_lfs, lfs = pcall(require, "lfs")
-
--- { type = "file"|"other", mode = integer } or nil when the path does not exist
-local function stat(path)
-  if has_lfs then
-    local a = lfs.attributes(path)
-    if not a then return nil end
-    local perm = a.permissions or ""
-    local mode = 0
-    for i = 1, 9 do if perm:sub(i, i) ~= "-" then mode = mode | (1 << (9 - i)) end end
-    return { type = a.mode == "file" and "file" or "other", mode = mode }
-  end
-  local p = io.popen("stat -L -c '%a %F' -- " .. shell_quote(path) .. " 2>/dev/null")
-  if not p then return nil end
-  local out = p:read("a") or ""
-  p:close()
-  local mode, kind = out:match("^(%d+) (.-)%s*$")
-  if not mode then return nil end
-  return { type = (kind == "regular file" or kind == "regular empty file") and "file" or "other",
-           mode = tonumber(mode, 8) }
-end
+local proc = require "termsrv.proc"
 
 local Logger = {}
 Logger.__index = Logger
 Logger.__name = "termsrv.audit"
 
---- Appends one entry (see the module doc) and flushes.
+local function failed(self, msg)
+  return nil, errors.new{ code = "audit_failed", op = "audit",
+                          message = (self.path or "audit log") .. ": " .. msg,
+                          hint = "check the disk and the log's permissions" }
+end
+
+local function put(self, entry)
+  local line = M.encode(entry)
+  if #line + 1 > M.MAX_LINE then return failed(self, "line over " .. M.MAX_LINE .. " bytes") end
+  if self.entries then
+    self.entries[#self.entries + 1] = line
+    self.count = self.count + 1
+    return true
+  end
+  if not self.fd then return failed(self, "the audit log is closed") end
+  local ok, err = proc.write_line(self.fd, line .. "\n")
+  if not ok then return failed(self, err) end
+  self.count = self.count + 1
+  return true
+end
+
+--- Appends one entry (see the module doc).
 -- @tparam table entry
 -- @treturn[1] true
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error code `"audit_failed"`
 function Logger:write(entry)
-  local line = M.encode(entry)
-  if self.entries then
-    self.entries[#self.entries + 1] = line
-    return true
+  return put(self, entry)
+end
+
+local seq = 0
+local hostname
+local function attempt_id()
+  if not hostname then
+    local f = io.open("/proc/sys/kernel/hostname", "r")
+    hostname = f and f:read("l") or "host"
+    if f then f:close() end
   end
-  if not self.file then
-    return nil, errors.new{ code = "audit_failed", op = "audit",
-                            message = "audit log is closed: " .. self.path }
-  end
-  local ok, err = self.file:write(line, "\n")
-  if ok then ok, err = self.file:flush() end
-  if not ok then
-    return nil, errors.new{ code = "audit_failed", op = "audit",
-                            message = self.path .. ": " .. tostring(err) }
-  end
-  self.count = self.count + 1
-  return true
+  seq = seq + 1
+  return string.format("%s-%d-%d-%d", hostname, proc.getpid(), os.time(), seq)
+end
+
+--- Writes the attempt line of a state change, before it is made. The
+-- caller must not act when this fails.
+-- @tparam table entry (`ok` is written as null)
+-- @treturn[1] string the attempt id, for `outcome`
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error
+function Logger:attempt(entry)
+  local e = {}
+  for k, v in pairs(entry) do e[k] = v end
+  e.phase, e.attempt, e.ok, e.after, e.error, e.err = "attempt", attempt_id(), nil, nil, nil, nil
+  local ok, err = put(self, e)
+  if not ok then return nil, err end
+  return e.attempt
+end
+
+--- Writes the outcome line of the attempt `id` (`state_unknown = true` in
+-- the entry: the answer was lost, ok is null).
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error
+function Logger:outcome(id, entry)
+  local e = {}
+  for k, v in pairs(entry) do e[k] = v end
+  e.phase, e.attempt = "outcome", id
+  if e.state_unknown then e.ok = nil end
+  return put(self, e)
 end
 
 --- Closes the file (idempotent).
 function Logger:close()
-  if self.file then self.file:close(); self.file = nil end
+  if self.fd then proc.close(self.fd); self.fd = nil end
   return true
 end
 
@@ -221,40 +262,58 @@ Logger.__gc = Logger.close
 
 function Logger.__tostring(l)
   if l.entries then return string.format("termsrv.audit (memory, %d entries)", #l.entries) end
-  return string.format("termsrv.audit %s (%s, %d written)", l.path, l.file and "open" or "closed", l.count)
+  return string.format("termsrv.audit %s (%s, %d written)", l.path, l.fd and "open" or "closed", l.count)
 end
 
 --- Opens (or creates, mode 0600) an audit log for appending.
 -- @tparam string path
--- @treturn[1] termsrv.audit logger with `:write(entry)`, `:close()`, to-be-closed
+-- @treturn[1] termsrv.audit logger with `:write(entry)`, `:attempt(entry)`, `:outcome(id, entry)`,
+--   `:close()`, to-be-closed
 -- @treturn[2] nil
--- @treturn[2] termsrv.Error code `"audit_unsafe"` (world-writable or not a regular file)
---   or `"audit_failed"` (cannot create or open)
+-- @treturn[2] termsrv.Error code `"audit_unsafe"` (a symlink, not a regular file, another owner,
+--   writable by others) or `"audit_failed"` (cannot create or open)
 function M.open(path)
   if type(path) ~= "string" or path == "" then error("audit.open: path expected", 2) end
-  local st = stat(path)
-  if not st then
-    local ok = os.execute("{ umask 077 && : >> " .. shell_quote(path) .. "; } 2>/dev/null")
-    st = stat(path)
-    if not ok or not st then
-      return nil, errors.new{ code = "audit_failed", op = "audit", message = "cannot create " .. path,
-                              hint = "check that the directory exists and is writable" }
+  local fd, code, msg = proc.audit_open(path)
+  if not fd then
+    local hint = code == "audit_unsafe" and "give a regular file of your own, mode 0600 (--audit FILE)"
+      or "check that the directory exists and is writable"
+    return nil, errors.new{ code = code, op = "audit",
+                            message = path .. ": " .. msg .. "; refusing to log to it",
+                            hint = hint }
+  end
+  return setmetatable({ path = path, fd = fd, count = 0 }, Logger)
+end
+
+--- The attempts without an outcome: the actions to check by hand after a
+-- crash. `source` is a path or the log's text.
+-- @treturn[1] {table,...} the attempt entries (decoded), oldest first
+-- @treturn[1] integer lines that could not be read
+-- @treturn[2] nil
+-- @treturn[2] string message
+function M.pending(source)
+  local text = source
+  if not source:find("\n") and not source:find("^%s*{") then
+    local f, err = io.open(source, "r")
+    if not f then return nil, err end
+    text = f:read("a")
+    f:close()
+  end
+  local dkjson = require "dkjson"
+  local attempts, order, bad = {}, {}, 0
+  for line in text:gmatch("[^\n]+") do
+    local e = dkjson.decode(line)
+    if type(e) ~= "table" then bad = bad + 1
+    elseif e.phase == "attempt" and type(e.attempt) == "string" then
+      attempts[e.attempt] = e
+      order[#order + 1] = e.attempt
+    elseif e.phase == "outcome" and type(e.attempt) == "string" then
+      attempts[e.attempt] = nil
     end
   end
-  if st.type ~= "file" then
-    return nil, errors.new{ code = "audit_unsafe", op = "audit", message = path .. " is not a regular file" }
-  end
-  if st.mode & 2 ~= 0 then
-    return nil, errors.new{ code = "audit_unsafe", op = "audit",
-      message = string.format("%s is world-writable (mode %o); refusing to log to it", path, st.mode),
-      hint = "chmod o-w " .. path }
-  end
-  local f, err = io.open(path, "a")
-  if not f then
-    return nil, errors.new{ code = "audit_failed", op = "audit", message = tostring(err) }
-  end
-  f:setvbuf("full", 65536)
-  return setmetatable({ path = path, file = f, count = 0, mode = st.mode }, Logger)
+  local out = {}
+  for _, id in ipairs(order) do if attempts[id] then out[#out + 1] = attempts[id] end end
+  return out, bad
 end
 
 --- An in-memory logger (for tests and embedding): `logger.entries` holds the

@@ -152,6 +152,11 @@ function M.main(argv, env, streams)
     ctx.stderr:write(options.usage(parser, cmd), "\n\ntermsrv: ", code.msg, "\n")
     return M.EXIT_USAGE
   end
+  if code.internal:find("interrupted!", 1, true) then
+    -- Ctrl-C while nothing was acting (listing, planning): nothing to undo
+    ctx.stderr:write("termsrv: interrupted; no action was running\n")
+    return 130
+  end
   ctx.stderr:write("termsrv: internal error: ", code.internal, "\n")
   if ctx.getenv("TERMSRV_DEBUG") then ctx.stderr:write(code.trace, "\n") end
   return M.EXIT_FAILED

@@ -75,8 +75,18 @@ local function same_logon(want, cur)
   return true
 end
 
--- Resolves `s` (record or id) to the current state of the session.
-local function current(self, s, op)
+local function changed(self, op, id, message)
+  return nil, errors.new{ code = "session_changed", host = self.name, op = op .. " session " .. id,
+    message = message .. "; nothing done", hint = "list the sessions again and decide on the new state" }
+end
+
+-- Resolves `s` (record or id) to the current state of the session. Given a
+-- record, the session must still be that logon in the state the record
+-- showed (`opts.any_state` lifts the state check: a user who reconnected
+-- is not the stale session the caller saw), and `opts.check(fresh)`, when
+-- given, must return nothing: a reason it returns refuses the action.
+local function current(self, s, op, opts)
+  opts = opts or {}
   local id
   if type(s) == "table" then
     id = s.id
@@ -84,7 +94,7 @@ local function current(self, s, op)
     id = s
   end
   if math.type(id) ~= "integer" then error(op .. ": session record or integer id expected", 3) end
-  local cur, err = self:session(id)
+  local cur, err = self:session(id, { client = opts.client, locked = opts.locked })
   if not cur then return nil, errors.with(err, { op = op .. " session " .. id }) end
   if type(s) == "table" and not same_logon(s, cur) then
     return nil, errors.new{ code = "session_changed", host = self.name, op = op .. " session " .. id,
@@ -93,6 +103,14 @@ local function current(self, s, op)
         cur.logon_time and (" (logged on " .. os.date("!%Y-%m-%d %H:%M:%SZ", cur.logon_time) .. ")") or "",
         record.account(s) or "session"),
       hint = "list the sessions again and decide on the new state" }
+  end
+  if type(s) == "table" and s.state and not opts.any_state and s.state ~= cur.state then
+    return changed(self, op, id, string.format("session %d is %s now, not %s as seen before", id,
+      tostring(cur.state), s.state))
+  end
+  if opts.check then
+    local why = opts.check(cur)
+    if why then return changed(self, op, id, string.format("session %d: %s", id, why)) end
   end
   return cur
 end
@@ -123,13 +141,17 @@ local function finish(self, r, t0, err)
   return result(r)
 end
 
+-- Failures after which the request may or may not have been carried out.
+local ANSWER_LOST = { timeout = true, connection_lost = true, malformed_response = true,
+  bad_signature = true, invalid_checksum = true }
+
 -- Shared shape of reset / logoff / disconnect.
 local function act(self, s, opts, spec)
   opts = opts or {}
   local t0 = now()
   local op = spec.action
   local r = { host = self.name, id = type(s) == "table" and s.id or s, action = op }
-  local cur, err = current(self, s, op)
+  local cur, err = current(self, s, op, opts)
   if not cur then return finish(self, r, t0, err) end
   r.user, r.domain, r.before = cur.user, cur.domain, cur.state
   if cur.kind == "listener" and not opts.listener then
@@ -141,12 +163,27 @@ local function act(self, s, opts, spec)
   ok, err = spec.call(conn(self), cur.id)
   if not ok and spec.fallback and opts.fallback ~= false and spec.fallback_on[err.code] then
     local ok2, err2 = spec.fallback.call(conn(self), cur.id)
-    if ok2 then
+    if not ok2 and err2.code == "session_not_found" then
+      -- the first request ended the session after all
+      ok, err, r.after, r.note = true, nil, "gone", op .. " answered " .. err.code .. "; the session is gone"
+    elseif ok2 then
       ok, err, r.fallback = true, nil, spec.fallback.name
     else
       err = errors.with(err, { message = err.message .. "; then " .. spec.fallback.name .. ": " ..
                                  tostring(err2.message) })
     end
+  end
+  if not ok and ANSWER_LOST[err.code] then
+    -- The request may have been carried out: look before reporting.
+    local fresh, rerr = self:session(cur.id)
+    if not fresh and rerr.code == "session_not_found" and spec.expect("gone") then
+      r.after, r.note = "gone", "the answer was lost (" .. err.code .. "); re-read: the session is gone"
+      return finish(self, r, t0)
+    end
+    r.after = fresh and fresh.state or nil
+    r.state_unknown = fresh == nil
+    err = errors.with(err, { message = err.message .. (fresh and ("; re-read: session still " .. fresh.state)
+      or "; the session could not be re-read: its state is unknown") })
   end
   if not ok then return finish(self, r, t0, errors.with(err, { op = op .. " session " .. cur.id })) end
   if opts.wait then
@@ -247,7 +284,7 @@ function Host:message(s, title, text, opts)
   if not style then error("host:message: unknown buttons '" .. tostring(opts.buttons) .. "'", 2) end
   local t0 = now()
   local r = { host = self.name, id = type(s) == "table" and s.id or s, action = "message" }
-  local cur, err = current(self, s, "message")
+  local cur, err = current(self, s, "message", opts)
   if not cur then return finish(self, r, t0, err) end
   r.user, r.domain, r.before, r.after = cur.user, cur.domain, cur.state, cur.state
   local answer

@@ -59,7 +59,7 @@ local MAX_PARALLEL = 4096
 
 local OPTION_TYPES = { hosts = "table|string", parallel = "number", timeout = "number",
   connect_timeout = "number", connect = "table", progress = "boolean", grace = "number",
-  max_result = "number" }
+  max_result = "number", stop = "function", stop_grace = "number" }
 
 -- what `connect` may hold (termsrv.connect's options, minus the per-host ones)
 local CONNECT_TYPES = { user = "string", domain = "string", password = "string", nthash = "string",
@@ -182,7 +182,10 @@ end
 --   hosts: user, domain, password / nthash / kerberos, timeout, rpc_auth,
 --   max_frag), `progress` (nil: only when stderr is a terminal), `grace`
 --   (seconds between SIGTERM and SIGKILL at a deadline, default 1),
---   `max_result` (bytes a worker may send back, default 64 MiB)
+--   `max_result` (bytes a worker may send back, default 64 MiB),
+--   `stop` (function giving a reason, e.g. a caught signal, once the sweep must stop: no
+--   worker starts after it, and live ones get SIGTERM), `stop_grace` (seconds a stopped
+--   worker has to report before SIGKILL, default 10)
 -- @treturn Fleet
 function M.new(opts)
   if type(opts) ~= "table" then error("termsrv.fleet: options table expected", 2) end
@@ -198,6 +201,7 @@ function M.new(opts)
     if v ~= v or v <= 0 then error("termsrv.fleet: " .. k .. " must be positive", 2) end
   end
   if self.grace ~= self.grace or self.grace < 0 then error("termsrv.fleet: grace must not be negative", 2) end
+  self.stop, self.stop_grace = opts.stop, opts.stop_grace
   local connect = {}
   if opts.connect then
     check_types(opts.connect, CONNECT_TYPES, "termsrv.fleet: connect", 2)
@@ -346,6 +350,9 @@ local function outcome(self, w, status)
   elseif w.too_large then
     r.ok, r.err = false, fleet_error(w, "response_too_large", string.format(
       "the worker's result exceeds %d bytes; worker ended", self.max_result))
+  elseif w.stopped then
+    r.ok, r.err = false, fleet_error(w, "stopped", "the run was stopped; the worker ended before it reported",
+      { hint = "its audit attempt lines say what it may have done" })
   elseif w.timed_out then
     r.ok, r.err = false, fleet_error(w, "timeout", string.format(
       "no result within %gs; worker ended", self.timeout),
@@ -412,7 +419,37 @@ function Sweep:start_one()
   return true
 end
 
+-- Once `stop()` gives a reason: no worker starts any more (the hosts left
+-- get a `stopped` result), and each live one is sent SIGTERM, which a
+-- worker that acts traps to finish its in-flight action and report; it is
+-- killed `stop_grace` seconds later if it has not.
+function Sweep:check_stop()
+  if self.stopped or not self.fleet.stop then return self.stopped end
+  local why = self.fleet.stop()
+  if not why then return nil end
+  self.stopped = why
+  local now = proc.clock()
+  for pid, w in pairs(self.live) do
+    if not w.term_at then
+      proc.kill(pid, proc.signals.TERM, true)
+      w.term_at, w.stopped = now, true
+      w.kill_at = now + (self.fleet.stop_grace or 10)
+    end
+  end
+  local total = #self.fleet.hosts
+  while self.next <= total do
+    local spec = self.fleet.hosts[self.next]
+    self.queue[#self.queue + 1] = setmetatable({ host = spec.name, index = self.next,
+      spec = public_spec(spec), ok = false, duration = 0, not_started = true,
+      err = errors.new{ code = "stopped", host = spec.name, op = "fleet",
+                        message = "not started: the run was stopped" } }, Result)
+    self.next = self.next + 1
+  end
+  return why
+end
+
 function Sweep:fill()
+  if self:check_stop() then return end
   local total = #self.fleet.hosts
   while self.nlive < self.fleet.parallel and self.next <= total do
     local ok, err = self:start_one()
@@ -470,7 +507,8 @@ function Sweep:step()
   local timeout = math.max(0, wake - now)
   if pending_exit then timeout = math.min(timeout, 0.005) end
   if self.display and self.display.enabled then timeout = math.min(timeout, 0.25) end
-  local ready = proc.poll(fds, timeout)
+  if self.fleet.stop then timeout = math.min(timeout, 0.2) end
+  local ready = proc.poll(fds, timeout) or {} -- nil: a signal came; check_stop looks at it
   local by_fd = {}
   for _, w in pairs(self.live) do
     if w.fd then by_fd[w.fd] = w end
@@ -490,7 +528,7 @@ function Sweep:step()
       if status then self:reap(w, status) end
     end
     if self.live[pid] then
-      if w.kill_at and now >= w.kill_at then
+      if w.kill_at and now >= w.kill_at and w.kill_at ~= math.huge then
         proc.kill(pid, proc.signals.KILL, true)
         w.kill_at = math.huge -- sent; now only the reaping is left
       elseif not w.term_at and now >= w.deadline then
@@ -526,6 +564,7 @@ function Sweep:next_result()
       return nil
     end
     self:step()
+    self:check_stop()
     if self.display then self.display:draw() end
   end
 end

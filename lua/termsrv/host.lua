@@ -224,13 +224,17 @@ function Host:sessions(opts)
   end
   if opts.client then
     for _, rec in ipairs(out) do
-      if has_user(rec) and rec.state ~= "disconnected" then
+      -- Windows keeps the last client of a disconnected session: read it
+      -- too, so that client rules judge every session they may act on.
+      if has_user(rec) then
         local cl, err = c:client(rec.id)
         if cl then
           rec.client, rec.address = cl.name, cl.address
         elseif err.code == "rdp_disabled" then
+          for _, r in ipairs(out) do if has_user(r) and r.client == nil then r.client_unknown = true end end
           break -- no TermSrv pipe: no client data for anyone
         elseif err.code ~= "session_not_found" then
+          rec.client_unknown = true
           problems[#problems + 1] = errors.with(err, { host = self.name,
             op = "read client of session " .. rec.id })
         end
@@ -239,6 +243,16 @@ function Host:sessions(opts)
   end
   local list = record.list(out)
   list.method = method
+  -- Windows lists only what the caller may see, silently (MS-TSTS
+  -- 3.3.4.3.6); the services session 0 is always there for an admin.
+  local sees_all = false
+  for _, r in ipairs(raw) do if r.id == 0 then sees_all = true break end end
+  if not sees_all and #raw > 0 then
+    list.partial = "the account sees only its own sessions (not an administrator of " .. self.name .. ")"
+  elseif #raw == 0 then
+    list.partial = "the host listed no session at all (not even the services session): "
+      .. "the account may not see them"
+  end
   if #problems > 0 then list.errors = problems end
   return list
 end
@@ -262,7 +276,7 @@ function Host:session(id, opts)
   ages(rec)
   if opts.client and has_user(rec) then
     local cl = c:client(id)
-    if cl then rec.client, rec.address = cl.name, cl.address end
+    if cl then rec.client, rec.address = cl.name, cl.address else rec.client_unknown = true end
   end
   if opts.locked and rec.locked == nil and has_user(rec) then rec.locked = lock_state(c, id) end
   return rec

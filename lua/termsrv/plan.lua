@@ -151,7 +151,7 @@ local function build(entries, pol, opts)
     do
       local ctx = { self = e.self, now = now, host = e.host }
       local cands = {}
-      local hinfo = { host = e.host, sessions = #e.sessions, steps = 0, skipped = 0 }
+      local hinfo = { host = e.host, sessions = #e.sessions, steps = 0, skipped = 0, partial = e.partial }
       p.hosts[#p.hosts + 1] = hinfo
       for _, raw in ipairs(e.sessions) do
         local rec = ensure_record(raw, e.host)
@@ -214,6 +214,8 @@ local function call(h, method, ...)
   end
   local ok, a, b = pcall(f, h, ...)
   if not ok then
+    -- Ctrl-C in a plain interpreter raises "interrupted!": that stops the run
+    if type(a) == "string" and a:find("interrupted!", 1, true) then error(a, 0) end
     return nil, errors.new{ code = "internal", host = h.name, op = method, message = tostring(a) }
   end
   return a, b
@@ -254,7 +256,7 @@ function M.make(hosts, pol, opts)
     end
     if type(list) == "table" then
       entries[#entries + 1] = { host = name, self = { user = h.user, domain = h.domain },
-                                sessions = list, handle = h }
+                                sessions = list, handle = h, partial = list.partial }
     else
       entries[#entries + 1] = { host = name, handle = h,
         err = err or errors.new{ code = "internal", host = name, op = "sessions",
@@ -284,7 +286,8 @@ function Plan:totable()
   end
   local hosts = {}
   for i, h in ipairs(self.hosts) do
-    hosts[i] = { host = h.host, sessions = h.sessions, steps = h.steps, skipped = h.skipped, short = h.short }
+    hosts[i] = { host = h.host, sessions = h.sessions, steps = h.steps, skipped = h.skipped, short = h.short,
+                 partial = h.partial }
   end
   local json = require "termsrv.json"
   return {
@@ -317,6 +320,111 @@ end
 function Step:totable()
   local rep = report()
   return (rep.rows({ self }, { fields = rep.STEP_FIELDS }))[1]
+end
+
+-------------------------------------------------------------------------------
+-- the runner: how every state change is made
+
+local Runner = {}
+Runner.__index = Runner
+Runner.__name = "termsrv.plan.runner"
+
+--- A runner makes state changes the one safe way: no change starts once
+-- the run must stop; an attempt entry is audited before it and its outcome
+-- after it; when the attempt cannot be written, nothing more is done. Plans
+-- use one per `apply`; the command line uses one for kill, connect and
+-- shutdown.
+-- @tparam[opt] table opts `audit` (a logger from termsrv.audit, or a function(entry)
+--   that gets both entries, told apart by `phase`), `stop` (function giving a reason, such
+--   as a signal number, once the run must stop)
+-- @treturn termsrv.plan.runner with `:act(entry, fn)`, `:stopping()`, and after the run
+--   `.stopped` (the stop reason), `.audit_error` (an outcome that could not be written)
+function M.runner(opts)
+  opts = opts or {}
+  local audit = opts.audit
+  local sink
+  if audit ~= nil then
+    if type(audit) == "table" and audit.attempt and audit.outcome then sink = audit
+    elseif type(audit) == "function" then
+      local n = 0
+      local function put(e)
+        local ok, r1, r2 = pcall(audit, e)
+        if ok and r1 ~= false and not (r1 == nil and r2 ~= nil) then return true end
+        return nil, tostring(ok and (r2 or "write refused") or r1)
+      end
+      sink = {
+        attempt = function(_, e)
+          n = n + 1
+          e.phase, e.attempt = "attempt", tostring(n)
+          local ok, err = put(e)
+          if not ok then return nil, err end
+          return e.attempt
+        end,
+        outcome = function(_, id, e) e.phase, e.attempt = "outcome", id; return put(e) end,
+      }
+    else
+      error("opts.audit: logger with :attempt/:outcome or function expected", 3)
+    end
+  end
+  if opts.stop ~= nil and type(opts.stop) ~= "function" then error("opts.stop: function expected", 3) end
+  return setmetatable({ sink = sink, stop = opts.stop }, Runner)
+end
+
+--- The error that stops every further change (a stop, a failed audit
+-- write), or nil while changes may go on.
+function Runner:stopping()
+  if self.halt then return self.halt end
+  local why = self.stop and self.stop()
+  if why then
+    self.stopped = why
+    self.halt = errors.new{ code = "stopped", op = "apply", message = "stopped"
+      .. (math.type(why) == "integer" and (" by signal " .. why) or (": " .. tostring(why))) }
+  end
+  return self.halt
+end
+
+--- Makes one state change: `fn()` returns a result record (`ok`, `after`,
+-- `err`, `fallback`, `state_unknown`, `duration`). `entry` is the audit entry
+-- (host, session, action, ...); `audit = false` in it skips the audit.
+-- @treturn table the result record; `not_attempted = true` when the run had
+--   stopped or the attempt could not be audited
+function Runner:act(entry, fn)
+  local halt = self:stopping()
+  if halt then return { ok = false, err = halt, not_attempted = true, action = entry.action } end
+  local sink = entry.audit ~= false and self.sink
+  entry.audit = nil
+  local attempt
+  if sink then
+    local aerr
+    attempt, aerr = sink:attempt(entry)
+    if not attempt then
+      self.halt = errors.new{ code = "audit_failed", op = "audit", message = "cannot write the audit log: "
+        .. tostring(aerr), hint = "nothing was done: fix the audit log and run again" }
+      return { ok = false, err = self.halt, not_attempted = true, action = entry.action }
+    end
+  end
+  local res = fn()
+  if sink then
+    local e = {}
+    for k, v in pairs(entry) do e[k] = v end
+    e.time, e.after, e.ok, e.duration, e.fallback = os.time(), res.after, res.ok, res.duration, res.fallback
+    e.before = res.before or entry.before
+    if res.state_unknown then e.ok, e.state_unknown = nil, true end
+    if res.err then
+      e.error = type(res.err) == "table" and res.err.code or tostring(res.err)
+      e.error_message = tostring(res.err)
+    end
+    local ok, oerr = sink:outcome(attempt, e)
+    if not ok then
+      local sid = entry.session and entry.session.id
+      self.audit_error = errors.new{ code = "audit_failed", op = "audit", host = entry.host, message =
+        string.format("the outcome of %s on %s%s could not be written to the audit log: %s", entry.action,
+          tostring(entry.host), sid and (" session " .. sid) or "", tostring(oerr)),
+        hint = "its attempt line is there; check by hand what it did" }
+      self.halt = self.audit_error
+    end
+  end
+  return res
 end
 
 -------------------------------------------------------------------------------
@@ -361,18 +469,38 @@ local function err_code(res)
   return res and type(res.err) == "table" and res.err.code or nil
 end
 
+-- The rule that planned a step, judged again on a fresh record: nil when it
+-- still selects the session, else why not. The first matching rule must be
+-- the planned one (an exclusion or an earlier rule now wins otherwise).
+local function rematcher(st)
+  local pol = st._policy
+  if not pol then return nil end
+  return function(fresh)
+    local rule, why = pol:match(fresh, { self = st.self, now = os.time(), host = st.host })
+    if rule == st._rule then return nil end
+    if rule then return "now matches rule " .. rule.name .. ", not " .. st.rule end
+    return "no longer matches: " .. why
+  end
+end
+
 --- Runs the plan. Every action gets the planned record, so the host layer
--- re-checks the session just before acting.
+-- re-reads the session just before acting and refuses when it is another
+-- logon, is no longer in the planned state (a user who reconnected), or no
+-- longer matches the rule that planned it (a user who typed).
 -- @tparam[opt] table opts
---   `audit` (a logger with `:write(entry)`, or a function(entry)): one entry per
---   state-changing call (disconnect, logoff, reset; messages too with `audit_messages = true`);
---   if the audit log cannot be written, no further action is taken (the rest is skipped);
---   `hosts` (handles, as an array or a name -> handle map; default: those `make` used);
---   `wait` (verify each action; default the policy's `wait`, true);
+--   `audit` (a logger from termsrv.audit, or a function(entry)): before each state-changing
+--   call (disconnect, logoff, reset; messages too with `audit_messages = true`) an attempt
+--   entry (`phase = "attempt"`, `ok = nil`); after it the outcome (`phase = "outcome"`).
+--   When an attempt cannot be written, that action and every later one is not done;
+--   when an outcome cannot be written, `results.audit_error` says so;
+--   `stop` (function returning a reason, e.g. a signal number, once the run must stop:
+--   no action starts after it); `hosts` (handles, as an array or a name -> handle map;
+--   default: those `make` used); `wait` (verify each action; default the policy's `wait`, true);
 --   `sleep`, `clock` (see the module doc); `progress` (function(result) called as each session finishes)
 -- @treturn termsrv.results array of result records `{host, id, user, domain, logon_time, rule,
 --   action, status ("ok"|"failed"|"skipped"), ok, before, after, err, duration, answer, steps, note}`,
---   with `.errors` (host errors of the plan) and `.summary` (report.summary)
+--   with `.errors` (host errors of the plan), `.summary` (report.summary), `.stopped`
+--   (the stop reason, when stopped) and `.audit_error`
 function Plan:apply(opts)
   opts = opts or {}
   local clock = opts.clock or M.default_clock
@@ -386,40 +514,47 @@ function Plan:apply(opts)
       if math.type(k) == "integer" then handles[h.name] = h else handles[k] = h end
     end
   end
-  local audit = opts.audit
-  if audit ~= nil and type(audit) ~= "function" and not (type(audit) == "table" and audit.write) then
-    error("plan:apply: opts.audit: logger with :write(entry) or function expected", 2)
-  end
-  local aborted
+  local pol = self.policy
+  local results = setmetatable({ errors = self.errors, plan = self }, Results)
+  local runner = M.runner{ audit = opts.audit, stop = opts.stop }
+  local function stopping() return runner:stopping() end
 
-  local function audit_write(job, res)
-    if audit == nil or aborted then return end
+  local function entry_of(job, action)
     local st = job.step
-    local entry = {
-      time = os.time(), account = account_of(st.self), host = st.host, session = st.fingerprint,
-      policy = self.policy_name, rule = st.rule, action = res.action, before = res.before, after = res.after,
-      ok = res.ok, error = err_code(res), error_message = res.err and tostring(res.err) or nil,
-      duration = res.duration,
-    }
-    local ok, r1, r2
-    if type(audit) == "function" then ok, r1, r2 = pcall(audit, entry)
-    else ok, r1, r2 = pcall(audit.write, audit, entry) end
-    if not ok or r1 == false or (r1 == nil and r2 ~= nil) then
-      aborted = errors.new{ code = "audit_failed", op = "audit", message = "cannot write the audit log: "
-        .. tostring(ok and (r2 or "write refused") or r1), hint = "no further action was taken" }
-    end
+    return { time = os.time(), account = account_of(st.self), host = st.host, session = st.fingerprint,
+             policy = self.policy_name, rule = st.rule, action = action, before = job.current.state }
   end
 
-  local jobs, results = {}, setmetatable({ errors = self.errors, plan = self }, Results)
-  local start = clock()
-  for i, st in ipairs(self.steps) do
-    local job = {
-      step = st, i = 1, ready_at = start, current = st.record, handle = handles[st.host],
-      result = { host = st.host, id = st.id, user = st.user, domain = st.domain, logon_time = st.logon_time,
-                 rule = st.rule, action = st.action, before = st.state, duration = 0, steps = {} },
-      notes = {},
-    }
-    jobs[i] = job
+  -- One call that may change state: attempt line, the call (the host layer
+  -- re-reads and re-judges the session first), outcome line.
+  local function act(job, method, args, vopts)
+    local st = job.step
+    local entry = entry_of(job, method)
+    entry.audit = (STATE_CHANGING[method] or opts.audit_messages) and true or false
+    local res = runner:act(entry, function()
+      vopts.check = not job.moved and rematcher(st) or nil
+      vopts.client, vopts.locked = pol.needs_client, pol.needs_locked
+      local t0 = clock()
+      args[#args + 1] = vopts
+      local r, err = call(job.handle, method, job.current, table.unpack(args))
+      if type(r) ~= "table" then
+        r = { host = st.host, id = st.id, user = st.user, action = method, ok = false,
+              err = err or errors.new{ code = "internal", host = st.host, op = method,
+                                       message = method .. "() returned no result" } }
+      end
+      if r.ok == nil then r.ok = r.err == nil end
+      r.action = r.action or method
+      r.before = r.before or job.current.state
+      r.duration = r.duration or (clock() - t0)
+      return r
+    end)
+    if res.not_attempted then return res end
+    job.result.steps[#job.result.steps + 1] = res
+    job.result.duration = job.result.duration + (tonumber(res.duration) or 0)
+    if res.answer ~= nil then job.result.answer = res.answer end
+    if res.fallback then job.result.fallback = res.fallback end
+    if res.note then job.notes[#job.notes + 1] = res.note end
+    return res
   end
 
   local function finish(job, status, after, err, note)
@@ -432,100 +567,101 @@ function Plan:apply(opts)
     if opts.progress then opts.progress(r) end
   end
 
-  local function act(job, method, ...)
-    local st = job.step
-    local t0 = clock()
-    local res, err = call(job.handle, method, st.record, ...)
-    local elapsed = clock() - t0
-    if type(res) ~= "table" then
-      res = { host = st.host, id = st.id, user = st.user, action = method, before = job.current.state,
-              ok = false, err = err or errors.new{ code = "internal", host = st.host, op = method,
-                                                   message = method .. "() returned no result" } }
-    end
-    if res.ok == nil then res.ok = res.err == nil end
-    res.action = res.action or method
-    res.before = res.before or job.current.state
-    res.duration = res.duration or elapsed
-    job.result.steps[#job.result.steps + 1] = res
-    job.result.duration = job.result.duration + (tonumber(res.duration) or 0)
-    if res.answer ~= nil then job.result.answer = res.answer end
-    if STATE_CHANGING[method] or opts.audit_messages then audit_write(job, res) end
-    return res
-  end
-
-  -- After a grace period: is it the same logon, did the user come back?
-  -- After a message the rule must still hold (the user may have reacted);
-  -- after a disconnect the session must still be disconnected (not reconnected).
-  local function recheck(job, after_step)
-    local st = job.step
-    local fresh, err = call(job.handle, "session", st.id)
-    if not fresh then
-      if err and err.code == "session_not_found" then
-        finish(job, job.acted and "ok" or "skipped", "gone", nil,
-          job.acted and "session ended during the grace period" or "session already gone")
-      else
-        finish(job, "failed", nil, err, "could not re-read the session after the grace period")
-      end
+  -- The outcome of a step that found the session changed or gone: true
+  -- when the job is finished by it.
+  local function ended(job, res, step)
+    local code = err_code(res)
+    if res.not_attempted then
+      finish(job, job.acted and "failed" or "skipped", nil, res.err, "not attempted: " .. res.err.message)
+    elseif code == "session_changed" then
+      finish(job, "skipped", nil, res.err, res.err.message)
+    elseif code == "session_not_found" then
+      finish(job, job.acted and "ok" or "skipped", "gone", nil,
+        job.acted and ("session ended before " .. step) or "session already gone")
+    else
       return false
     end
-    if not record.is_session(fresh) then fresh = ensure_record(fresh, st.host) end
-    if not record.same_logon(fresh, st.record) then
-      finish(job, "skipped", fresh.state, errors.new{ code = "session_changed", host = st.host,
-        op = "recheck", message = string.format("session %d now belongs to %s (another logon)", st.id,
-          record.account(fresh) or "nobody") })
-      return false
-    end
-    if after_step ~= "message" then
-      if after_step == "disconnect" and fresh.state ~= "disconnected" then
-        finish(job, "skipped", fresh.state, nil, "user reconnected during the grace period (state "
-          .. tostring(fresh.state) .. ")")
-        return false
-      end
-      job.current = fresh
-      return true
-    end
-    local ctx = { self = st.self, now = os.time(), host = st.host }
-    local pol = st._policy
-    if pol and pol.exclude then
-      local ok, why = pol.exclude:match(fresh, ctx)
-      if not ok and why:find("^excluded: ") then
-        finish(job, "skipped", fresh.state, nil, "now " .. why)
-        return false
-      end
-    end
-    local ok, why = st._rule.select:match(fresh, ctx)
-    if not ok then
-      finish(job, "skipped", fresh.state, nil, "no longer matches: " .. why)
-      return false
-    end
-    job.current = fresh
     return true
   end
 
-  local function advance(job)
-    local st = job.step
-    if aborted then
-      finish(job, "skipped", nil, aborted, "not attempted: the audit log failed")
+  -- Step: a message (skipped for a disconnected session: nobody would see it).
+  local function message_step(job, grace, has_next)
+    local st, cur = job.step, job.current
+    if cur.state == "disconnected" or not cur.user or cur.user == "" then
+      job.notes[#job.notes + 1] = "message skipped: " ..
+        (cur.state == "disconnected" and "session is disconnected" or "no user")
+      if not has_next then finish(job, "skipped", cur.state) return "done" end
+      return "no_grace"
+    end
+    local m = st.message or { title = "", text = "" }
+    local res = act(job, "message", { expand(m.title, st, grace), expand(m.text, st, grace) },
+      { timeout = m.timeout or grace or 60, wait = false })
+    if ended(job, res, "message") then return "done" end
+    if res.ok then job.acted = true else
+      job.notes[#job.notes + 1] = "message failed (" .. tostring(err_code(res)) .. ")"
+    end
+    job.last = res
+  end
+
+  -- Step: disconnect / logoff / reset; a failure or a hang escalates to the
+  -- next step of the ladder, if any.
+  local function change_step(job, step, has_next)
+    local st, cur = job.step, job.current
+    local res
+    if step == "disconnect" and cur.state == "disconnected" then
+      job.notes[#job.notes + 1] = "already disconnected"
+      res = { ok = true, after = "disconnected", action = "disconnect", skipped = true }
+    else
+      res = act(job, step, {}, { wait = wait })
+    end
+    if ended(job, res, step) then return "done" end
+    local success, hung = res.ok, false
+    if success and wait and res.after ~= nil then
+      if step == "disconnect" then success = res.after == "disconnected" or res.after == "gone"
+      else success = res.after == "gone" end
+      hung = not success
+    end
+    job.last = res
+    if success then
+      if not res.skipped then job.acted = true end
+      if res.after == "gone" or step == "logoff" or step == "reset" then
+        finish(job, "ok", res.after)
+        return "done"
+      end
+      job.current = setmetatable({ state = res.after or "disconnected" }, { __index = cur })
+      job.moved = true -- later steps act on the state this one made, not on the rule
       return
     end
+    if res.after and res.after ~= cur.state then
+      -- escalating from the state this step left (a logoff that hangs)
+      job.current = setmetatable({ state = res.after }, { __index = cur })
+      job.moved = true
+    end
+    if not has_next then
+      finish(job, "failed", res.after, res.err or errors.new{ code = "not_done", host = st.host, op = step,
+        message = step .. " did not take effect (session still " .. tostring(res.after) .. ")" })
+      return "done"
+    end
+    job.notes[#job.notes + 1] = (hung and (step .. " did not finish (still " .. res.after .. ")")
+      or (step .. " failed (" .. tostring(err_code(res)) .. ")")) .. ", escalating to " .. st.steps[job.i]
+  end
+
+  -- Runs a job's steps until it finishes or waits out a grace period.
+  local function advance(job)
+    local st = job.step
     if not job.handle then
       finish(job, "failed", nil, errors.new{ code = "no_handle", host = st.host, op = "apply",
         message = "no host handle for " .. st.host, hint = "plan.make(hosts, ...) or apply{hosts = ...}" })
       return
     end
-    if job.waited then
-      local after = job.waited
-      job.waited = nil
-      if not recheck(job, after) then return end
-    end
     while true do
-      if aborted then
-        finish(job, job.acted and "failed" or "skipped", nil, aborted, "stopped: the audit log failed")
+      local h = stopping()
+      if h then
+        finish(job, job.acted and "failed" or "skipped", nil, h, "not attempted: " .. h.message)
         return
       end
       local step = st.steps[job.i]
-      if step == nil then
-        -- ran out of steps: the last step decides
+      if step == nil then -- ran out of steps: the last step decides
         local last = job.last
         if last and last.ok then finish(job, job.acted and "ok" or "skipped", last.after)
         else finish(job, "failed", last and last.after, last and last.err) end
@@ -534,82 +670,33 @@ function Plan:apply(opts)
       local has_next = st.steps[job.i + 1] ~= nil
       local grace = st.grace and st.grace[step]
       job.i = job.i + 1
-      local cur = job.current
-      if step == "message" then
-        if cur.state == "disconnected" or not cur.user or cur.user == "" then
-          job.notes[#job.notes + 1] = "message skipped: " ..
-            (cur.state == "disconnected" and "session is disconnected" or "no user")
-          if not has_next then finish(job, "skipped", cur.state) return end
-          grace = nil
-        else
-          local m = st.message or { title = "", text = "" }
-          local res = act(job, "message", expand(m.title, st, grace), expand(m.text, st, grace),
-            { timeout = m.timeout or grace or 60, wait = false })
-          local code = err_code(res)
-          if code == "session_changed" then finish(job, "skipped", nil, res.err) return end
-          if code == "session_not_found" then
-            finish(job, job.acted and "ok" or "skipped", "gone", nil, "session already gone") return
-          end
-          if res.ok then job.acted = true else
-            job.notes[#job.notes + 1] = "message failed (" .. tostring(code) .. ")"
-          end
-          job.last = res
-        end
-      else
-        local res
-        if step == "disconnect" and cur.state == "disconnected" then
-          job.notes[#job.notes + 1] = "already disconnected"
-          res = { ok = true, after = "disconnected", action = "disconnect", skipped = true }
-        else
-          res = act(job, step, { wait = wait })
-        end
-        local code = err_code(res)
-        if code == "session_changed" then finish(job, "skipped", nil, res.err) return end
-        if code == "session_not_found" then
-          finish(job, job.acted and "ok" or "skipped", "gone", nil,
-            job.acted and ("session ended before " .. step) or "session already gone")
-          return
-        end
-        local success, hung = res.ok, false
-        if success and wait and res.after ~= nil then
-          if step == "disconnect" then success = res.after == "disconnected" or res.after == "gone"
-          else success = res.after == "gone" end
-          hung = not success
-        end
-        job.last = res
-        if success then
-          if not res.skipped then job.acted = true end
-          if res.after == "gone" or step == "logoff" or step == "reset" then
-            finish(job, "ok", res.after)
-            return
-          end
-          job.current = setmetatable({}, { __index = cur })
-          job.current.state = res.after or "disconnected"
-        else
-          if not has_next then
-            local err = res.err or errors.new{ code = "not_done", host = st.host, op = step,
-              message = step .. " did not take effect (session still " .. tostring(res.after) .. ")" }
-            finish(job, "failed", res.after, err)
-            return
-          end
-          job.notes[#job.notes + 1] = (hung and (step .. " did not finish (still " .. res.after .. ")")
-            or (step .. " failed (" .. tostring(code) .. ")")) .. ", escalating to " .. st.steps[job.i]
-        end
-      end
-      if grace and has_next then
+      local r
+      if step == "message" then r = message_step(job, grace, has_next)
+      else r = change_step(job, step, has_next) end
+      if r == "done" then return end
+      if r ~= "no_grace" and grace and has_next then
         job.ready_at = clock() + grace
-        job.waited = step
         return
       end
     end
   end
 
+  local jobs = {}
+  local start = clock()
+  for i, st in ipairs(self.steps) do
+    jobs[i] = { step = st, i = 1, ready_at = start, current = st.record, handle = handles[st.host],
+      notes = {},
+      result = { host = st.host, id = st.id, user = st.user, domain = st.domain, logon_time = st.logon_time,
+                 rule = st.rule, action = st.action, before = st.state, duration = 0, steps = {} } }
+  end
+  -- Grace periods of all sessions run concurrently: each job runs until it
+  -- waits, then the earliest waiting one goes on.
   local floor = -math.huge
   while true do
     local any, next_at = false, nil
     for _, job in ipairs(jobs) do
       if not job.done then
-        if job.ready_at <= math.max(clock(), floor) then advance(job) end
+        if runner.halt or job.ready_at <= math.max(clock(), floor) then advance(job) end
         if not job.done then
           any = true
           if next_at == nil or job.ready_at < next_at then next_at = job.ready_at end
@@ -618,11 +705,12 @@ function Plan:apply(opts)
     end
     if not any then break end
     local dt = next_at - clock()
-    if dt > 0 and not aborted then sleep(dt) end
+    if dt > 0 and not stopping() then sleep(dt) end -- a signal ends the sleep early
     floor = next_at
   end
 
   for i, job in ipairs(jobs) do results[i] = job.result end
+  results.stopped, results.audit_error = runner.stopped, runner.audit_error
   self.applied = true
   results.summary = report().summary(results)
   return results

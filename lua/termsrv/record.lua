@@ -77,7 +77,7 @@ local TYPES = {
   state = "string", state_code = "integer", kind = "string",
   logon_time = "integer", connect_time = "integer", disconnect_time = "integer",
   last_input_time = "integer", server_time = "integer", idle = "integer", disconnected = "integer",
-  locked = "boolean", client = "string", address = "string",
+  locked = "boolean", client = "string", address = "string", client_unknown = "boolean",
 }
 
 --- Checks a record against the contract (for tests and debugging).

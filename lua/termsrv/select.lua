@@ -384,6 +384,9 @@ function EXCLUDE.exclude_clients(v)
   local list = list_of(v, "exclude_clients", check_string)
   local fname, faddr = name_matcher(list), address_matcher(list)
   return function(rec)
+    -- fail safe: a session whose client could not be read may be the one
+    -- the exclusion protects
+    if rec.client_unknown then return true, "client unknown (could not be read): exclude_clients" end
     local ok, pat = fname(rec.client)
     if ok then return true, "client '" .. rec.client .. "' ~ exclude_clients '" .. pat .. "'" end
     ok, pat = faddr(rec.address)

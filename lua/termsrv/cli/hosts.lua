@@ -167,17 +167,19 @@ local function run_fleet(ctx, make, fn)
   local opts = { hosts = hosts, parallel = ctx.jobs, connect = ctx.connect,
                  connect_timeout = ctx.connect.connect_timeout, progress = ctx.progress }
   if ctx.host_timeout then opts.timeout = ctx.host_timeout end
+  if ctx.stop then opts.stop = ctx.stop end
   local ok, f = pcall(make, opts)
   if not (ok and f) then return nil, tostring(f) end
-  local ok2, results = pcall(f.run, f, fn)
-  if not (ok2 and type(results) == "table") then return nil, tostring(results) end
+  -- not in a pcall: once workers have started, an error is the run's, and
+  -- re-running the hosts elsewhere would act twice
+  local results = f:run(function(h, spec) return fn(h, spec, true) end)
   local by_name, out = {}, {}
   for i, spec in ipairs(hosts) do by_name[spec.name] = i end
   for _, r in ipairs(results) do
     local i = math.type(r.index) == "integer" and hosts[r.index] and r.index or by_name[r.host]
     if i and not out[i] then
       out[i] = { host = r.host, spec = hosts[i], ok = r.ok, value = revive(r.value),
-                 err = revive(r.err), duration = r.duration }
+                 err = revive(r.err), duration = r.duration, not_started = r.not_started }
     end
   end
   for i, spec in ipairs(hosts) do
@@ -194,6 +196,11 @@ local function run_here(ctx, fn)
   local termsrv = require "termsrv"
   local out = {}
   for i, spec in ipairs(ctx.hosts) do
+    if ctx.stop and ctx.stop() then
+      out[i] = { host = spec.name, spec = spec, ok = false, not_started = true, err = errors.new{
+        code = "stopped", host = spec.name, op = "termsrv", message = "not started: the run was stopped" } }
+      goto continue
+    end
     local o = util.copy(ctx.connect)
     o.host, o.port, o.name = spec.host, spec.port, spec.name
     local t0 = now()
@@ -207,7 +214,7 @@ local function run_here(ctx, fn)
     if not h then
       r.ok, r.err = false, err
     else
-      local ok, v = pcall(fn, h, spec)
+      local ok, v = pcall(fn, h, spec, false)
       if ok then
         r.ok, r.value = true, v
       else
@@ -218,6 +225,7 @@ local function run_here(ctx, fn)
     end
     r.duration = now() - t0
     out[i] = r
+    ::continue::
   end
   return out
 end
@@ -250,6 +258,7 @@ function M.run_hosts(ctx, fn)
       ctx.used_fleet = true
       return results
     end
+    -- the fleet could not be set up: no worker has started, nothing was done
     ctx.fleet_error = err
   end
   return run_here(ctx, fn)

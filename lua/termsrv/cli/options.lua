@@ -196,7 +196,10 @@ function M.build_parser()
   c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
   c:option("--action", "How to free a slot (disconnecting does not free one).", "logoff")
     :choices{ "logoff", "reset" }
-  c:flag("--only-disconnected", "Consider only disconnected sessions.")
+  c:flag("--include-active", "Also consider sessions that are not disconnected (a user may be working "
+    .. "in them); by default only disconnected sessions are candidates.")
+  c:flag("--include-service-accounts", "Also consider service and machine accounts (svc_*, svc-*, *$), "
+    .. "which are never candidates by default.")
   c:option("--min-idle", "Consider only sessions idle (or disconnected) at least this long.")
     :argname("DURATION")
   c:option("--exclude-user", "Never these users (glob)."):argname("GLOB"):count("*")

@@ -159,7 +159,29 @@ function M.finish_rows(ctx, results, empty)
     M.emit(ctx, setmetatable(rows, { __name = "termsrv.results" }), nil, report.RESULT_FIELDS)
   end
   M.summary(ctx, rows, host_errors, #results)
-  return M.exit_of(outcomes)
+  return M.run_end(ctx, results, M.exit_of(outcomes))
+end
+
+--- The exit code of a run that acted, after saying what stops it: an
+-- outcome the audit log lost (exit 2), a stop by signal (128 + the signal).
+function M.run_end(ctx, results, code)
+  for _, r in ipairs(results) do
+    local e = r.ok and r.value and r.value.audit_error
+    if e then
+      M.diag(ctx, "termsrv: AUDIT LOG INCOMPLETE on " .. tostring(r.host) .. ": " .. tostring(e))
+      if code == M.EXIT_OK or code == M.EXIT_PARTIAL then code = M.EXIT_FAILED end
+    end
+  end
+  if ctx.stopped then
+    local started = 0
+    for _, r in ipairs(results) do if not r.not_started then started = started + 1 end end
+    M.diag(ctx, string.format("termsrv: stopped by %s: no action was started after it; %d of %d host%s "
+      .. "had started (see the rows above); the audit log's attempt lines are the record "
+      .. "(termsrv audit --pending)",
+      require("termsrv.cli.stop").name(ctx.stopped), started, #results, #results == 1 and "" or "s"))
+    code = 128 + ctx.stopped
+  end
+  return code
 end
 
 return M

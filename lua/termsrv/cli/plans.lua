@@ -4,10 +4,12 @@
 -- @module termsrv.cli.plans
 
 local audit = require "termsrv.cli.audit"
+local errors = require "termsrv.error"
 local hosts = require "termsrv.cli.hosts"
 local output = require "termsrv.cli.output"
 local plan = require "termsrv.plan"
 local report = require "termsrv.report"
+local stop = require "termsrv.cli.stop"
 local util = require "termsrv.cli.util"
 
 local M = {}
@@ -71,32 +73,123 @@ local function tuned(h, extra)
   return w
 end
 
---- Runs a policy on every host: plans, and with `o.apply` acts and audits.
--- @tparam table o `apply`, `audit` (path), `wait`, `extra` (options for every action)
+-- Ids asked for that the plan neither acts on nor skips: asked about one
+-- by one, so that the error is the host's own (no such session, or one
+-- this account may not see: access denied).
+local function missing_ids(h, p, ids)
+  local seen, errs = {}, {}
+  for _, l in ipairs{ p.steps, p.skipped } do for _, st in ipairs(l) do seen[st.id] = true end end
+  for _, id in ipairs(ids) do
+    if not seen[id] then
+      local s, err = h:session(id)
+      if s then
+        err = errors.new{ code = "session_changed", host = h.name, op = "session " .. id,
+          message = "session " .. id .. " was not listed, and now is: nothing done",
+          hint = "run the command again" }
+      end
+      errs[#errs + 1] = { id = id, err = err }
+    end
+  end
+  return errs
+end
+
+--- Runs a policy on every host: plans, and with `o.apply` acts and audits
+-- (write-ahead: an attempt line before each action, its outcome after).
+-- A SIGINT or SIGTERM stops the run: no action starts after it, the one in
+-- flight finishes and is audited; `ctx.stopped` then holds the signal.
+-- @tparam table o `apply`, `audit` (path), `wait`, `extra` (options for every action),
+--   `ids` (the session ids given on the command line: listed with services and listeners,
+--   and reported when absent)
 function M.run_policy(ctx, pol, o)
-  return hosts.run_hosts(ctx, function(h, _)
+  local trapped = o.apply and stop.begin(ctx)
+  local results = hosts.run_hosts(ctx, function(h, _, in_worker)
+    if in_worker and o.apply then stop.begin() end
     local target = tuned(h, o.extra or {})
-    local p, perr = plan.make({ target }, pol)
+    local p, perr = plan.make({ target }, pol, { all = o.ids ~= nil or nil })
     if not p then return { err = perr } end
     local v = { plan = plan_data(p) }
     if #p.errors > 0 then v.err = p.errors[1].err end
+    local missing = o.ids and missing_ids(h, p, o.ids) or {}
+    -- named ids are judged one by one: what else the account sees does not matter
+    if o.ids then for _, hi in ipairs(v.plan.hosts) do hi.partial = nil end end
+    if #missing > 0 then
+      for _, m in ipairs(missing) do v.plan.errors[#v.plan.errors + 1] = { host = h.name, err = m.err } end
+      if not o.apply then v.err, v.partial = v.err or missing[1].err, #p.steps > 0 end
+    end
+    local rows = {}
     if o.apply and #p.steps > 0 then
       local log, aerr = audit.open(o.audit)
       if o.audit and not log then v.err = aerr; return v end
-      local res = p:apply{ audit = log, wait = o.wait }
+      local res = p:apply{ audit = log, wait = o.wait, stop = stop.caught }
       if log then log:close() end
-      local rows = {}
       for i, r in ipairs(res) do rows[i] = output.result_row(r) end
+      v.stopped, v.audit_error = res.stopped, res.audit_error
+    end
+    if o.apply then
+      for _, m in ipairs(missing) do
+        rows[#rows + 1] = { host = h.name, id = m.id, action = pol.rules[1].action, status = "failed",
+                            ok = false, err = m.err }
+      end
       v.results = rows
     end
     return v
   end)
+  if trapped then stop.finish(ctx, results) end
+  return results
 end
 
---- Shows what `run_policy` did: the merged plan of a dry run, or the
--- results of the actions; returns the exit code.
+--- Runs `act(h, runner) -> rows | nil, err` on every host for the actions that are not
+-- session rules (kill, connect, shutdown): the same runner as a plan's, so
+-- the same write-ahead audit and the same stop; returns the host results.
+function M.run_actions(ctx, path, act)
+  local trapped = stop.begin(ctx)
+  local results = hosts.run_hosts(ctx, function(h, _, in_worker)
+    if in_worker then stop.begin() end
+    local log, aerr = audit.open(path)
+    if path and not log then return { err = aerr } end
+    local runner = plan.runner{ audit = log, stop = stop.caught }
+    local rows, err = act(h, runner)
+    if log then log:close() end
+    if not rows then return { err = err } end
+    return { results = rows, stopped = runner.stopped, audit_error = runner.audit_error }
+  end)
+  if trapped then stop.finish(ctx, results) end
+  return results
+end
+
+--- The audit entry of `termsrv COMMAND` doing `action` on host handle `h`
+-- (`session`: a record or `{id=}`).
+function M.entry(h, command, action, rule, session)
+  return { account = util.account_text(h.user, h.domain), host = h.name, policy = "termsrv " .. command,
+    rule = rule, action = action, before = session and session.state,
+    session = session and { id = session.id, user = session.user, domain = session.domain,
+                            logon_time = session.logon_time } }
+end
+
+-- What a plan could not see or meet: a host where the account sees only
+-- its own sessions, free_slots = N that a host cannot meet. Says so; exit 1
+-- at least.
+local function short_of(ctx, results, free, code)
+  for _, r in ipairs(results) do
+    for _, h in ipairs(r.ok and r.value and r.value.plan and r.value.plan.hosts or {}) do
+      if h.partial then
+        output.diag(ctx, "termsrv: " .. h.host .. ": " .. h.partial .. "; sessions of other users were "
+          .. "not judged (hint: run as an account in the host's Administrators group)")
+        if code == output.EXIT_OK then code = output.EXIT_PARTIAL end
+      end
+      if free and h.short and h.short > 0 then
+        output.diag(ctx, string.format("termsrv: %s: cannot free %d slot%s: only %d candidate%s ("
+          .. "disconnected, not protected)", h.host, free, free == 1 and "" or "s", free - h.short,
+          free - h.short == 1 and "" or "s"))
+        if code == output.EXIT_OK then code = output.EXIT_PARTIAL end
+      end
+    end
+  end
+  return code
+end
+
 function M.finish_policy(ctx, results, name, free, apply)
-  if apply then return output.finish_rows(ctx, results, "nothing to do\n") end
+  if apply then return short_of(ctx, results, free, output.finish_rows(ctx, results, "nothing to do\n")) end
   local p = M.merge(results, name, free)
   output.report_host_errors(ctx, results)
   local outcomes = {}
@@ -108,7 +201,7 @@ function M.finish_policy(ctx, results, name, free, apply)
     output.diag(ctx, string.format("dry run: %d action%s planned on %d host%s; --apply acts", #p.steps,
       #p.steps == 1 and "" or "s", #results, #results == 1 and "" or "s"))
   end
-  return output.exit_of(outcomes)
+  return short_of(ctx, results, free, output.exit_of(outcomes))
 end
 
 return M

@@ -26,7 +26,7 @@ local function listing(ctx, args, opts)
     for _, s in ipairs(l) do
       if not filter or filter:match(s) then keep[#keep + 1] = s end
     end
-    return { sessions = keep, problems = l.errors }
+    return { sessions = keep, problems = l.errors, partial = l.partial }
   end)
   output.report_host_errors(ctx, results)
   local all, outcomes = {}, {}
@@ -37,6 +37,9 @@ local function listing(ctx, args, opts)
       for _, s in ipairs(r.value.sessions) do all[#all + 1] = s end
       local problems = r.value.problems or {}
       for _, e in ipairs(problems) do output.diag(ctx, tostring(e)) end
+      -- a listing that cannot show everything says so (the exit code stays:
+      -- what it shows is complete for this account)
+      if r.value.partial then output.diag(ctx, "termsrv: " .. r.host .. ": " .. r.value.partial) end
       outcomes[i] = #problems > 0 and "partial" or "ok"
     end
   end

@@ -35,10 +35,15 @@ function M.clean(ctx, args)
   return plans.finish_policy(ctx, results, pol.name, pol.free_slots, apply)
 end
 
+--- Account names free-slots never picks without --include-service-accounts.
+M.SERVICE_ACCOUNTS = { "svc_*", "svc-*", "*$" }
+
 function M.free_slots(ctx, args)
   local apply = util.apply_wanted(args)
+  -- Safe by default: a disconnected session is one nobody is using; an
+  -- active one, or a service account's, is picked only when asked for.
   local sel = {}
-  if args.only_disconnected then sel.state = "disconnected" end
+  if not args.include_active then sel.state = "disconnected" end
   if args.min_idle then
     local d, err = util.duration(args.min_idle)
     if not d then util.usage_error("--min-idle: " .. err) end
@@ -48,7 +53,11 @@ function M.free_slots(ctx, args)
     name = "free-slots", free_slots = args.count,
     rules = { { name = "free_slots", select = sel, action = args.action } },
   }
-  if args.exclude_user and #args.exclude_user > 0 then pol.exclude = { user = args.exclude_user } end
+  local never = util.copy(args.exclude_user or {})
+  if not args.include_service_accounts then
+    for _, g in ipairs(M.SERVICE_ACCOUNTS) do never[#never + 1] = g end
+  end
+  if #never > 0 then pol.exclude = { user = never } end
   local ok, p = pcall(policy.new, pol)
   if not ok then util.usage_error(tostring(p)) end
   local path = audit.prepare(ctx, args, apply)

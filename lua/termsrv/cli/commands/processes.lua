@@ -4,6 +4,7 @@
 local audit = require "termsrv.cli.audit"
 local hosts = require "termsrv.cli.hosts"
 local output = require "termsrv.cli.output"
+local plans = require "termsrv.cli.plans"
 local report = require "termsrv.report"
 local util = require "termsrv.cli.util"
 
@@ -103,28 +104,23 @@ local function chosen(h, args, pids, act)
   return procs
 end
 
--- Ends `procs` on host `h`, one audit line each: result rows.
-local function kill_all(h, procs, log)
-  local rows, stop = {}, nil
+-- Ends `procs` on host `h` through the runner (write-ahead audit, stop):
+-- result rows.
+local function kill_all(h, procs, runner)
+  local rows = {}
   for _, p in ipairs(procs) do
-    local row
-    if stop then
-      row = { host = h.name, pid = p.pid, image = p.image, id = p.session, action = "kill",
-              status = "skipped", ok = false, err = stop }
-    else
+    local what = string.format("pid %d%s", p.pid, p.image and (" (" .. p.image .. ")") or "")
+    local entry = plans.entry(h, "kill", "kill", what, p.session and { id = p.session } or nil)
+    local r = runner:act(entry, function()
       local res, err, list = h:kill(p.pid)
-      local r = res and res[1] or (list and list[1]) or { host = h.name, pid = p.pid, action = "kill",
-                                                           ok = false, err = err }
-      row = output.result_row(r)
-      row.image, row.id = row.image or p.image, row.id or p.session
-      if log then
-        local e = audit.entry(h, row, "kill", string.format("pid %d%s", p.pid,
-          p.image and (" (" .. p.image .. ")") or ""))
-        e.session = p.session and { id = p.session } or nil
-        local ok, werr = log:write(e)
-        if not ok then stop = werr end
-      end
+      return res and res[1] or (list and list[1]) or { host = h.name, pid = p.pid, action = "kill",
+                                                       ok = false, err = err }
+    end)
+    if r.not_attempted then
+      r = { host = h.name, pid = p.pid, action = "kill", status = "skipped", ok = false, err = r.err }
     end
+    local row = output.result_row(r)
+    row.image, row.id = row.image or p.image, row.id or p.session
     rows[#rows + 1] = row
   end
   return rows
@@ -141,16 +137,20 @@ function M.kill(ctx, args)
   local act = (#pids > 0 and not args.dry_run) or (filtered and apply)
   local path = audit.prepare(ctx, args, act)
   if path == nil then return output.EXIT_FAILED end
-  local results = hosts.run_hosts(ctx, function(h)
-    local procs, err = chosen(h, args, pids, act)
-    if not procs then return { err = err } end
-    if not act then return { processes = procs } end
-    local log, aerr = audit.open(path)
-    if path and not log then return { err = aerr } end
-    local rows = kill_all(h, procs, log)
-    if log then log:close() end
-    return { results = rows }
-  end)
+  local results
+  if act then
+    results = plans.run_actions(ctx, path, function(h, runner)
+      local procs, err = chosen(h, args, pids, act)
+      if not procs then return nil, err end
+      return kill_all(h, procs, runner)
+    end)
+  else
+    results = hosts.run_hosts(ctx, function(h)
+      local procs, err = chosen(h, args, pids, act)
+      if not procs then return { err = err } end
+      return { processes = procs }
+    end)
+  end
   if not act then
     local all, outcomes = collect_procs(ctx, results)
     output.emit(ctx, all, function(items)
@@ -175,7 +175,7 @@ function M.kill(ctx, args)
     output.emit(ctx, rows, nil, KILL_FIELDS)
   end
   output.summary(ctx, rows, host_errors, #results)
-  return output.exit_of(outcomes)
+  return output.run_end(ctx, results, output.exit_of(outcomes))
 end
 
 return M

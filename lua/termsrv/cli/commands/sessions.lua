@@ -8,7 +8,6 @@ local hosts = require "termsrv.cli.hosts"
 local output = require "termsrv.cli.output"
 local plans = require "termsrv.cli.plans"
 local policy = require "termsrv.policy"
-local record = require "termsrv.record"
 local util = require "termsrv.cli.util"
 
 local M = {}
@@ -55,64 +54,9 @@ end
 
 -- reset, logoff, disconnect ---------------------------------------------------
 
-local function direct_actions(ctx, args, action, ids, audit_path)
-  return hosts.run_hosts(ctx, function(h)
-    local log, aerr = audit.open(audit_path)
-    if audit_path and not log then return { err = aerr } end
-    local rows, stop = {}, nil
-    for _, id in ipairs(ids) do
-      if stop then
-        rows[#rows + 1] = { host = h.name, id = id, action = action, status = "skipped", ok = false,
-                            err = stop, note = "not attempted: the audit log failed" }
-      else
-        local o = { wait = not args.no_wait, timeout = args.wait_timeout, listener = args.listener }
-        if action == "logoff" and args.no_fallback then o.fallback = false end
-        local r, err, res = h[action](h, id, o)
-        r = r or res or { host = h.name, id = id, action = action, ok = false, err = err }
-        local row = output.result_row(r)
-        rows[#rows + 1] = row
-        if log then
-          local ok, werr = log:write(audit.entry(h, row, action, "id " .. id))
-          if not ok then stop = werr end
-        end
-      end
-    end
-    if log then log:close() end
-    return { results = rows }
-  end)
-end
-
--- Dry run for explicit ids: what each id is now, and what would be done.
-local function explicit_plan(ctx, action, ids)
-  local results = hosts.run_hosts(ctx, function(h)
-    local steps, errs = {}, {}
-    for _, id in ipairs(ids) do
-      local s, err = h:session(id)
-      if s then
-        steps[#steps + 1] = { host = h.name, id = id, user = s.user, domain = s.domain, station = s.name,
-          state = s.state, kind = s.kind, logon_time = s.logon_time, idle = record.idle(s),
-          disconnected = record.disconnected_for(s), rule = "command line", action = action,
-          steps = { action }, why = "session id given" }
-      else
-        errs[#errs + 1] = { host = h.name, err = err }
-      end
-    end
-    local v = { plan = { steps = steps, skipped = {}, errors = errs,
-                         hosts = { { host = h.name, steps = #steps, skipped = 0 } } } }
-    if #errs > 0 then v.partial = #steps > 0; v.err = errs[1].err end
-    return v
-  end)
-  output.report_host_errors(ctx, results)
-  local p = plans.merge(results, "termsrv " .. action)
-  local outcomes = {}
-  for i, r in ipairs(results) do
-    outcomes[i] = output.host_err(r) and (r.ok and r.value.partial and "partial" or "failed") or "ok"
-  end
-  p.errors = {}
-  if ctx.format == "table" then output.out(ctx, plans.text(p)) else output.emit(ctx, p) end
-  return output.exit_of(outcomes)
-end
-
+-- Explicit ids and selectors take the same path: a one-rule policy (ids
+-- are a rule matching those ids), planned, re-judged and audited per action
+-- by the executor of termsrv.plan.
 local function session_action(action)
   return function(ctx, args)
     local ids, sel = wanted(ctx, args)
@@ -125,22 +69,21 @@ local function session_action(action)
     end
     local apply = util.apply_wanted(args)
     if #ids > 0 then
-      if args.dry_run then return explicit_plan(ctx, action, ids) end
-      local path = audit.prepare(ctx, args, true)
-      if path == nil then return output.EXIT_FAILED end
-      return output.finish_rows(ctx, direct_actions(ctx, args, action, ids, path))
+      apply = not args.dry_run
+      sel = { id = ids }
+    else
+      util.compile(sel)
     end
-    util.compile(sel)
     local pol_ok, pol = pcall(policy.new, { name = "termsrv " .. action,
-      max_actions = args.max_actions or policy.DEFAULT_MAX_ACTIONS,
-      rules = { { name = action, select = sel, action = action } } })
+      max_actions = #ids > 0 and math.max(#ids, 1) or args.max_actions or policy.DEFAULT_MAX_ACTIONS,
+      rules = { { name = #ids > 0 and "command line" or action, select = sel, action = action } } })
     if not pol_ok then usage_error(tostring(pol)) end
     local path = audit.prepare(ctx, args, apply)
     if path == nil then return output.EXIT_FAILED end
     local extra = { timeout = args.wait_timeout, listener = args.listener or nil }
     if action == "logoff" and args.no_fallback then extra.fallback = false end
     local results = plans.run_policy(ctx, pol, { apply = apply, audit = path, wait = not args.no_wait,
-                                                 extra = extra })
+                                                 extra = extra, ids = #ids > 0 and ids or nil })
     return plans.finish_policy(ctx, results, pol.name, nil, apply)
   end
 end
@@ -204,12 +147,22 @@ function M.connect(ctx, args)
     password = prompt and prompt("Password of the user of session " .. source .. ": ", false)
     if not password then usage_error("--ask-password needs a terminal") end
   end
-  return audit.act_once(ctx, args, function(h)
-    local r, e, res = h:connect(source, target, password, { wait = not args.no_wait })
-    r = r or res or { host = h.name, id = source, action = "connect", ok = false, err = e }
-    local row = output.result_row(r)
-    return row, audit.entry(h, row, "connect", "session " .. source .. " to " .. target)
+  local path = audit.prepare(ctx, args, true)
+  if path == nil then return output.EXIT_FAILED end
+  local results = plans.run_actions(ctx, path, function(h, runner)
+    local src = h:session(source)
+    local entry = plans.entry(h, "connect", "connect", "session " .. source .. " to " .. target,
+                              src or { id = source })
+    local r = runner:act(entry, function()
+      local res, e, failed = h:connect(src or source, target, password, { wait = not args.no_wait })
+      return res or failed or { host = h.name, id = source, action = "connect", ok = false, err = e }
+    end)
+    if r.not_attempted then
+      r = { host = h.name, id = source, action = "connect", status = "skipped", ok = false, err = r.err }
+    end
+    return { output.result_row(r) }
   end)
+  return output.finish_rows(ctx, results)
 end
 
 return M

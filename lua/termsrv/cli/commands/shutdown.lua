@@ -3,6 +3,7 @@
 
 local audit = require "termsrv.cli.audit"
 local output = require "termsrv.cli.output"
+local plans = require "termsrv.cli.plans"
 local util = require "termsrv.cli.util"
 
 local M = {}
@@ -14,15 +15,20 @@ function M.shutdown(ctx, args)
     util.usage_error(what .. " ends every session on " .. #ctx.hosts .. " host"
       .. (#ctx.hosts == 1 and "" or "s") .. "; add --yes to confirm")
   end
-  return audit.act_once(ctx, args, function(h)
-    local r, e, res = h:shutdown{ confirm = true, reboot = args.reboot, poweroff = args.poweroff,
-                                  logoff = args.logoff }
-    r = r or res or { host = h.name, action = what, ok = false, err = e }
-    local row = output.result_row(r)
-    local entry = audit.entry(h, row, "shutdown", what)
-    entry.session = nil
-    return row, entry
+  local path = audit.prepare(ctx, args, true)
+  if path == nil then return output.EXIT_FAILED end
+  local results = plans.run_actions(ctx, path, function(h, runner)
+    local r = runner:act(plans.entry(h, "shutdown", what, what), function()
+      local res, e, failed = h:shutdown{ confirm = true, reboot = args.reboot, poweroff = args.poweroff,
+                                         logoff = args.logoff }
+      return res or failed or { host = h.name, action = what, ok = false, err = e }
+    end)
+    if r.not_attempted then
+      r = { host = h.name, action = what, status = "skipped", ok = false, err = r.err }
+    end
+    return { output.result_row(r) }
   end)
+  return output.finish_rows(ctx, results)
 end
 
 return M

@@ -1,0 +1,229 @@
+-- The acting path against the simulator through the real smbd, tried as a
+-- careless operator would: Ctrl-C and SIGTERM in the middle of --apply over
+-- a farm, kill -9, a user who comes back between plan and apply, client
+-- rules on disconnected sessions, explicit ids through the one executor.
+
+local sim = require "support.sim"
+local support = require "support.cli"
+local dkjson = require "dkjson"
+
+local BIN, ADMIN = support.BIN, support.ADMIN
+local q, slurp, spit, with = support.q, support.slurp, support.spit, support.with
+
+local TMP = support.scratch()
+local ENV = { "TZ=UTC", "HOME=" .. TMP .. "/home" }
+local run = support.runner{ unset = support.TERMSRV_VARS, set = ENV }
+
+local function audit_lines(path)
+  local out = {}
+  for l in (slurp(path) or ""):gmatch("[^\n]+") do out[#out + 1] = assert(dkjson.decode(l)) end
+  return out
+end
+
+local function logoffs(env, names)
+  return sim.calls(env, function(r)
+    return r.event == "call" and (r.method == "RpcLogoff" or r.method == "RpcWinStationReset")
+      and (names == nil or names[r.host])
+  end)
+end
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+-- Starts bin/termsrv in the background; returns its pid and a function
+-- waiting for it that gives exit code, stdout, stderr.
+local function spawn(args, vars)
+  local parts = { "env" }
+  for _, k in ipairs(support.TERMSRV_VARS) do parts[#parts + 1] = "-u " .. q(k) end
+  for _, kv in ipairs(ENV) do parts[#parts + 1] = q(kv) end
+  for k, v in pairs(vars) do parts[#parts + 1] = q(k .. "=" .. v) end
+  parts[#parts + 1] = q(BIN)
+  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
+  local base = os.tmpname()
+  local line = table.concat(parts, " ") .. " </dev/null >" .. q(base .. ".out") .. " 2>" .. q(base .. ".err")
+  -- `env ... bin/termsrv` execs, so $! is bin/termsrv itself
+  local script = line .. " & echo $! > " .. q(base .. ".pid") .. "; wait $!; echo $? > " .. q(base .. ".rc")
+  os.execute("sh -c " .. q(script) .. " >/dev/null 2>&1 &")
+  local pid
+  for _ = 1, 100 do
+    pid = tonumber(slurp(base .. ".pid") or "")
+    if pid then break end
+    sleep(0.05)
+  end
+  assert(pid, "no pid")
+  return pid, function()
+    for _ = 1, 600 do
+      local rc = slurp(base .. ".rc")
+      if rc and rc:match("%d") then
+        local out, err = slurp(base .. ".out") or "", slurp(base .. ".err") or ""
+        for _, x in ipairs{ ".rc", ".out", ".err", ".pid", "" } do os.remove(base .. x) end
+        return tonumber(rc:match("%d+")), out, err
+      end
+      sleep(0.1)
+    end
+    error("bin/termsrv did not end")
+  end
+end
+
+local function wait_for(pred, what)
+  for _ = 1, 300 do
+    if pred() then return end
+    sleep(0.05)
+  end
+  error("timed out waiting for " .. what)
+end
+
+describe("the acting path", function()
+  local env
+  local next_host = 0
+  -- each test takes fresh hosts of the 24 identical ones
+  local function take(n)
+    local names, specs, set = {}, {}, {}
+    for _ = 1, n do
+      next_host = next_host + 1
+      local h = assert(env.hosts[next_host], "spec/fixtures/sim/full.lua: more hosts needed")
+      names[#names + 1] = h.name
+      specs[#specs + 1] = h.name .. "=127.0.0.1:" .. h.port
+      set[h.name] = true
+    end
+    local file = TMP .. "/hosts" .. next_host
+    spit(file, table.concat(specs, "\n") .. "\n")
+    return file, names, set
+  end
+
+  setup(function() env = sim.start{ config = "spec/fixtures/sim/full.lua" } end)
+  teardown(function()
+    sim.stop(env)
+    support.rmdir(TMP)
+  end)
+
+  for _, case in ipairs{ { sig = "INT", code = 130, jobs = "1" }, { sig = "TERM", code = 143, jobs = "1" },
+                         { sig = "INT", code = 130, jobs = "3" } } do
+    it(string.format("SIG%s during --apply -j %s: no action starts after it, exit %d", case.sig, case.jobs,
+                     case.code), function()
+      local file, names, set = take(4)
+      for _, n in ipairs(names) do sim.ctl(env, "set-fault", n, "delay", "0.4", "method=RpcLogoff") end
+      local audit = TMP .. "/audit-" .. case.sig .. case.jobs .. ".jsonl"
+      local pid, finish = spawn({ "logoff", "--hosts", file, "--state", "disc", "--apply", "-j", case.jobs },
+        with(ADMIN, { TERMSRV_AUDIT = audit }))
+      wait_for(function() return #logoffs(env, set) >= 2 end, "two logoffs")
+      local before = #logoffs(env, set)
+      os.execute("kill -" .. case.sig .. " " .. pid)
+      local code, out, err = finish()
+      local after = #logoffs(env, set)
+      for _, n in ipairs(names) do sim.ctl(env, "clear-faults", n) end
+      assert.equal(case.code, code, out .. err)
+      -- 4 hosts x 4 disconnected sessions: far from all of them
+      assert.is_true(after < 16, "all were logged off")
+      -- at most the in-flight one of each worker after the signal
+      assert.is_true(after - before <= tonumber(case.jobs), string.format("%d before, %d after", before, after))
+      assert.truthy(err:find("stopped by SIG" .. case.sig, 1, true), err)
+      -- every call the simulator saw has an attempt line and an outcome
+      local lines = audit_lines(audit)
+      local attempts, outcomes = 0, 0
+      for _, l in ipairs(lines) do
+        if l.phase == "attempt" then attempts = attempts + 1 elseif l.phase == "outcome" then outcomes = outcomes + 1 end
+      end
+      assert.equal(after, attempts)
+      assert.equal(attempts, outcomes)
+    end)
+  end
+
+  it("kill -9 mid-apply leaves an attempt line for every action the simulator saw", function()
+    local file, names, set = take(2)
+    for _, n in ipairs(names) do sim.ctl(env, "set-fault", n, "delay", "0.4", "method=RpcLogoff") end
+    local audit = TMP .. "/audit-kill9.jsonl"
+    local pid, finish = spawn({ "logoff", "--hosts", file, "--state", "disc", "--apply", "-j", "1" },
+      with(ADMIN, { TERMSRV_AUDIT = audit }))
+    wait_for(function() return #logoffs(env, set) >= 2 end, "two logoffs")
+    os.execute("kill -KILL " .. pid)
+    finish()
+    sleep(0.6)
+    for _, n in ipairs(names) do sim.ctl(env, "clear-faults", n) end
+    local attempts = 0
+    for _, l in ipairs(audit_lines(audit)) do
+      if l.phase == "attempt" then attempts = attempts + 1 end
+    end
+    local calls = logoffs(env, set)
+    assert.is_true(#calls >= 2)
+    assert.is_true(attempts >= #calls, attempts .. " attempts, " .. #calls .. " calls")
+  end)
+
+  it("a user who reconnected between plan and apply is skipped, by the CLI and by the library", function()
+    local _, names = take(1)
+    local name = names[1]
+    local h = env.hosts[next_host]
+    local termsrv = require "termsrv"
+    local plan = require "termsrv.plan"
+    local conn = assert(termsrv.connect{ host = "127.0.0.1", port = h.port, name = name,
+      user = env.domain .. "\\" .. env.user, password = env.password })
+    local p = assert(plan.make({ conn }, { rules = { { select = { state = "disc" }, action = "logoff" } } }))
+    assert.equal(4, #p)
+    -- alice (session 3) comes back and types
+    sim.ctl(env, "set-session", name, "3", dkjson.encode{ state = "Active", last_input = "-5s", name = "rdp-tcp#70" })
+    local res = p:apply{}
+    local by_id = {}
+    for _, r in ipairs(res) do by_id[r.id] = r end
+    assert.equal("skipped", by_id[3].status)
+    assert.truthy(tostring(by_id[3].note):find("active", 1, true), tostring(by_id[3].note))
+    assert.equal("ok", by_id[4].status)
+    -- the library verb given the stale record refuses too
+    local rec = { id = 3, user = "alice", state = "disconnected", host = name }
+    local r, err = conn:logoff(rec)
+    assert.is_nil(r)
+    assert.equal("session_changed", err.code)
+    conn:close()
+    assert.equal("alice", (function()
+      for _, s in ipairs(sim.state(env, name).sessions) do if s.id == 3 then return s.user end end
+    end)())
+  end)
+
+  it("client rules judge disconnected sessions: exclude_clients protects them, --from-client finds them", function()
+    local _, names = take(1)
+    local name = names[1]
+    local h = env.hosts[next_host]
+    sim.ctl(env, "set-session", name, "8", dkjson.encode{ client_name = "BACKUP01", client_address = "10.9.9.9" })
+    sim.ctl(env, "set-session", name, "3", dkjson.encode{ client_name = "PC-ALICE", client_address = "10.1.1.3" })
+    local termsrv = require "termsrv"
+    local plan = require "termsrv.plan"
+    local conn = assert(termsrv.connect{ host = "127.0.0.1", port = h.port, name = name,
+      user = env.domain .. "\\" .. env.user, password = env.password })
+    local p = assert(plan.make({ conn }, { rules = { { select = { state = "disc", exclude_clients = "BACKUP01" },
+                                                       action = "logoff" } } }))
+    for _, st in ipairs(p.steps) do assert.not_equal(8, st.id) end
+    local p2 = assert(plan.make({ conn }, { rules = { { select = { client = "PC-ALICE" }, action = "logoff" } } }))
+    assert.equal(1, #p2)
+    assert.equal(3, p2.steps[1].id)
+    conn:close()
+  end)
+
+  it("explicit ids go through the executor: audited write-ahead, a missing id is an error", function()
+    local _, names = take(1)
+    local h = env.hosts[next_host]
+    local audit = TMP .. "/audit-ids.jsonl"
+    local code, out, err = run({ "logoff", names[1] .. "=127.0.0.1:" .. h.port, "4", "99" },
+      with(ADMIN, { TERMSRV_AUDIT = audit }))
+    assert.equal(1, code, out .. err)
+    assert.truthy((out .. err):find("99", 1, true))
+    local lines = audit_lines(audit)
+    assert.equal(2, #lines)
+    assert.equal("attempt", lines[1].phase)
+    assert.is_nil(lines[1].ok)
+    assert.truthy(slurp(audit):find('"ok":null', 1, true))
+    assert.equal("outcome", lines[2].phase)
+    assert.equal(lines[1].attempt, lines[2].attempt)
+    assert.equal(true, lines[2].ok)
+    assert.equal("bob", lines[1].session.user)
+  end)
+
+  it("a symlinked audit path acts on nobody", function()
+    local file, _, set = take(1)
+    local target = TMP .. "/passwd-copy"
+    spit(target, "root:x:0:0:root:/root:/bin/bash\n")
+    os.execute("ln -sf " .. q(target) .. " " .. q(TMP .. "/link.jsonl"))
+    local code, out, err = run({ "logoff", "--hosts", file, "--state", "disc", "--apply" },
+      with(ADMIN, { TERMSRV_AUDIT = TMP .. "/link.jsonl" }))
+    assert.equal(2, code, out .. err)
+    assert.equal("root:x:0:0:root:/root:/bin/bash\n", slurp(target))
+    assert.same({}, logoffs(env, set))
+  end)
+end)
