@@ -146,6 +146,64 @@ describe("the acting path", function()
     local calls = logoffs(env, set)
     assert.is_true(#calls >= 2)
     assert.is_true(attempts >= #calls, attempts .. " attempts, " .. #calls .. " calls")
+    -- the one in flight has no outcome: `termsrv audit --pending` names it
+    local code, out, err = run({ "audit", "--pending", "--audit", audit }, {})
+    assert.equal(1, code, out .. err)
+    assert.matches("attempted without a recorded outcome", err)
+    assert.matches("TS%d+ +%d+ +CORP\\%w+ +logoff +attempt", out)
+  end)
+
+  it("a full disk under the audit log acts on nobody", function()
+    local file, _, set = take(1)
+    local audit = TMP .. "/full.jsonl"
+    spit(audit, string.rep("x", 1023) .. "\n")
+    os.execute("chmod 600 " .. q(audit))
+    -- a 1 KiB file size limit stands in for the full disk: the attempt line's write(2) fails
+    local vars = with(ADMIN, { TERMSRV_AUDIT = audit })
+    local parts = {}
+    for k, v in pairs(vars) do parts[#parts + 1] = q(k .. "=" .. v) end
+    local p = io.popen("trap '' XFSZ; ulimit -f 1; env TZ=UTC " .. table.concat(parts, " ") .. " " .. q(BIN)
+      .. " logoff --hosts " .. q(file) .. " --state disc --apply </dev/null 2>&1; echo rc=$?")
+    local out = p:read("a")
+    p:close()
+    assert.matches("rc=2", out)
+    assert.matches("audit", out)
+    assert.same({}, logoffs(env, set))
+  end)
+
+  it("refuses inputs that could hit the wrong session (exit 64), before acting", function()
+    local file, names, set = take(1)
+    local host = names[1] .. "=127.0.0.1:" .. env.hosts[next_host].port
+    for _, args in ipairs{
+      { "reset", host, "4294967298" }, { "reset", host, "0x2" }, { "reset", host, "2e0" },
+      { "reset", host, "--id", "4294967298" }, { "logoff", "--hosts", file, "--state", "disc", "--timeout", "1e400" },
+      { "logoff", "--hosts", file, "--state", "disc", "--timeout", "1e-9" },
+      { "logoff", "--hosts", file, "--state", "disc", "--port", "70000" },
+      { "logoff", "--hosts", file, "--state", "disc", "-j", "100000" },
+    } do
+      local code, out, err = run(args, with(ADMIN, { TERMSRV_AUDIT = TMP .. "/inputs.jsonl" }))
+      assert.equal(64, code, table.concat(args, " ") .. ": " .. out .. err)
+    end
+    assert.same({}, logoffs(env, set))
+    local termsrv = require "termsrv"
+    local conn = assert(termsrv.connect{ host = "127.0.0.1", port = env.hosts[next_host].port, name = names[1],
+      user = env.domain .. "\\" .. env.user, password = env.password })
+    for _, id in ipairs{ 2^53, math.tointeger(2^32 + 2), -1, 1.5 } do
+      assert.has_error(function() conn:session(id) end)
+      assert.has_error(function() conn:reset(id) end)
+    end
+    conn:close()
+  end)
+
+  it("--host-timeout holds with -j 1 and for one host", function()
+    local file, names = take(1)
+    sim.ctl(env, "set-fault", names[1], "hang", "method=RpcGetAllSessions")
+    local t0 = os.time()
+    local code, out, err = run({ "sessions", "--hosts", file, "--host-timeout", "2", "--timeout", "60" }, ADMIN)
+    sim.ctl(env, "clear-faults", names[1])
+    assert.equal(2, code, out .. err)
+    assert.matches("timeout", err)
+    assert.is_true(os.time() - t0 < 10)
   end)
 
   it("a user who reconnected between plan and apply is skipped, by the CLI and by the library", function()

@@ -444,10 +444,12 @@ describe("termsrv.plan", function()
       assert.equal(1, n) -- the attempt line of the first action
       assert.same({ "sessions" }, h.calls) -- so nothing was done at all
       for i = 1, 3 do
-        assert.equal("skipped", res[i].status)
+        assert.equal("failed", res[i].status) -- nothing done, and the run failed
         assert.equal("audit_failed", res[i].err.code)
       end
-      assert.equal("not attempted: cannot write the audit log: disk full", res[1].note)
+      assert.equal("not attempted", res[1].note)
+      assert.equal("cannot write the audit log: disk full", res[1].err.message)
+      assert.equal(2, res.summary.exit_code)
     end)
 
     it("isolates a host method that raises", function()

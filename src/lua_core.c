@@ -143,19 +143,45 @@ static const char *opt_str(lua_State *L, int t, const char *k)
 	return s;
 }
 
-static double opt_num(lua_State *L, int t, const char *k, double dflt)
+/* An integer option in lo..hi (a float only when it is exactly an integer:
+ * 445.5 or NaN must not quietly become some other port or size). */
+static lua_Integer opt_int(lua_State *L, int t, const char *k, lua_Integer dflt, lua_Integer lo,
+			   lua_Integer hi)
 {
 	lua_getfield(L, t, k);
-	double v = dflt;
+	lua_Integer v = dflt;
 	if (!lua_isnil(L, -1)) {
-		if (!lua_isnumber(L, -1))
+		int isint = 0;
+		if (lua_type(L, -1) != LUA_TNUMBER)
 			luaL_error(L, "connect: option '%s' must be a number", k);
-		v = lua_tonumber(L, -1);
-		if (v < 0)
-			luaL_error(L, "connect: option '%s' must not be negative", k);
+		v = lua_tointegerx(L, -1, &isint);
+		if (!isint || v < lo || v > hi)
+			luaL_error(L, "connect: option '%s' must be an integer %d..%d", k, (int)lo, (int)hi);
 	}
 	lua_pop(L, 1);
 	return v;
+}
+
+/* A timeout in seconds, as milliseconds: finite, at least 1 ms and at most
+ * a day. NaN, infinities, negatives and zero raise instead of turning into
+ * the default (or into undefined behaviour when converted to int). */
+#define MAX_TIMEOUT_S 86400.0
+static int opt_timeout_ms(lua_State *L, int t, const char *k, int dflt_ms)
+{
+	lua_getfield(L, t, k);
+	int ms = dflt_ms;
+	if (!lua_isnil(L, -1)) {
+		if (lua_type(L, -1) != LUA_TNUMBER)
+			luaL_error(L, "connect: option '%s' must be a number", k);
+		double v = (double)lua_tonumber(L, -1);
+		/* written so that NaN fails the test */
+		if (!(v >= 0.001 && v <= MAX_TIMEOUT_S))
+			luaL_error(L, "connect: option '%s' must be a number of seconds from 0.001 to %d, got %s",
+				   k, (int)MAX_TIMEOUT_S, v != v ? "NaN" : luaL_tolstring(L, -1, NULL));
+		ms = (int)(v * 1000.0 + 0.5);
+	}
+	lua_pop(L, 1);
+	return ms;
 }
 
 static int opt_bool(lua_State *L, int t, const char *k)
@@ -176,9 +202,7 @@ static int l_connect(lua_State *L)
 	o.smb.host = opt_str(L, 1, "host");
 	if (!o.smb.host || !o.smb.host[0])
 		return luaL_error(L, "connect: 'host' is required");
-	o.smb.port = (int)opt_num(L, 1, "port", 445);
-	if (o.smb.port < 1 || o.smb.port > 65535)
-		return luaL_error(L, "connect: 'port' must be 1..65535");
+	o.smb.port = (int)opt_int(L, 1, "port", 445, 1, 65535);
 	o.smb.user = opt_str(L, 1, "user");
 	o.smb.domain = opt_str(L, 1, "domain");
 	const char *password = opt_str(L, 1, "password");
@@ -194,8 +218,8 @@ static int l_connect(lua_State *L)
 		if (longest[i] && strlen(longest[i]) > 255)
 			return luaL_error(L, "connect: user, domain and password are limited to 255 bytes");
 	o.smb.secret_is_nthash = nthash != NULL;
-	o.smb.timeout_ms = (int)(opt_num(L, 1, "timeout", 20) * 1000);
-	o.smb.connect_timeout_ms = (int)(opt_num(L, 1, "connect_timeout", 5) * 1000);
+	o.smb.timeout_ms = opt_timeout_ms(L, 1, "timeout", 20000);
+	o.smb.connect_timeout_ms = opt_timeout_ms(L, 1, "connect_timeout", 5000);
 	const char *auth = opt_str(L, 1, "rpc_auth");
 	if (!auth)
 		auth = (o.smb.secret || !o.smb.kerberos) ? "privacy" : "none";
@@ -208,10 +232,7 @@ static int l_connect(lua_State *L)
 	if (o.rpc_auth && !o.smb.secret)
 		return luaL_error(L, "connect: RPC packet privacy needs 'password' or 'nthash' "
 				     "(or set rpc_auth=\"none\" with kerberos=true)");
-	double mf = opt_num(L, 1, "max_frag", RPC_DEFAULT_FRAG);
-	if (mf < RPC_MIN_FRAG || mf > 65535)
-		return luaL_error(L, "connect: max_frag must be %d..65535", RPC_MIN_FRAG);
-	o.max_frag = (uint16_t)mf;
+	o.max_frag = (uint16_t)opt_int(L, 1, "max_frag", RPC_DEFAULT_FRAG, RPC_MIN_FRAG, 65535);
 
 	/* userdata and metatable first, so __gc always sees a valid struct */
 	lconn *lc = lua_newuserdatauv(L, sizeof *lc, 0);
@@ -272,16 +293,33 @@ static int l_list(lua_State *L)
 	return 2;
 }
 
+/* Session ids, pids and the other 32-bit arguments: an integer (a float
+ * only if it is exactly one: luaL_checkinteger raises for 1.5, NaN, 2^64)
+ * in 0..2^32-1. A larger number must not wrap onto another session
+ * (4294967298 is not session 2). */
+static uint32_t check_u32(lua_State *L, int i, const char *what)
+{
+	lua_Integer v = luaL_checkinteger(L, i);
+	if (v < 0 || v > 0xFFFFFFFF)
+		luaL_argerror(L, i, lua_pushfstring(L, "%s out of range 0..4294967295", what));
+	return (uint32_t)v;
+}
+
+static uint32_t check_id(lua_State *L, int i)
+{
+	return check_u32(L, i, "id");
+}
+
 /* conn:info(id [, source]) -> table with times (and server_time), source */
 static int l_info(lua_State *L)
 {
 	lconn *lc = check_conn(L);
-	lua_Integer id = luaL_checkinteger(L, 2);
+	uint32_t id = check_id(L, 2);
 	int prefer = luaL_checkoption(L, 3, "auto", info_sources);
 	ts_session s;
 	ts_err e = {0};
 	int source = 0;
-	if (ts_session_info(lc->c, (uint32_t)id, prefer, &s, &source, &e) < 0)
+	if (ts_session_info(lc->c, id, prefer, &s, &source, &e) < 0)
 		return fail(L, &e, lc->host);
 	push_session(L, &s);
 	set_str(L, "source", info_sources[source]);
@@ -291,10 +329,10 @@ static int l_info(lua_State *L)
 static int l_server_time(lua_State *L)
 {
 	lconn *lc = check_conn(L);
-	lua_Integer id = luaL_optinteger(L, 2, 0);
+	uint32_t id = lua_isnoneornil(L, 2) ? 0 : check_id(L, 2);
 	uint64_t now = 0;
 	ts_err e = {0};
-	if (ts_server_time(lc->c, (uint32_t)id, &now, &e) < 0)
+	if (ts_server_time(lc->c, id, &now, &e) < 0)
 		return fail(L, &e, lc->host);
 	if (now <= EPOCH_FT)
 		lua_pushnil(L);
@@ -306,10 +344,10 @@ static int l_server_time(lua_State *L)
 static int l_client(lua_State *L)
 {
 	lconn *lc = check_conn(L);
-	lua_Integer id = luaL_checkinteger(L, 2);
+	uint32_t id = check_id(L, 2);
 	ts_client cl;
 	ts_err e = {0};
-	if (ts_client_info(lc->c, (uint32_t)id, &cl, &e) < 0)
+	if (ts_client_info(lc->c, id, &cl, &e) < 0)
 		return fail(L, &e, lc->host);
 	lua_createtable(L, 0, 3);
 	if (cl.have_name && cl.name[0])
@@ -327,13 +365,6 @@ static int done(lua_State *L, lconn *lc, int rc, const ts_err *e)
 		return fail(L, e, lc->host);
 	lua_pushboolean(L, 1);
 	return 1;
-}
-
-static uint32_t check_id(lua_State *L, int i)
-{
-	lua_Integer v = luaL_checkinteger(L, i);
-	luaL_argcheck(L, v >= 0 && v <= 0xFFFFFFFF, i, "id out of range");
-	return (uint32_t)v;
 }
 
 static int l_reset(lua_State *L)
@@ -376,8 +407,9 @@ static int l_message(lua_State *L)
 	uint32_t id = check_id(L, 2);
 	const char *title = luaL_checkstring(L, 3);
 	const char *text = luaL_checkstring(L, 4);
-	uint32_t style = (uint32_t)luaL_optinteger(L, 5, 0);
-	uint32_t timeout = (uint32_t)luaL_optinteger(L, 6, 0);
+	uint32_t style = lua_isnoneornil(L, 5) ? 0 : check_u32(L, 5, "style");
+	/* seconds the box stays; 0 = until answered */
+	uint32_t timeout = lua_isnoneornil(L, 6) ? 0 : check_u32(L, 6, "message timeout");
 	int wait = lua_toboolean(L, 7);
 	uint32_t answer = 0;
 	ts_err e = {0};
@@ -428,7 +460,7 @@ static int l_kill(lua_State *L)
 {
 	lconn *lc = check_conn(L);
 	uint32_t pid = check_id(L, 2);
-	uint32_t code = (uint32_t)luaL_optinteger(L, 3, 0);
+	uint32_t code = lua_isnoneornil(L, 3) ? 0 : check_u32(L, 3, "exit code");
 	ts_err e = {0};
 	return done(L, lc, ts_kill(lc->c, pid, code, &e), &e);
 }

@@ -30,6 +30,7 @@ local listings = require "termsrv.cli.commands.listings"
 local sessions = require "termsrv.cli.commands.sessions"
 local processes = require "termsrv.cli.commands.processes"
 local policies = require "termsrv.cli.commands.policies"
+local audit = require "termsrv.cli.audit"
 local doctor = require "termsrv.cli.commands.doctor"
 local shutdown = require "termsrv.cli.commands.shutdown"
 
@@ -132,6 +133,10 @@ function M.main(argv, env, streams)
     return M.EXIT_USAGE
   end
   local okr, code = xpcall(function()
+    if cmd == "audit" then -- reads a local file: no hosts, no credentials
+      ctx.format = args.format or "table"
+      return audit.command(ctx, args)
+    end
     local good, err = setup(ctx, args, TAKES_NUMBERS[cmd] or false)
     if not good then
       output.diag(ctx, "termsrv: " .. tostring(err))

@@ -93,7 +93,9 @@ local function current(self, s, op, opts)
   else
     id = s
   end
-  if math.type(id) ~= "integer" then error(op .. ": session record or integer id expected", 3) end
+  if math.type(id) ~= "integer" or id < 0 or id > 0xFFFFFFFF then
+    error(op .. ": session record or session id (integer 0..4294967295) expected, got " .. tostring(id), 3)
+  end
   local cur, err = self:session(id, { client = opts.client, locked = opts.locked })
   if not cur then return nil, errors.with(err, { op = op .. " session " .. id }) end
   if type(s) == "table" and not same_logon(s, cur) then

@@ -44,6 +44,32 @@ local function split_host(spec, port)
   return spec:match("^%[(.+)%]$") or spec, port
 end
 
+--- A session id or pid as the core takes it: an integer 0..2^32-1 (a float
+-- only when it is exactly such an integer, e.g. 2.0). Anything else raises
+-- at `level` (as error's: 2 is the caller of check_id): 2^32+2 must not wrap
+-- onto session 2, nor 2^53 onto 0; "3" is not taken for 3.
+-- @treturn integer
+function M.check_id(id, what, level)
+  local n = type(id) == "number" and math.tointeger(id)
+  if not n or n < 0 or n > 0xFFFFFFFF then
+    error(string.format("%s: session id (integer 0..4294967295) expected, got %s", what,
+      id ~= id and "NaN" or math.type(id) == "float" and string.format("%.17g", id) or tostring(id)),
+      level or 2)
+  end
+  return n
+end
+
+-- Timeouts in seconds: finite, at least a millisecond, at most a day. NaN,
+-- infinities, negatives, zero and typos like 1e9 raise instead of quietly
+-- becoming a default.
+M.MAX_TIMEOUT = 86400
+local function check_timeout(k, v)
+  if v ~= nil and not (v >= 0.001 and v <= M.MAX_TIMEOUT) then
+    error(string.format("termsrv.connect: option '%s' must be a number of seconds from 0.001 to %d, got %s",
+      k, M.MAX_TIMEOUT, v ~= v and "NaN" or tostring(v)), 3)
+  end
+end
+
 local CONNECT_KEYS = { host = "string", port = "number", user = "string", domain = "string",
   password = "string", nthash = "string", kerberos = "boolean", timeout = "number",
   connect_timeout = "number", rpc_auth = "string", max_frag = "number", name = "string" }
@@ -69,6 +95,8 @@ function M.connect(opts)
     end
   end
   if not opts.host or opts.host == "" then error("termsrv.connect: 'host' is required", 2) end
+  check_timeout("timeout", opts.timeout)
+  check_timeout("connect_timeout", opts.connect_timeout)
   if not (opts.password or opts.nthash or opts.kerberos) then
     error("termsrv.connect: give password=, nthash= or kerberos=true", 2)
   end
@@ -264,7 +292,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error (`session_not_found` when there is no such session)
 function Host:session(id, opts)
-  if math.type(id) ~= "integer" then error("host:session: integer id expected", 2) end
+  id = M.check_id(id, "host:session", 3)
   opts = opts or {}
   local c = conn(self)
   local info, err = c:info(id, opts.source)

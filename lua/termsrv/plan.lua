@@ -399,7 +399,8 @@ function Runner:act(entry, fn)
     attempt, aerr = sink:attempt(entry)
     if not attempt then
       self.halt = errors.new{ code = "audit_failed", op = "audit", message = "cannot write the audit log: "
-        .. tostring(aerr), hint = "nothing was done: fix the audit log and run again" }
+        .. tostring(type(aerr) == "table" and aerr.message or aerr),
+        hint = "nothing was done: fix the audit log and run again" }
       return { ok = false, err = self.halt, not_attempted = true, action = entry.action }
     end
   end
@@ -572,7 +573,9 @@ function Plan:apply(opts)
   local function ended(job, res, step)
     local code = err_code(res)
     if res.not_attempted then
-      finish(job, job.acted and "failed" or "skipped", nil, res.err, "not attempted: " .. res.err.message)
+      -- stopped: skipped; the audit log failed: the run failed, though nothing was done
+      finish(job, (job.acted or res.err.code ~= "stopped") and "failed" or "skipped", nil, res.err,
+        "not attempted")
     elseif code == "session_changed" then
       finish(job, "skipped", nil, res.err, res.err.message)
     elseif code == "session_not_found" then
@@ -657,7 +660,7 @@ function Plan:apply(opts)
     while true do
       local h = stopping()
       if h then
-        finish(job, job.acted and "failed" or "skipped", nil, h, "not attempted: " .. h.message)
+        finish(job, (job.acted or h.code ~= "stopped") and "failed" or "skipped", nil, h, "not attempted")
         return
       end
       local step = st.steps[job.i]

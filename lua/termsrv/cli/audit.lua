@@ -2,9 +2,7 @@
 -- @module termsrv.cli.audit
 
 local audit = require "termsrv.audit"
-local hosts = require "termsrv.cli.hosts"
 local output = require "termsrv.cli.output"
-local util = require "termsrv.cli.util"
 
 local M = {}
 
@@ -54,31 +52,59 @@ function M.open(path)
   return audit.open(path)
 end
 
---- The audit entry of a result row of `termsrv CMD` on host handle `h`.
-function M.entry(h, r, cmd, rule)
-  return { account = util.account_text(h.user, h.domain), host = h.name,
-    session = { id = r.id, user = r.user, domain = r.domain, logon_time = r.logon_time },
-    policy = "termsrv " .. cmd, rule = rule, action = r.action, before = r.before, after = r.after,
-    ok = r.ok, err = r.err, duration = r.duration }
-end
-
---- Runs `act(h) -> result row, audit entry` once on every host, with one
--- audit line per host, and shows the rows and the summary; returns the exit
--- code. For the commands that act on a host once: connect, shutdown.
-function M.act_once(ctx, args, act)
-  local path = M.prepare(ctx, args, true)
-  if path == nil then return output.EXIT_FAILED end
-  local results = hosts.run_hosts(ctx, function(h)
-    local log, aerr = M.open(path)
-    if path and not log then return { err = aerr } end
-    local row, entry = act(h)
-    if log then
-      log:write(entry)
-      log:close()
+--- `termsrv audit [--pending] [--audit FILE]`: the log's lines as a table,
+-- or with --pending only the attempts without an outcome -- after a crash,
+-- a kill -9 or a lost host, the actions to check by hand. Exit 0 when none
+-- is pending, 1 when some are.
+function M.command(ctx, args)
+  local path, err = audit_path(ctx, args)
+  if not path then
+    output.diag(ctx, "termsrv: audit: " .. tostring(err or "--no-audit: no log to read"))
+    return output.EXIT_USAGE
+  end
+  local f, ferr = io.open(path, "r")
+  if not f then
+    output.diag(ctx, "termsrv: audit: " .. tostring(ferr))
+    return output.EXIT_FAILED
+  end
+  local text = f:read("a")
+  f:close()
+  local pending, bad = audit.pending(text)
+  local rows = {}
+  if args.pending then
+    rows = pending
+  else
+    local dkjson = require "dkjson"
+    for line in text:gmatch("[^\n]+") do
+      local e = dkjson.decode(line)
+      if type(e) == "table" then rows[#rows + 1] = e end
     end
-    return { results = { row } }
-  end)
-  return output.finish_rows(ctx, results)
+  end
+  if ctx.format == "table" then
+    local cells = {}
+    for _, e in ipairs(rows) do
+      local s = type(e.session) == "table" and e.session or {}
+      cells[#cells + 1] = { tostring(e.time or ""), tostring(e.host or ""), s.id and tostring(s.id) or "",
+        s.user and ((s.domain and s.domain ~= "" and (s.domain .. "\\") or "") .. s.user) or "",
+        tostring(e.action or ""), tostring(e.phase or ""),
+        e.ok == true and "ok" or e.ok == false and "failed" or (e.phase == "attempt" and "?" or "unknown"),
+        tostring(e.error or "") }
+    end
+    if #cells > 0 then
+      output.out(ctx, require("termsrv.report").text_table({ "TIME", "HOST", "ID", "USER", "ACTION", "PHASE",
+        "OK", "ERROR" }, cells, { right = { [3] = true } }))
+    end
+  else
+    for _, e in ipairs(rows) do output.out(ctx, require("termsrv.json").encode(e) .. "\n") end
+  end
+  if bad > 0 then output.diag(ctx, string.format("termsrv: audit: %d unreadable line%s in %s", bad,
+    bad == 1 and "" or "s", path)) end
+  if #pending > 0 then
+    output.diag(ctx, string.format("termsrv: %d action%s attempted without a recorded outcome: "
+      .. "check %s by hand", #pending, #pending == 1 and "" or "s", #pending == 1 and "it" or "them"))
+    return output.EXIT_PARTIAL
+  end
+  return output.EXIT_OK
 end
 
 return M

@@ -94,7 +94,14 @@ function M.targets(ctx, args, numbers_allowed)
   for _, t in ipairs(util.list(args.target)) do
     if t:match("^%d+$") then
       if not numbers_allowed then usage_error("'" .. t .. "' is not a host name") end
-      nums[#nums + 1] = math.tointeger(tonumber(t))
+      -- ids and pids are 32-bit: a larger number would wrap onto another session
+      local n = #t <= 10 and math.tointeger(tonumber(t))
+      if not n or n > 0xFFFFFFFF then
+        usage_error("'" .. t .. "' is out of range: session ids and pids are 0..4294967295")
+      end
+      nums[#nums + 1] = n
+    elseif numbers_allowed and (t:match("^[%+%-]%d") or t:match("^%d+[%.eE]") or t:match("^0[xX]%x+$")) then
+      usage_error("'" .. t .. "' is not a session id or pid (plain decimal 0..4294967295) nor a host name")
     else
       local spec, err = M.parse_host(t, port)
       if not spec then usage_error(err) end
@@ -247,7 +254,8 @@ end
 function M.run_hosts(ctx, fn)
   -- the session-control methods must be on host handles before workers fork
   require "termsrv"
-  local make = (ctx.jobs or 1) > 1 and #ctx.hosts > 1
+  -- a deadline needs a worker to end: --host-timeout runs even one host in one
+  local make = ((ctx.jobs or 1) > 1 and #ctx.hosts > 1) or ctx.host_timeout ~= nil
   if make then
     if ctx.fleet == nil then make = fleet_module() else make = ctx.fleet end
     if not make then ctx.fleet_error = "termsrv.fleet is not available" end

@@ -9,24 +9,35 @@ local M = {}
 -------------------------------------------------------------------------------
 -- converters
 
-local function posint(s)
-  local n = math.tointeger(tonumber(s))
-  if not n or n < 1 then return nil, "'" .. tostring(s) .. "' is not a positive integer" end
+-- Plain decimal integers only: "0x10", "1e3" or "+5" are refused rather
+-- than read as something the user may not have meant.
+local function int_in(s, lo, hi, what)
+  local n = type(s) == "string" and s:match("^%d+$") and #s <= 12 and math.tointeger(tonumber(s))
+  if not n or n < lo or n > hi then
+    return nil, string.format("'%s' is not %s (a plain decimal integer from %d to %d)", tostring(s), what,
+      lo, hi)
+  end
   return n
 end
 
-local function nonneg(s)
-  local n = math.tointeger(tonumber(s))
-  if not n or n < 0 then return nil, "'" .. tostring(s) .. "' is not a non-negative integer" end
-  return n
-end
+local function posint(s) return int_in(s, 1, 0x7FFFFFFF, "a positive integer") end
+local function nonneg(s) return int_in(s, 0, 0xFFFFFFFF, "a session id") end
+local function box_seconds(s) return int_in(s, 0, 86400, "a number of seconds") end
+local function port(s) return int_in(s, 1, 65535, "a port") end
+local function jobs(s) return int_in(s, 1, 4096, "a number of parallel workers") end
 
+-- Seconds: a positive, finite number of at most a day (a typo like 1e400
+-- or 1e-9 must not quietly become a default).
+local MIN_SECONDS, MAX_SECONDS = 0.001, 86400
 local function seconds(s)
   local n = tonumber(s)
-  if n and n > 0 then return n end
-  local d = duration.parse(s)
-  if d and d > 0 then return d end
-  return nil, "'" .. tostring(s) .. "' is not a positive number of seconds (or a duration like 30s, 2m)"
+  if not n then
+    local d = duration.parse(s)
+    n = d
+  end
+  if n and n == n and n >= MIN_SECONDS and n <= MAX_SECONDS then return n end
+  return nil, "'" .. tostring(s) .. "' is not a number of seconds from 0.001 to 86400 "
+    .. "(or a duration like 30s, 2m)"
 end
 
 -------------------------------------------------------------------------------
@@ -41,8 +52,9 @@ local function add_common(cmd)
     cmd:option("--hosts", "Read hosts from FILE: one per line (ADDRESS[:PORT] [LABEL], # comments) "
       .. "or a JSON array."):argname("FILE"):count("*"),
     cmd:option("-j --jobs", "Work on N hosts at a time (uses termsrv.fleet when N > 1).", "1")
-      :argname("N"):convert(posint),
-    cmd:option("--host-timeout", "With -j: give up on a host after SECS in all (default 60).")
+      :argname("N"):convert(jobs),
+    cmd:option("--host-timeout", "Give up on a host after SECS in all "
+      .. "(default 60 with -j; given, it holds for -j 1 too).")
       :argname("SECS"):convert(seconds))
   cmd:group("Account (the secret comes from TERMSRV_PASSWORD / TERMSRV_NTHASH, a credentials file, "
       .. "or a prompt)",
@@ -54,7 +66,7 @@ local function add_common(cmd)
     cmd:flag("-k --kerberos", "Use the Kerberos ticket cache (KRB5CCNAME) instead of a password."),
     cmd:flag("--no-prompt", "Never ask on the terminal; fail when no secret is configured."))
   cmd:group("Connection",
-    cmd:option("--port", "SMB port (default 445)."):argname("PORT"):convert(posint),
+    cmd:option("--port", "SMB port (default 445)."):argname("PORT"):convert(port),
     cmd:option("--timeout", "Seconds per SMB exchange (default 20)."):argname("SECS"):convert(seconds),
     cmd:option("--connect-timeout", "Seconds to establish TCP (default 5)."):argname("SECS"):convert(seconds),
     cmd:option("--rpc-auth", "RPC authentication: privacy (default) or none (rely on SMB identity).")
@@ -159,7 +171,7 @@ function M.build_parser()
     c:option("--title", "Title of the box.", "Message from your administrator"),
     c:option("--text", "The message ('-' reads it from standard input)."),
     c:option("--time", "Seconds the box stays, like msg /TIME (0 = until answered)."):argname("SECS")
-      :convert(nonneg),
+      :convert(box_seconds),
     c:flag("--wait", "Wait for the user's answer."),
     c:option("--buttons", "Buttons of the box.", "ok")
       :choices{ "ok", "okcancel", "yesno", "yesnocancel", "retrycancel", "abortretryignore" })
@@ -206,6 +218,13 @@ function M.build_parser()
   add_apply(c, true)
   c:flag("--no-wait", "Do not verify that each action took effect.")
   add_common(c)
+
+  c = p:command("audit", "Show the audit log; --pending: only the actions attempted without a recorded "
+    .. "outcome (after a crash or kill -9: check those by hand). Exit 1 when some are pending.")
+  c:flag("--pending", "Only attempts without an outcome.")
+  c:option("--audit", "The audit log (default $TERMSRV_AUDIT, else "
+    .. "${XDG_STATE_HOME:-~/.local/state}/termsrv/audit.jsonl)."):argname("FILE")
+  c:option("--format", "Output: table or json (JSON Lines).", "table"):choices{ "table", "json" }
 
   c = p:command("doctor", "Check the path to each host and say what to fix: name, TCP 445, SMB logon, "
     .. "IPC$, pipes, query right, reset right.")
@@ -254,6 +273,12 @@ function M.parse(parser, argv)
   mark_help(parser)
   local perr
   local ok, args = pcall(parser._parse, parser, argv, function(p, msg)
+    -- argparse reads "-1" as an option: say what is wrong with the number
+    local neg = type(msg) == "string" and msg:match("^unknown option '(%-%.?%d[^']*)'")
+    if neg then
+      msg = "'" .. neg .. "': negative numbers are not accepted (session ids and pids are plain decimal "
+        .. "0..4294967295; timeouts are positive)"
+    end
     perr = { parser = p, msg = msg }
     error(perr, 0)
   end)

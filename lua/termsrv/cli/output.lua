@@ -154,7 +154,9 @@ end
 function M.finish_rows(ctx, results, empty)
   local rows, outcomes, host_errors = M.collect_rows(ctx, results)
   if ctx.format == "table" then
-    M.out(ctx, #rows == 0 and (empty or "") or results_table(rows))
+    -- "nothing to do" only when every host answered: a host that failed
+    -- or timed out may have done things (its audit lines say which)
+    M.out(ctx, #rows == 0 and (host_errors == 0 and empty or "") or results_table(rows))
   else
     M.emit(ctx, setmetatable(rows, { __name = "termsrv.results" }), nil, report.RESULT_FIELDS)
   end
