@@ -195,6 +195,28 @@ describe("the acting path", function()
     conn:close()
   end)
 
+  it("a host ended at its deadline mid-apply still reports and audits what it did", function()
+    local file, names, set = take(1)
+    sim.ctl(env, "set-fault", names[1], "delay", "1", "method=RpcLogoff")
+    local audit = TMP .. "/audit-deadline.jsonl"
+    local code, out, err = run({ "logoff", "--hosts", file, "--state", "disc", "--apply", "--host-timeout", "2.5" },
+      with(ADMIN, { TERMSRV_AUDIT = audit }))
+    sleep(1.2)
+    sim.ctl(env, "clear-faults", names[1])
+    assert.equal(2, code, out .. err)
+    assert.matches("timeout", err)
+    local done = #logoffs(env, set)
+    assert.is_true(done >= 1 and done < 4, done .. " logoffs")
+    -- not "nothing to do": the rows of the logoffs made before the deadline
+    assert.not_matches("nothing to do", out)
+    local ok_rows = 0
+    for _ in out:gmatch("logoff +ok") do ok_rows = ok_rows + 1 end
+    assert.is_true(ok_rows >= 1, out)
+    local attempts = 0
+    for _, l in ipairs(audit_lines(audit)) do if l.phase == "attempt" then attempts = attempts + 1 end end
+    assert.is_true(attempts >= done)
+  end)
+
   it("--host-timeout holds with -j 1 and for one host", function()
     local file, names = take(1)
     sim.ctl(env, "set-fault", names[1], "hang", "method=RpcGetAllSessions")

@@ -94,19 +94,24 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* send(data): the worker's one answer, written whole. The pipe stays open
- * until the worker exits, so the parent's end-of-file means "exited", and
- * the parent's wait is then immediate. Upvalue 1: the descriptor, -1 once
- * sent. */
+/* send(data [, more]): the worker's answer, written whole; with `more`,
+ * one piece of it (progress the parent keeps even if no final answer
+ * comes), and send may be called again. The pipe stays open until the
+ * worker exits, so the parent's end-of-file means "exited", and the
+ * parent's wait is then immediate. Upvalue 1: the descriptor, -1 once the
+ * final piece is sent. */
 static int l_send(lua_State *L)
 {
 	size_t n;
 	const char *s = luaL_checklstring(L, 1, &n);
+	int more = lua_toboolean(L, 2);
 	lua_Integer fd = lua_tointeger(L, lua_upvalueindex(1));
 	if (fd < 0)
 		return luaL_error(L, "proc: the worker's answer was already sent");
-	lua_pushinteger(L, -1);
-	lua_replace(L, lua_upvalueindex(1));
+	if (!more) {
+		lua_pushinteger(L, -1);
+		lua_replace(L, lua_upvalueindex(1));
+	}
 	if (write_all((int)fd, s, n) < 0)
 		return fail_errno(L, errno, "write");
 	lua_pushboolean(L, 1);

@@ -258,7 +258,28 @@ local function on_error(e)
 end
 
 -- Runs in the worker: connect, call fn, send the answer, log off.
+-- Worker-to-parent pieces: a tag ("n" progress note, "a" the answer), the
+-- length in 8 hex digits, the bytes. A piece cut short (a worker killed
+-- while writing) is dropped by the parent.
+local function frame(tag, data) return string.format("%s%08x", tag, #data) .. data end
+
+local function unframe(data)
+  local notes, answer, i = {}, nil, 1
+  while i + 8 <= #data do
+    local tag, len = data:sub(i, i), tonumber(data:sub(i + 1, i + 8), 16)
+    if not len or (tag ~= "n" and tag ~= "a") or i + 8 + len > #data then break end
+    local piece = data:sub(i + 9, i + 8 + len)
+    if tag == "a" then answer = piece else notes[#notes + 1] = piece end
+    i = i + 9 + len
+  end
+  return answer, notes
+end
+
+-- the send of this process when it is a worker (see M.note)
+local current_send
+
 local function work(self, spec, fn, args, send)
+  current_send = send
   -- os.exit would run this process's finalisers (the parent's handles,
   -- copied into the worker): leave without them
   os.exit = function(code) -- luacheck: ignore 122
@@ -304,8 +325,20 @@ local function work(self, spec, fn, args, send)
       message = "cannot send the result back: " .. why,
       hint = "return plain data (tables, strings, numbers, booleans) or termsrv records" } })
   end
-  send(data)
+  send(frame("a", data))
   if h then h:close() end
+end
+
+--- In a worker: sends `value` (plain data) to the parent at once, as
+-- progress of this host -- the results of actions as they are made, so
+-- that a worker ended at its deadline or by a stop still reports what it
+-- did (`r.notes` of its result). Outside a worker it does nothing.
+function M.note(value)
+  if not current_send then return false end
+  local data = serialize.encode(value)
+  if not data then return false end
+  current_send(frame("n", data), true)
+  return true
 end
 
 -- ---- the parent side ----------------------------------------------------------
@@ -327,7 +360,15 @@ local function outcome(self, w, status)
     r.cpu = status.utime + status.stime
     r.maxrss = status.maxrss
   end
-  local data = table.concat(w.chunks)
+  local data, pieces = unframe(table.concat(w.chunks))
+  data = data or ""
+  if #pieces > 0 then
+    r.notes = {}
+    for _, p in ipairs(pieces) do
+      local v, good = serialize.decode(p)
+      if good then r.notes[#r.notes + 1] = v end
+    end
+  end
   local answer, ok, why
   if #data > 0 and not w.too_large then
     answer, ok, why = serialize.decode(data)
@@ -346,6 +387,13 @@ local function outcome(self, w, status)
     r.ok, r.value, r.err = answer.ok == true, answer.value, answer.err
     if type(answer.finished) == "number" and answer.finished >= w.started then
       r.duration = answer.finished - w.started
+    end
+    if w.timed_out and r.ok and (answer.finished or math.huge) >= w.deadline then
+      -- it answered only because the deadline's SIGTERM stopped it: the
+      -- host did not finish its work (what it did is in r.value)
+      r.ok, r.err = false, fleet_error(w, "timeout", string.format(
+        "stopped at its deadline (%gs); it reported what it had done", self.timeout),
+        { hint = "raise --host-timeout / timeout= if the host is only slow" })
     end
   elseif w.too_large then
     r.ok, r.err = false, fleet_error(w, "response_too_large", string.format(

@@ -186,7 +186,9 @@ local function run_fleet(ctx, make, fn)
     local i = math.type(r.index) == "integer" and hosts[r.index] and r.index or by_name[r.host]
     if i and not out[i] then
       out[i] = { host = r.host, spec = hosts[i], ok = r.ok, value = revive(r.value),
-                 err = revive(r.err), duration = r.duration, not_started = r.not_started }
+                 err = revive(r.err), duration = r.duration, not_started = r.not_started,
+                 -- what a worker that gave no answer reported as it went
+                 partial = not r.ok and revive(r.value and r.value.results or r.notes) or nil }
     end
   end
   for i, spec in ipairs(hosts) do

@@ -114,7 +114,8 @@ function M.collect_rows(ctx, results)
       host_errors = host_errors + 1
       outcomes[i] = "failed"
     end
-    for _, x in ipairs(r.ok and r.value and r.value.results or {}) do rows[#rows + 1] = x end
+    -- a host that failed after acting (deadline, stop) still shows its rows
+    for _, x in ipairs(r.ok and r.value and r.value.results or r.partial or {}) do rows[#rows + 1] = x end
     if not outcomes[i] then outcomes[i] = M.outcome_of(r.value.results or {}) end
   end
   return rows, outcomes, host_errors

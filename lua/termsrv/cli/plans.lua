@@ -5,6 +5,7 @@
 
 local audit = require "termsrv.cli.audit"
 local errors = require "termsrv.error"
+local fleet = require "termsrv.fleet"
 local hosts = require "termsrv.cli.hosts"
 local output = require "termsrv.cli.output"
 local plan = require "termsrv.plan"
@@ -120,7 +121,10 @@ function M.run_policy(ctx, pol, o)
     if o.apply and #p.steps > 0 then
       local log, aerr = audit.open(o.audit)
       if o.audit and not log then v.err = aerr; return v end
-      local res = p:apply{ audit = log, wait = o.wait, stop = stop.caught }
+      -- each finished session goes to the parent at once: a worker ended at
+      -- its deadline or by a stop still reports what it did
+      local res = p:apply{ audit = log, wait = o.wait, stop = stop.caught,
+                           progress = in_worker and function(r) fleet.note(output.result_row(r)) end or nil }
       if log then log:close() end
       for i, r in ipairs(res) do rows[i] = output.result_row(r) end
       v.stopped, v.audit_error = res.stopped, res.audit_error
@@ -148,7 +152,7 @@ function M.run_actions(ctx, path, act)
     local log, aerr = audit.open(path)
     if path and not log then return { err = aerr } end
     local runner = plan.runner{ audit = log, stop = stop.caught }
-    local rows, err = act(h, runner)
+    local rows, err = act(h, runner, in_worker and fleet.note or nil)
     if log then log:close() end
     if not rows then return { err = err } end
     return { results = rows, stopped = runner.stopped, audit_error = runner.audit_error }

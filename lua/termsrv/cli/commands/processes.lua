@@ -106,7 +106,7 @@ end
 
 -- Ends `procs` on host `h` through the runner (write-ahead audit, stop):
 -- result rows.
-local function kill_all(h, procs, runner)
+local function kill_all(h, procs, runner, note)
   local rows = {}
   for _, p in ipairs(procs) do
     local what = string.format("pid %d%s", p.pid, p.image and (" (" .. p.image .. ")") or "")
@@ -122,6 +122,7 @@ local function kill_all(h, procs, runner)
     local row = output.result_row(r)
     row.image, row.id = row.image or p.image, row.id or p.session
     rows[#rows + 1] = row
+    if note then note(row) end
   end
   return rows
 end
@@ -139,10 +140,10 @@ function M.kill(ctx, args)
   if path == nil then return output.EXIT_FAILED end
   local results
   if act then
-    results = plans.run_actions(ctx, path, function(h, runner)
+    results = plans.run_actions(ctx, path, function(h, runner, note)
       local procs, err = chosen(h, args, pids, act)
       if not procs then return nil, err end
-      return kill_all(h, procs, runner)
+      return kill_all(h, procs, runner, note)
     end)
   else
     results = hosts.run_hosts(ctx, function(h)
