@@ -217,6 +217,21 @@ describe("the acting path", function()
     assert.is_true(attempts >= done)
   end)
 
+  it("a logoff whose answer is lost is resolved by looking: the session is gone, so it is ok", function()
+    local file, names, set = take(1)
+    sim.ctl(env, "set-fault", names[1], "bad_signature", "method=RpcLogoff")
+    local audit = TMP .. "/audit-lost.jsonl"
+    local code, out, err = run({ "logoff", "--hosts", file, "--user", "carol", "--apply" },
+      with(ADMIN, { TERMSRV_AUDIT = audit }))
+    sim.ctl(env, "clear-faults", names[1])
+    assert.equal(0, code, out .. err)
+    assert.matches("5  CORP\\carol +logoff +ok +disconnected +gone", out)
+    assert.is_true(#logoffs(env, set) >= 1) -- the host did log carol off
+    local lines = audit_lines(audit)
+    assert.equal(2, #lines)
+    assert.same({ "outcome", true, "gone" }, { lines[2].phase, lines[2].ok, lines[2].after })
+  end)
+
   it("--host-timeout holds with -j 1 and for one host", function()
     local file, names = take(1)
     sim.ctl(env, "set-fault", names[1], "hang", "method=RpcGetAllSessions")
