@@ -203,4 +203,236 @@ describe("termsrv.proc", function()
     assert.has_error(function() proc.read(-1) end)
     assert.has_error(function() proc.poll({ "x" }) end)
   end)
+
+  -- the set of signals this process has a handler for (/proc/self/status)
+  local function sigcgt(pid)
+    local f = assert(io.open("/proc/" .. (pid or "self") .. "/status"))
+    local mask = f:read("a"):match("SigCgt:%s*(%x+)")
+    f:close()
+    return mask
+  end
+  local function has_handler(mask, sig)
+    -- the mask is hex, bit (sig - 1) from the right
+    local digit = tonumber(mask:sub(#mask - (sig - 1) // 4, #mask - (sig - 1) // 4), 16)
+    return (digit >> ((sig - 1) % 4)) & 1 == 1
+  end
+
+  describe("stop means stop: trap, caught, untrap", function()
+    local S = proc.signals
+    after_each(function()
+      proc.untrap()
+      proc.reset_caught()
+    end)
+
+    it("notes SIGTERM and SIGINT instead of dying, first one wins, untrap restores", function()
+      local before = sigcgt()
+      assert.is_nil(proc.caught())
+      assert.is_true(proc.trap())
+      assert.is_true(proc.trap()) -- twice is once: untrap still restores what was there first
+      assert.is_true(has_handler(sigcgt(), S.TERM))
+      assert.is_true(has_handler(sigcgt(), S.INT))
+      os.execute("kill -TERM " .. proc.getpid())
+      assert.equals(15, proc.caught())
+      assert.equals(S.TERM, proc.caught())
+      assert.is_true(alive(proc.getpid()))
+      assert.is_true(proc.kill(proc.getpid(), S.INT))
+      assert.equals(S.TERM, proc.caught()) -- the first signal is kept
+      assert.is_true(proc.reset_caught())
+      assert.is_nil(proc.caught())
+      assert.is_true(proc.kill(proc.getpid(), S.INT))
+      assert.equals(S.INT, proc.caught())
+      assert.is_true(proc.untrap())
+      assert.is_true(proc.untrap())
+      assert.equals(before, sigcgt())
+      assert.equals(S.INT, proc.caught()) -- untrap leaves the flag for the caller to read
+    end)
+
+    it("after untrap, SIGTERM kills again (checked in a worker)", function()
+      local pid, fd = proc.fork(function()
+        proc.trap()
+        proc.untrap()
+        proc.kill(proc.getpid(), proc.signals.TERM)
+        proc.sleep(5)
+        return "survived"
+      end)
+      local st = proc.wait(pid, true)
+      assert.equals("", read_all(fd))
+      proc.close(fd)
+      assert.equals(S.TERM, st.signal)
+    end)
+
+    it("a worker of a trapped parent starts untrapped, with the flag cleared", function()
+      proc.trap()
+      proc.kill(proc.getpid(), S.TERM)
+      assert.equals(S.TERM, proc.caught())
+      -- (by what the signals do, not by /proc's SigCgt: valgrind catches every signal itself)
+      local pid, fd = proc.fork(function(send)
+        send(tostring(proc.caught()), true)
+        proc.kill(proc.getpid(), proc.signals.INT)
+        proc.sleep(5)
+        return "survived"
+      end)
+      assert.equals("nil", read_all(fd))
+      proc.close(fd)
+      assert.equals(S.INT, proc.wait(pid, true).signal)
+      -- and SIGTERM ends a worker at once, even sent right after fork
+      pid, fd = proc.fork(function() proc.sleep(10) return "survived" end)
+      assert.is_true(proc.kill(pid, S.TERM, true))
+      local st = proc.wait(pid, true)
+      proc.close(fd)
+      assert.equals(S.TERM, st.signal)
+      assert.equals(S.TERM, proc.caught()) -- the parent's own flag is untouched
+    end)
+
+    it("a trapped signal ends poll with nil, \"interrupted\", and ends sleep early", function()
+      proc.trap()
+      local parent = proc.getpid()
+      local pid, fd = proc.fork(function()
+        proc.sleep(0.2)
+        proc.kill(parent, proc.signals.TERM)
+        proc.sleep(10)
+      end)
+      local t0 = proc.clock()
+      local ready, why = proc.poll({ fd }, 5)
+      assert.is_nil(ready)
+      assert.equals("interrupted", why)
+      assert.is_true(proc.clock() - t0 < 4)
+      assert.equals(S.TERM, proc.caught())
+      proc.kill(pid, S.KILL, true)
+      proc.wait(pid, true)
+      proc.close(fd)
+
+      proc.reset_caught()
+      pid, fd = proc.fork(function()
+        proc.sleep(0.2)
+        proc.kill(parent, proc.signals.INT)
+      end)
+      t0 = proc.clock()
+      local ok, err = proc.sleep(5)
+      assert.is_nil(ok)
+      assert.equals("interrupted", err)
+      assert.is_true(proc.clock() - t0 < 4)
+      assert.equals(S.INT, proc.caught())
+      proc.wait(pid, true)
+      proc.close(fd)
+      assert.is_true(proc.sleep(0.01)) -- an uninterrupted sleep
+    end)
+  end)
+
+  describe("the audit log's descriptor", function()
+    local dir
+    before_each(function()
+      dir = tmpname()
+      os.execute("mkdir -m 700 " .. dir)
+    end)
+    after_each(function() os.execute("rm -rf " .. dir) end)
+
+    local function mode(path)
+      local p = io.popen("stat -c %a " .. path)
+      local m = p:read("l")
+      p:close()
+      return m
+    end
+
+    it("creates the file 0600 and appends each line in one write", function()
+      local path = dir .. "/a.jsonl"
+      local fd = proc.audit_open(path)
+      assert.equals("integer", math.type(fd))
+      assert.equals("600", mode(path))
+      assert.is_true(proc.write_line(fd, "one\n"))
+      assert.is_true(proc.write_line(fd, "two\n"))
+      assert.is_true(proc.close_fd(fd))
+      local ok, msg, errno = proc.close_fd(fd)
+      assert.is_nil(ok)
+      assert.matches("close: Bad file descriptor", msg)
+      assert.equals(9, errno) -- EBADF
+      fd = assert(proc.audit_open(path))
+      assert.is_true(proc.write_line(fd, "three\n"))
+      proc.close_fd(fd)
+      local f = assert(io.open(path))
+      assert.equals("one\ntwo\nthree\n", f:read("a"))
+      f:close()
+    end)
+
+    it("refuses symlinks (the target untouched, a dangling one's never created), directories, FIFOs", function()
+      local target = dir .. "/target"
+      local f = assert(io.open(target, "w")); f:write("keep\n"); f:close()
+      os.execute("chmod 600 " .. target)
+      os.execute("ln -s " .. target .. " " .. dir .. "/link")
+      local fd, code, msg = proc.audit_open(dir .. "/link")
+      assert.is_nil(fd)
+      assert.equals("audit_unsafe", code)
+      assert.matches("symbolic link", msg)
+      f = assert(io.open(target)); assert.equals("keep\n", f:read("a")); f:close()
+      os.execute("ln -s " .. dir .. "/nowhere " .. dir .. "/dangling")
+      fd, code, msg = proc.audit_open(dir .. "/dangling")
+      assert.is_nil(fd)
+      assert.equals("audit_unsafe", code)
+      assert.matches("symbolic link", msg)
+      assert.is_nil(io.open(dir .. "/nowhere"))
+      fd, code, msg = proc.audit_open(dir)
+      assert.is_nil(fd)
+      assert.equals("audit_unsafe", code)
+      assert.matches("directory", msg)
+      os.execute("mkfifo " .. dir .. "/fifo")
+      fd, code = proc.audit_open(dir .. "/fifo")
+      assert.is_nil(fd)
+      assert.equals("audit_unsafe", code)
+      fd, code = proc.audit_open(dir .. "/no/such/dir/a")
+      assert.is_nil(fd)
+      assert.equals("audit_failed", code)
+      assert.has_error(function() proc.audit_open("") end)
+      assert.has_error(function() proc.audit_open("a\0b") end)
+    end)
+
+    it("refuses a file of another owner, or writable by group or others", function()
+      local path = dir .. "/f"
+      assert(io.open(path, "w")):close()
+      for _, m in ipairs{ "620", "602", "666" } do
+        os.execute("chmod " .. m .. " " .. path)
+        local fd, code, msg = proc.audit_open(path)
+        assert.is_nil(fd, m)
+        assert.equals("audit_unsafe", code)
+        assert.matches("writable by group or others", msg)
+      end
+      os.execute("chmod 600 " .. path)
+      assert.is_true(proc.close_fd(assert(proc.audit_open(path))))
+      os.execute("chown nobody " .. path .. " 2>/dev/null")
+      if mode(path) and io.popen("stat -c %U " .. path):read("l") == "nobody" then
+        local fd, code, msg = proc.audit_open(path)
+        assert.is_nil(fd)
+        assert.equals("audit_unsafe", code)
+        assert.matches("owned by another user", msg)
+      end
+    end)
+
+    it("a write that cannot complete is an error: EFBIG, or a short write", function()
+      -- the file size limit (ulimit -f, SIGXFSZ ignored) is a full disk that
+      -- write(2) really meets: past it EFBIG, across it a short write
+      local script = dir .. "/w.lua"
+      local f = assert(io.open(script, "w"))
+      f:write([[
+        local proc = require "termsrv.proc"
+        local fd = assert(proc.audit_open(arg[1]))
+        local ok, msg = proc.write_line(fd, string.rep("z", 3000) .. "\n")
+        proc.close_fd(fd)
+        io.write(tostring(ok), "|", tostring(msg))
+      ]])
+      f:close()
+      local function run(path)
+        local p = io.popen("trap '' XFSZ; ulimit -f 2; LUA_PATH='./lua/?.lua;;' LUA_CPATH='"
+          .. (os.getenv("TERMSRV_BUILD") or "./build") .. "/?.so;;' env -u LD_PRELOAD lua5.4 "
+          .. script .. " " .. path .. " 2>&1")
+        local out = p:read("a")
+        p:close()
+        return out
+      end
+      local big = dir .. "/big"
+      f = assert(io.open(big, "w")); f:write(string.rep("x", 2048)); f:close()
+      os.execute("chmod 600 " .. big)
+      assert.equals("nil|write: File too large", run(big))
+      local short = run(dir .. "/empty")
+      assert.matches("^nil|write: short write %(%d+ of 3001 bytes%)", short)
+    end)
+  end)
 end)

@@ -122,7 +122,7 @@ static int l_send(lua_State *L)
  * parent's Lua state; a string it returns is sent if send was not called.
  * _exit, so nothing of the parent's state is finalised here: sockets the
  * parent still uses are never shut down from the worker. */
-static void run_worker(lua_State *L, pid_t parent, int wfd)
+static void run_worker(lua_State *L, pid_t parent, int wfd, const sigset_t *mask)
 {
 	/* A pool member that outlives its parent would run on with nobody to
 	 * read its answer; the check closes the race with a parent that died
@@ -133,11 +133,17 @@ static void run_worker(lua_State *L, pid_t parent, int wfd)
 	/* its own process group, so a deadline ends whatever the function
 	 * started too (os.execute, io.popen) */
 	(void)setpgid(0, 0);
+	/* a worker is not trapped: SIGINT/SIGTERM kill it (the parent decides
+	 * when to pass one on), and it starts with the flag cleared.  The two
+	 * were blocked across fork (see l_fork), so one sent to the new group
+	 * meanwhile is delivered now, with the default action, not swallowed
+	 * by the parent's handler. */
 	(void)signal(SIGINT, SIG_DFL);
 	(void)signal(SIGTERM, SIG_DFL);
 	(void)signal(SIGPIPE, SIG_DFL);
 	caught_signal = 0;
 	trapped = 0;
+	(void)sigprocmask(SIG_SETMASK, mask, NULL);
 
 	int code = WORKER_FAILED;
 	lua_settop(L, 1);
@@ -193,10 +199,26 @@ static int l_fork(lua_State *L)
 	}
 	/* buffered output would otherwise be written twice, once per process */
 	(void)fflush(NULL);
+	/* SIGINT/SIGTERM blocked until the worker has its default dispositions:
+	 * otherwise the copy of a trapped parent's handler would note (and so
+	 * drop) a signal meant to end the worker */
+	sigset_t block, oldmask;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &block, &oldmask) != 0) {
+		int err = errno;
+		close_quietly(fds[0]);
+		close_quietly(fds[1]);
+		return fail_errno(L, err, "sigprocmask");
+	}
 	pid_t parent = getpid();
 	pid_t pid = fork();
+	int fork_err = errno;
+	if (pid != 0)
+		(void)sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	if (pid < 0) {
-		int err = errno;
+		int err = fork_err;
 		close_quietly(fds[0]);
 		close_quietly(fds[1]);
 		return fail_errno(L, err, "fork");
@@ -213,7 +235,7 @@ static int l_fork(lua_State *L)
 					close_quietly((int)fd);
 			}
 		}
-		run_worker(L, parent, fds[1]);
+		run_worker(L, parent, fds[1], &oldmask);
 	}
 	/* also here, so that a kill of the group right after fork cannot miss */
 	(void)setpgid(pid, pid);
@@ -223,9 +245,12 @@ static int l_fork(lua_State *L)
 	return 2;
 }
 
-/* proc.poll(fds, timeout) -> array of the fds that are readable or closed.
- * timeout in seconds (nil or negative: wait forever). An interrupted wait
- * returns an empty array: the caller loops anyway. */
+/* proc.poll(fds, timeout) -> array of the fds that are readable or closed
+ * (empty on timeout) | nil, "interrupted" when a signal arrived first (the
+ * trap below installs its handlers without SA_RESTART precisely so that a
+ * SIGINT/SIGTERM ends the wait: the caller then looks at caught()) | nil,
+ * message, errno on any other failure. timeout in seconds (nil or
+ * negative: wait forever). */
 static int l_poll(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -248,9 +273,14 @@ static int l_poll(lua_State *L)
 	if (timeout >= 0)
 		ms = timeout * 1000.0 >= (double)INT_MAX ? INT_MAX : (int)ceil(timeout * 1000.0);
 	int r = poll(p, (nfds_t)n, ms);
-	if (r < 0 && errno != EINTR)
+	if (r < 0 && errno == EINTR) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "interrupted");
+		return 2;
+	}
+	if (r < 0)
 		return fail_errno(L, errno, "poll");
-	lua_createtable(L, r > 0 ? r : 0, 0);
+	lua_createtable(L, r, 0);
 	lua_Integer k = 0;
 	for (lua_Integer i = 0; r > 0 && i < n; i++) {
 		if (p[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
@@ -289,6 +319,18 @@ static int l_close(lua_State *L)
 {
 	close_quietly(check_fd(L, 1));
 	return 0;
+}
+
+/* proc.close_fd(fd) -> true | nil, message, errno.  Like close, but a
+ * failure is reported: on some file systems (NFS) a write error only shows
+ * at close, and the audit log must not lose one silently.  Never retried
+ * (see close_quietly). */
+static int l_close_fd(lua_State *L)
+{
+	if (close(check_fd(L, 1)) != 0 && errno != EINTR)
+		return fail_errno(L, errno, "close");
+	lua_pushboolean(L, 1);
+	return 1;
 }
 
 /* proc.kill(pid, sig [, group]) -> true | nil, message, errno
@@ -412,18 +454,27 @@ static int l_rusage(lua_State *L)
 	return 1;
 }
 
-/* proc.sleep(seconds) */
+/* proc.sleep(seconds) -> true | nil, "interrupted" when a signal trapped by
+ * proc.trap() arrives meanwhile (stop means stop: no waiting out a backoff
+ * after Ctrl-C); other interruptions only resume the sleep. */
 static int l_sleep(lua_State *L)
 {
 	double s = luaL_checknumber(L, 1);
+	lua_pushboolean(L, 1);
 	if (!(s > 0))
-		return 0;
+		return 1;
 	struct timespec req, rem;
 	req.tv_sec = s >= 1e9 ? (time_t)1000000000 : (time_t)s;
 	req.tv_nsec = s >= 1e9 ? 0 : (long)((s - (double)req.tv_sec) * 1e9);
-	while (nanosleep(&req, &rem) != 0 && errno == EINTR)
+	while (nanosleep(&req, &rem) != 0 && errno == EINTR) {
+		if (trapped && caught_signal != 0) {
+			lua_pushnil(L);
+			lua_pushliteral(L, "interrupted");
+			return 2;
+		}
 		req = rem;
-	return 0;
+	}
+	return 1;
 }
 
 static int l_getpid(lua_State *L)
@@ -437,9 +488,15 @@ static int l_getpid(lua_State *L)
  * A run that acts must not be cut between an RPC and its audit line, and a
  * Lua error raised by the interpreter's own SIGINT hook would be caught by
  * any pcall on the way.  So while a run acts, the handler only notes the
- * signal; the executor asks caught() before every action.  A signal handler
- * can reach nothing but static storage: this one flag is the module's only
- * state, and it is per process (a forked worker starts cleared). */
+ * signal; the executor asks caught() before every action.
+ *
+ * Why a global: a handler receives nothing but the signal number (no
+ * lua_State, no closure), and C11 (7.14.1.1) defines only its writes to an
+ * object of static storage of type volatile sig_atomic_t.  So caught_signal
+ * is the one piece of state a handler touches; the saved dispositions and
+ * `trapped` beside it are only read and written outside handlers.  All of
+ * it is per process: a forked worker starts with default dispositions and
+ * the flag cleared (run_worker). */
 
 static void note_signal(int sig)
 {
@@ -456,8 +513,13 @@ static int l_trap(lua_State *L)
 	sa.sa_handler = note_signal;
 	sigemptyset(&sa.sa_mask);
 	if (!trapped) {
-		if (sigaction(SIGINT, &sa, &saved_int) < 0 || sigaction(SIGTERM, &sa, &saved_term) < 0)
+		if (sigaction(SIGINT, &sa, &saved_int) < 0)
 			return fail_errno(L, errno, "sigaction");
+		if (sigaction(SIGTERM, &sa, &saved_term) < 0) {
+			int err = errno;
+			(void)sigaction(SIGINT, &saved_int, NULL);
+			return fail_errno(L, err, "sigaction");
+		}
 		trapped = 1;
 	}
 	lua_pushboolean(L, 1);
@@ -573,6 +635,7 @@ static const luaL_Reg funcs[] = {
 	{ "trap", l_trap },     { "untrap", l_untrap }, { "caught", l_caught },
 	{ "reset_caught", l_reset_caught },
 	{ "audit_open", l_audit_open }, { "write_line", l_write_line },
+	{ "close_fd", l_close_fd },
 	{ "fork", l_fork },     { "poll", l_poll },     { "read", l_read },
 	{ "close", l_close },   { "kill", l_kill },     { "wait", l_wait },
 	{ "exit", l_exit },     { "isatty", l_isatty }, { "clock", l_clock },
