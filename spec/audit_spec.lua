@@ -275,5 +275,134 @@ describe("termsrv.audit", function()
     assert.equal(json.null, last.ok)
     assert.equal("state_unknown", last.error)
   end)
-end)
 
+  it("refuses a group-writable file too, and leaves it as it was", function()
+    local path = dir .. "/gw.jsonl"
+    util.spit(path, "old\n", "620")
+    local log, err = audit.open(path)
+    assert.is_nil(log)
+    assert.equal("audit_unsafe", err.code)
+    assert.equal("audit", err.op)
+    assert.matches("writable by group or others", err.message)
+    assert.is_string(err.hint)
+    assert.equal("old\n", read(path))
+    assert.equal("620", mode(path))
+  end)
+
+  it("keeps a line under MAX_LINE even when every text is at its cap and escapes wide", function()
+    local wide = string.rep("\1", 5000) -- each byte becomes \u0001 in JSON
+    local line = audit.encode{ host = wide, policy = wide, rule = wide, before = wide, after = wide,
+      fallback = wide, account = wide, error_message = string.rep("y", 100000), error = "server_error",
+      session = { id = 7, user = wide, domain = wide }, action = "logoff", phase = "attempt", attempt = "a-1" }
+    assert.is_true(#line + 1 <= audit.MAX_LINE, #line)
+    local e = json.decode(line)
+    -- the facts survive whole
+    assert.equal("logoff", e.action)
+    assert.equal("attempt", e.phase)
+    assert.equal("a-1", e.attempt)
+    assert.equal("server_error", e.error)
+    assert.equal(7, e.session.id)
+    -- and a logger writes it as one line
+    local path = dir .. "/wide.jsonl"
+    local log = assert(audit.open(path))
+    assert.is_true(log:write{ host = "ts01", action = "logoff", ok = false, error_message = wide .. wide })
+    assert.is_true(log:close())
+    local text = read(path)
+    assert.equal(1, select(2, text:gsub("\n", "")))
+    assert.is_true(#text <= audit.MAX_LINE)
+  end)
+
+  it("pairs attempts and outcomes in a real file; ids differ across processes", function()
+    local path = dir .. "/wa.jsonl"
+    local log = assert(audit.open(path))
+    local a1 = assert(log:attempt{ host = "ts01", action = "logoff", session = { id = 3 }, ok = true })
+    local proc = require "termsrv.proc"
+    -- a worker (forked, as the fleet does) writes its own attempt through its own descriptor
+    local pid, fd = proc.fork(function()
+      local wlog = assert(audit.open(path))
+      local id = assert(wlog:attempt{ host = "ts02", action = "reset", session = { id = 9 } })
+      assert(wlog:outcome(id, { host = "ts02", action = "reset", ok = true }))
+      wlog:close()
+      return id
+    end)
+    local parts = {}
+    repeat
+      proc.poll({ fd }, 1)
+      local d = proc.read(fd)
+      if d and d ~= "" then parts[#parts + 1] = d end
+    until d == ""
+    proc.close(fd)
+    assert.equal(0, proc.wait(pid, true).code)
+    local a2 = table.concat(parts)
+    assert.not_equal(a1, a2)
+    assert.matches("%-" .. proc.getpid() .. "%-", a1)
+    assert.matches("%-" .. pid .. "%-", a2)
+    local pend = assert(audit.pending(path))
+    assert.equal(1, #pend)
+    assert.equal(a1, pend[1].attempt)
+    assert.is_nil(pend[1].ok) -- an attempt never claims success (null, decoded as nil)
+    assert(log:outcome(a1, { host = "ts01", action = "logoff", state_unknown = true, error = "timeout" }))
+    log:close()
+    assert.same({}, (audit.pending(path)))
+    local lines = {}
+    for l in read(path):gmatch("[^\n]+") do lines[#lines + 1] = json.decode(l) end
+    assert.equal(4, #lines)
+    assert.equal("outcome", lines[4].phase)
+    assert.equal(json.null, lines[4].ok)
+    assert.equal("timeout", lines[4].error) -- a given error wins over state_unknown
+    local none, ferr = audit.pending(dir .. "/missing.jsonl")
+    assert.is_nil(none)
+    assert.matches("No such file", ferr)
+  end)
+
+  describe("termsrv audit [--pending]", function()
+    local support = require "support.cli"
+    local run = support.runner{ unset = support.TERMSRV_VARS, set = { "TZ=UTC" } }
+
+    it("lists the log, and with --pending exits 1 while an attempt has no outcome, 0 once none has", function()
+      local path = dir .. "/cli.jsonl"
+      local log = assert(audit.open(path))
+      local a1 = assert(log:attempt{ host = "ts01", action = "logoff", session = { id = 3, user = "bob" } })
+      local a2 = assert(log:attempt{ host = "ts02", action = "reset", session = { id = 4, user = "carol" } })
+      assert(log:outcome(a1, { host = "ts01", action = "logoff", session = { id = 3, user = "bob" }, ok = true,
+                               after = "gone" }))
+
+      local code, out, err = run({ "audit", "--audit", path })
+      assert.equal(1, code, err)
+      assert.matches("ts01 +3 +bob +logoff +attempt", out)
+      assert.matches("ts01 +3 +bob +logoff +outcome +ok", out)
+      assert.matches("ts02 +4 +carol +reset +attempt", out)
+
+      code, out, err = run({ "audit", "--pending", "--audit", path })
+      assert.equal(1, code, err)
+      assert.matches("1 action attempted without a recorded outcome", err)
+      assert.matches("ts02 +4 +carol +reset +attempt", out)
+      assert.is_nil(out:find("ts01", 1, true))
+
+      code, out = run({ "audit", "--pending", "--format", "json" }, { TERMSRV_AUDIT = path })
+      assert.equal(1, code)
+      assert.equal(a2, json.decode(out).attempt)
+
+      assert(log:outcome(a2, { host = "ts02", action = "reset", state_unknown = true }))
+      log:close()
+      code, out, err = run({ "audit", "--pending", "--audit", path })
+      assert.equal(0, code, err)
+      assert.equal("", out)
+      assert.equal("", err)
+    end)
+
+    it("reads the default log, and reports one it cannot read", function()
+      os.execute("mkdir -p " .. q(dir .. "/state/termsrv"))
+      local path = dir .. "/state/termsrv/audit.jsonl"
+      local log = assert(audit.open(path))
+      assert(log:attempt{ host = "ts01", action = "logoff" })
+      log:close()
+      local code = run({ "audit", "--pending" }, { XDG_STATE_HOME = dir .. "/state" })
+      assert.equal(1, code)
+      local _, err
+      code, _, err = run({ "audit", "--pending", "--audit", dir .. "/missing.jsonl" })
+      assert.equal(2, code)
+      assert.matches("termsrv: audit:", err)
+    end)
+  end)
+end)

@@ -152,6 +152,25 @@ function M.sanitize(entry)
   return e
 end
 
+-- The fields that may be shortened to fit a line (the facts -- time, phase,
+-- attempt, action, ok, error, session id -- never are).
+local SHRINKABLE = { "error_message", "before", "after", "fallback", "rule", "policy", "account", "host",
+                     "operator", "sudo_user" }
+local SESSION_SHRINKABLE = { "user", "domain" }
+
+local function longest_text(e)
+  local best_t, best_k, best_n = nil, nil, 8
+  local function consider(t, k)
+    local v = t[k]
+    if type(v) == "string" and #v > best_n then best_t, best_k, best_n = t, k, #v end
+  end
+  for _, k in ipairs(SHRINKABLE) do consider(e, k) end
+  if type(e.session) == "table" then
+    for _, k in ipairs(SESSION_SHRINKABLE) do consider(e.session, k) end
+  end
+  return best_t, best_k
+end
+
 --- One audit line (without the newline) for `entry`: sanitized, every key
 -- present (null when unknown), fixed order.
 -- @tparam table entry
@@ -167,6 +186,14 @@ function M.encode(entry)
   if #line + 1 > M.MAX_LINE and e.error_message ~= json.null then
     local keep = math.max(0, #e.error_message - (#line + 1 - M.MAX_LINE) - 3)
     e.error_message = e.error_message:sub(1, keep) .. "..."
+    line = json.encode(e, ORDER)
+  end
+  -- still over (every string field at its cap, full of characters JSON
+  -- escapes six bytes wide): halve the longest of the other texts in turn
+  while #line + 1 > M.MAX_LINE do
+    local t, k = longest_text(e)
+    if not t then break end
+    t[k] = t[k]:sub(1, #t[k] // 2) .. "..."
     line = json.encode(e, ORDER)
   end
   return line
@@ -251,14 +278,22 @@ function Logger:outcome(id, entry)
   return put(self, e)
 end
 
---- Closes the file (idempotent).
+--- Closes the file (idempotent). A failure of close(2) (a write error some
+-- file systems report only then) is returned, not ignored.
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error code `"audit_failed"`
 function Logger:close()
-  if self.fd then proc.close(self.fd); self.fd = nil end
+  local fd = self.fd
+  if not fd then return true end
+  self.fd = nil
+  local ok, err = proc.close_fd(fd)
+  if not ok then return failed(self, err) end
   return true
 end
 
-Logger.__close = Logger.close
-Logger.__gc = Logger.close
+Logger.__close = function(self) self:close() end
+Logger.__gc = Logger.__close
 
 function Logger.__tostring(l)
   if l.entries then return string.format("termsrv.audit (memory, %d entries)", #l.entries) end
