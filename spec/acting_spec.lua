@@ -150,7 +150,7 @@ describe("the acting path", function()
     local code, out, err = run({ "audit", "--pending", "--audit", audit }, {})
     assert.equal(1, code, out .. err)
     assert.matches("attempted without a recorded outcome", err)
-    assert.matches("TS%d+ +%d+ +CORP\\%w+ +logoff +attempt", out)
+    assert.matches("TS%d+ +%d+ +CORP\\[%w_]+ +logoff +attempt", out)
   end)
 
   it("a full disk under the audit log acts on nobody", function()
