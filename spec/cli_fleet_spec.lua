@@ -1,13 +1,11 @@
--- The command line's two ways of running many hosts: one after another
--- (-j 1, or no termsrv.fleet) and in parallel worker processes (-j N with
--- termsrv.fleet). Both must give the same output, order and exit codes.
+-- The command line's two ways of running many hosts through termsrv.fleet:
+-- one after another in this process (-j 1) and in parallel worker
+-- processes (-j N). Both must give the same output, order and exit codes.
 
 local sim = require "support.sim"
 local support = require "support.cli"
-local cli = require "termsrv.cli"
 
 local ADMIN = support.ADMIN
-local HAVE_FLEET = pcall(require, "termsrv.fleet")
 local slurp = support.slurp
 
 local TMP = support.scratch()
@@ -57,7 +55,6 @@ describe("termsrv CLI on many hosts", function()
       assert.truthy(o1:find("TS01", 1, true) < o1:find("TS02", 1, true), what)
       if args[1] ~= "doctor" then assert.matches("^DOWN: connect: ", e1, what) end
     end
-    if not HAVE_FLEET then pending("termsrv.fleet is not installed: -j 4 ran sequentially too") end
   end)
 
   it("applies in parallel: every worker acts and appends to the audit log", function()
@@ -77,19 +74,7 @@ describe("termsrv CLI on many hosts", function()
     assert.same({ TS01 = true, TS02 = true }, hosts)
   end)
 
-  it("falls back to one host at a time when no fleet can be used, and says so", function()
-    local out, err = {}, {}
-    local code = cli.main({ "users", "--hosts", hosts_json, "-j", "3", "--user", "erin" }, ADMIN,
-      { stdout = { write = function(_, s) out[#out + 1] = s end },
-        stderr = { write = function(_, ...) for _, s in ipairs{ ... } do err[#err + 1] = s end end },
-        prompt = false, fleet = false })
-    assert.equal(0, code)
-    assert.matches("TS02  erin", table.concat(out))
-    assert.equal("termsrv: -j 3: termsrv.fleet is not available; ran one host at a time\n", table.concat(err))
-  end)
-
   it("a hung host is given up at --host-timeout; the others still report (exit 1)", function()
-    if not HAVE_FLEET then pending("termsrv.fleet is not installed") return end
     sim.ctl(env, "set-fault", "TS02", "hang", "method=RpcGetAllSessions")
     local t0 = os.time()
     local code, out, err = run({ "sessions", "--hosts", hosts_json, "-j", "2", "--host-timeout", "1" }, ADMIN)

@@ -314,7 +314,7 @@ describe("termsrv CLI", function()
       assert.same({ { host = "ts01", port = 445, name = "ts01" }, { host = "127.0.0.1", port = 12, name = "B" } },
         list)
       local _, err = cli.parse_hosts_file("ok\nbad/host\n", nil, "farm.txt")
-      assert.equal("farm.txt, line 2: bad host 'bad/host'", err)
+      assert.equal("farm.txt:2: bad host 'bad/host'", err)
     end)
 
     it("takes positional hosts and --hosts files together, each host once", function()
@@ -512,45 +512,6 @@ describe("termsrv CLI", function()
       local _, o2 = capture()
       code = cli.main({ "sessions" }, ADMIN, { stdout = o2, stderr = e, prompt = false })
       assert.equal(64, code)
-    end)
-
-    it("runs the fleet path when a fleet is there: results in host order, errors revived", function()
-      -- a stand-in fleet that connects itself and returns results out of order with plain tables,
-      -- as results that crossed a process boundary would look
-      local termsrv = require "termsrv"
-      local used
-      local function fake_fleet(opts)
-        used = opts
-        return { run = function(_, fn)
-          local results = {}
-          for i = #opts.hosts, 1, -1 do
-            local spec = opts.hosts[i]
-            local o = {}
-            for k, v in pairs(opts.connect) do o[k] = v end
-            o.host, o.port, o.name = spec.host, spec.port, spec.name
-            local h, err = termsrv.connect(o)
-            if h then
-              results[#results + 1] = { host = spec.name, ok = true, value = fn(h, spec), duration = 0 }
-              h:close()
-            else
-              local plain = {}
-              for k, v in pairs(err) do plain[k] = v end
-              results[#results + 1] = { host = spec.name, ok = false, err = plain, duration = 0 }
-            end
-          end
-          return results
-        end }
-      end
-      local out, o = capture()
-      local err, e = capture()
-      local code = cli.main({ "users", ts01, ts02, "DOWN=127.0.0.1:1", "-j", "3" }, ADMIN,
-        { stdout = o, stderr = e, prompt = false, fleet = fake_fleet })
-      assert.equal(1, code)
-      assert.equal(3, used.parallel)
-      assert.equal("CORP", used.connect.domain)
-      local text = table.concat(out)
-      assert.truthy(text:find("TS01  foo", 1, true) < text:find("TS02  erin", 1, true))
-      assert.matches("^DOWN: connect: [^\n]*connection refused[^\n]*\n$", table.concat(err))
     end)
   end)
 end)

@@ -289,13 +289,28 @@ describe("termsrv.fleet hosts and options", function()
     assert.same({}, fleet.parse_hosts("# nothing\n\n"))
   end)
 
+  it("reads the command line's hosts format: labels, LABEL=ADDRESS, JSON", function()
+    assert.same({ { host = "ts02", port = 4451, name = "TS02" }, { host = "10.1.1.1", name = "X" },
+                  { host = "127.0.0.1", port = 12, name = "B" } },
+      { fleet.parse_hosts("ts02:4451   TS02  # the second\nX=10.1.1.1\n")[1],
+        fleet.parse_hosts("X=10.1.1.1")[1],
+        fleet.parse_hosts('[ {"name": "B", "address": "127.0.0.1", "port": 12} ]')[1] })
+    local path = tmpfile_with('[ "ts01", {"name": "B", "address": "127.0.0.1", "port": 12} ]')
+    local f = termsrv.fleet{ hosts = path, connect = { password = "x" } }
+    assert.same({ "ts01", "B" }, { f.hosts[1].name, f.hosts[2].name })
+    os.remove(path)
+  end)
+
   it("raises on a malformed hosts file, naming the line", function()
-    local path = tmpfile_with("ts01\nts02 ts03\n")
+    local path = tmpfile_with("ts01\nts02 ts03 ts04\n")
     local ok, err = pcall(termsrv.fleet, { hosts = path, connect = { password = "x" } })
     assert.is_false(ok)
-    assert.equals("termsrv.fleet: " .. path .. ":2: bad host 'ts02 ts03'", err:gsub("^.-fleet_spec%.lua:%d+: ", ""))
+    assert.equals("termsrv.fleet: " .. path .. ":2: bad host 'ts02 ts03 ts04'",
+      err:gsub("^.-fleet_spec%.lua:%d+: ", ""))
     os.remove(path)
-    assert.has_error(function() fleet.parse_hosts("ts01:99999") end)
+    local list, why = fleet.parse_hosts("ts01:99999")
+    assert.is_nil(list)
+    assert.matches("hosts:1: port must be", why)
     assert.has_error(function() termsrv.fleet{ hosts = "/nonexistent/hosts", connect = { password = "x" } } end)
   end)
 

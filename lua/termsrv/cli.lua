@@ -98,13 +98,12 @@ end
 -- @tparam {string,...} argv the arguments (without the program name)
 -- @tparam[opt] table env environment variables (name -> value; default the process environment)
 -- @tparam[opt] table streams `stdout`, `stderr`, `stdin` (objects with `write`/`read`), and
---   `prompt` (function(label, echo) -> answer, or false: never ask; default asks on the terminal),
---   `fleet` (constructor used for `-j` > 1 instead of termsrv.fleet; false: never use a fleet)
+--   `prompt` (function(label, echo) -> answer, or false: never ask; default asks on the terminal)
 -- @treturn integer exit code
 function M.main(argv, env, streams)
   streams = streams or {}
   local ctx = { stdout = streams.stdout or io.stdout, stderr = streams.stderr or io.stderr,
-                stdin = streams.stdin or io.stdin, getenv = getenv_of(env), fleet = streams.fleet }
+                stdin = streams.stdin or io.stdin, getenv = getenv_of(env) }
   if streams.prompt ~= nil then ctx.prompt = streams.prompt end
   local parser = options.build_parser()
   local args, stop = options.parse(parser, argv)
@@ -147,12 +146,7 @@ function M.main(argv, env, streams)
     if util.is_usage_error(e) then return e end
     return { internal = tostring(e), trace = debug.traceback("", 2) }
   end)
-  if okr then
-    if ctx.fleet_error then
-      output.diag(ctx, "termsrv: -j " .. ctx.jobs .. ": " .. ctx.fleet_error .. "; ran one host at a time")
-    end
-    return code
-  end
+  if okr then return code end
   if util.is_usage_error(code) then
     ctx.stderr:write(options.usage(parser, cmd), "\n\ntermsrv: ", code.msg, "\n")
     return M.EXIT_USAGE

@@ -54,12 +54,12 @@ function Result:__tostring()
 end
 
 local DEFAULTS = { parallel = 16, timeout = 60, connect_timeout = 5, grace = 1,
-                   max_result = 64 * 1024 * 1024 }
+                   max_result = 64 * 1024 * 1024, fork = true }
 local MAX_PARALLEL = 4096
 
 local OPTION_TYPES = { hosts = "table|string", parallel = "number", timeout = "number",
   connect_timeout = "number", connect = "table", progress = "boolean", grace = "number",
-  max_result = "number", stop = "function", stop_grace = "number" }
+  max_result = "number", stop = "function", stop_grace = "number", fork = "boolean" }
 
 -- what `connect` may hold (termsrv.connect's options, minus the per-host ones)
 local CONNECT_TYPES = { user = "string", domain = "string", password = "string", nthash = "string",
@@ -92,63 +92,103 @@ local function bad_port(port)
   end
 end
 
--- "ts01", "10.0.0.5:4451", "[fe80::1]:445" -> {host=, port=, name=} | nil, why
-local function parse_host(text)
-  if text == "" or text:find("%s") then return nil, "bad host '" .. text .. "'" end
-  local h, port = hostmod.split_host(text)
+--- One host spec from `ADDRESS[:PORT]` or `LABEL=ADDRESS[:PORT]` (an IPv6
+-- address in brackets when a port follows).
+-- @tparam string text
+-- @tparam[opt] integer default_port the port when `text` has none
+-- @tparam[opt] string label the name (default: the label in `text`, else `text`)
+-- @treturn[1] table `{host=, port=, name=}`
+-- @treturn[2] nil
+-- @treturn[2] string why
+function M.parse_host(text, default_port, label)
+  if type(text) ~= "string" or text == "" then return nil, "empty host name" end
+  local name, addr = text:match("^([^=]+)=(.+)$")
+  local h, port = hostmod.split_host(addr or text)
+  if h == "" or h:find("[%s/\\%[%]]") then return nil, "bad host '" .. text .. "'" end
   if port ~= nil and bad_port(port) then return nil, bad_port(port) .. " in '" .. text .. "'" end
-  if h == "" or h:find("[%[%]]") then return nil, "bad host '" .. text .. "'" end
-  return { host = h, port = port, name = text }
+  return { host = h, port = port or default_port, name = label or name or text }
 end
 
-local function parse_lines(text, source)
+local function parse_json(text, where, default_port)
+  local v, _, err = require("dkjson").decode(text)
+  if type(v) ~= "table" then return nil, where .. ": bad JSON: " .. tostring(err) end
+  local out = {}
+  for i, e in ipairs(v) do
+    local spec, why
+    if type(e) == "string" then
+      spec, why = M.parse_host(e, default_port)
+    elseif type(e) == "table" and type(e.host or e.address) == "string" then
+      local addr = e.host or e.address
+      if e.port then addr = (addr:find(":", 1, true) and ("[" .. addr .. "]") or addr) .. ":" .. e.port end
+      spec, why = M.parse_host(addr, default_port, type(e.name) == "string" and e.name or nil)
+    else
+      why = "string or {host=, port=, name=} expected"
+    end
+    if not spec then return nil, string.format("%s: entry %d: %s", where, i, why) end
+    out[#out + 1] = spec
+  end
+  return out
+end
+
+local function parse_list(text, where, default_port)
+  if text:match("^%s*%[") then return parse_json(text, where, default_port) end
   local out, n = {}, 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
     local item = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
     if item ~= "" then
-      local spec, why = parse_host(item)
-      if not spec then return nil, source .. ":" .. n .. ": " .. why end
+      local addr, label = item:match("^(%S+)%s+(%S+)$")
+      local spec, why = M.parse_host(addr or item, default_port, label)
+      if not spec then return nil, where .. ":" .. n .. ": " .. why end
       out[#out + 1] = spec
     end
   end
   return out
 end
 
---- Parses a hosts file's text: one `host[:port]` per line, `#` starts a
--- comment, blank lines are skipped. Raises on a malformed line.
+--- Parses a hosts file's text: one host per line (`ADDRESS[:PORT] [LABEL]`
+-- or `LABEL=ADDRESS[:PORT]`; `#` starts a comment, blank lines are
+-- skipped), or a JSON array of such strings or `{host= | address=, port=, name=}`
+-- objects. The command line's `--hosts` reads the same format.
 -- @tparam string text
 -- @tparam[opt] string source file name used in messages
--- @treturn table array of host specs `{host, port, name}`
-function M.parse_hosts(text, source)
-  local list, why = parse_lines(text, source or "hosts")
-  if not list then error(why, 2) end
-  return list
+-- @tparam[opt] integer default_port
+-- @treturn[1] table array of host specs `{host, port, name}`
+-- @treturn[2] nil
+-- @treturn[2] string why (naming the line or entry)
+function M.parse_hosts(text, source, default_port)
+  return parse_list(text, source or "hosts", default_port)
 end
 
-local function read_hosts_file(path, level)
+--- Reads and parses a hosts file (see `parse_hosts`).
+-- @treturn[1] table host specs
+-- @treturn[2] nil
+-- @treturn[2] string why
+function M.read_hosts(path, default_port)
   local f, err = io.open(path, "r")
-  if not f then error("termsrv.fleet: cannot read hosts file: " .. tostring(err), level + 1) end
+  if not f then return nil, "cannot read hosts file: " .. tostring(err) end
   local text = f:read("a")
   f:close()
-  local list, why = parse_lines(text, path)
-  if not list then error("termsrv.fleet: " .. why, level + 1) end
-  return list
+  return parse_list(text, path, default_port)
 end
 
 local function host_specs(hosts, level)
-  if type(hosts) == "string" then return read_hosts_file(hosts, level + 1) end
+  if type(hosts) == "string" then
+    local list, why = M.read_hosts(hosts)
+    if not list then error("termsrv.fleet: " .. why, level + 1) end
+    return list
+  end
   local out = {}
   for i, h in ipairs(hosts) do
     local what = "termsrv.fleet: hosts[" .. i .. "]"
     if type(h) == "string" then
       local why
-      out[i], why = parse_host(h)
+      out[i], why = M.parse_host(h)
       if not out[i] then error(what .. ": " .. why, level + 1) end
     elseif type(h) == "table" then
       check_types(h, SPEC_TYPES, what, level + 1)
       if not h.host or h.host == "" then error(what .. ": 'host' is required", level + 1) end
-      local parsed, why = parse_host(h.host)
+      local parsed, why = M.parse_host(h.host)
       if not parsed then error(what .. ": " .. why, level + 1) end
       local spec = {}
       for k, v in pairs(h) do spec[k] = v end
@@ -185,7 +225,10 @@ end
 --   `max_result` (bytes a worker may send back, default 64 MiB),
 --   `stop` (function giving a reason, e.g. a caught signal, once the sweep must stop: no
 --   worker starts after it, and live ones get SIGTERM), `stop_grace` (seconds a stopped
---   worker has to report before SIGKILL, default 10)
+--   worker has to report before SIGKILL, default 10), `fork` (default true; false: the
+--   hosts run one after another in this process, with the same results and errors, but
+--   no deadline: `timeout` needs a worker to end, so it is not enforced, and each call
+--   still ends at the connection's own timeout)
 -- @treturn Fleet
 function M.new(opts)
   if type(opts) ~= "table" then error("termsrv.fleet: options table expected", 2) end
@@ -280,10 +323,12 @@ local current_send
 
 local function work(self, spec, fn, args, send)
   current_send = send
-  -- os.exit would run this process's finalisers (the parent's handles,
-  -- copied into the worker): leave without them
-  os.exit = function(code) -- luacheck: ignore 122
-    proc.exit(code == true and 0 or code == false and 1 or math.tointeger(code) or 0)
+  if self.fork then
+    -- os.exit would run this process's finalisers (the parent's handles,
+    -- copied into the worker): leave without them
+    os.exit = function(code) -- luacheck: ignore 122
+      proc.exit(code == true and 0 or code == false and 1 or math.tointeger(code) or 0)
+    end
   end
   local answer
   local ok, h, err = pcall(hostmod.connect, connect_options(self, spec))
@@ -297,6 +342,12 @@ local function work(self, spec, fn, args, send)
     local r = table.pack(xpcall(fn, on_error, h, public_spec(spec), table.unpack(args, 1, args.n)))
     if not r[1] then
       local e = r[2].raised
+      if not self.fork and type(e) == "string" and e:find("interrupted!", 1, true) then
+        -- Ctrl-C in this process ends the sweep, not just this host
+        current_send = nil
+        h:close()
+        error(e, 0)
+      end
       answer = { ok = false, err = errors.is(e) and e or script_error(spec, e, r[2].traceback) }
     elseif r[2] == nil and r[3] ~= nil then
       local e = r[3]
@@ -326,6 +377,7 @@ local function work(self, spec, fn, args, send)
       hint = "return plain data (tables, strings, numbers, booleans) or termsrv records" } })
   end
   send(frame("a", data))
+  current_send = nil
   if h then h:close() end
 end
 
@@ -452,6 +504,13 @@ Sweep.__gc = Sweep.close
 
 function Sweep:start_one()
   local spec = self.fleet.hosts[self.next]
+  if not self.fleet.fork then
+    local w = { spec = spec, index = self.next, started = proc.clock(), chunks = {} }
+    self.next = self.next + 1
+    work(self.fleet, spec, self.fn, self.args, function(data) w.chunks[#w.chunks + 1] = data end)
+    self.queue[#self.queue + 1] = outcome(self.fleet, w, nil)
+    return true
+  end
   local close = {}
   for _, w in pairs(self.live) do
     if w.fd then close[#close + 1] = w.fd end
@@ -500,6 +559,7 @@ function Sweep:fill()
   if self:check_stop() then return end
   local total = #self.fleet.hosts
   while self.nlive < self.fleet.parallel and self.next <= total do
+    if not self.fleet.fork then self:start_one() return end -- one host per result
     local ok, err = self:start_one()
     if not ok then
       if self.nlive > 0 then return end -- out of processes: wait for some to end

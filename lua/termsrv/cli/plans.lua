@@ -103,8 +103,8 @@ end
 --   and reported when absent)
 function M.run_policy(ctx, pol, o)
   local trapped = o.apply and stop.begin(ctx)
-  local results = hosts.run_hosts(ctx, function(h, _, in_worker)
-    if in_worker and o.apply then stop.begin() end
+  local results = hosts.run_hosts(ctx, function(h)
+    if o.apply then stop.begin() end -- in a worker: its own trap
     local target = tuned(h, o.extra or {})
     local p, perr = plan.make({ target }, pol, { all = o.ids ~= nil or nil })
     if not p then return { err = perr } end
@@ -124,7 +124,7 @@ function M.run_policy(ctx, pol, o)
       -- each finished session goes to the parent at once: a worker ended at
       -- its deadline or by a stop still reports what it did
       local res = p:apply{ audit = log, wait = o.wait, stop = stop.caught,
-                           progress = in_worker and function(r) fleet.note(output.result_row(r)) end or nil }
+                           progress = function(r) fleet.note(output.result_row(r)) end }
       if log then log:close() end
       for i, r in ipairs(res) do rows[i] = output.result_row(r) end
       v.stopped, v.audit_error = res.stopped, res.audit_error
@@ -147,12 +147,12 @@ end
 -- the same write-ahead audit and the same stop; returns the host results.
 function M.run_actions(ctx, path, act)
   local trapped = stop.begin(ctx)
-  local results = hosts.run_hosts(ctx, function(h, _, in_worker)
-    if in_worker then stop.begin() end
+  local results = hosts.run_hosts(ctx, function(h)
+    stop.begin()
     local log, aerr = audit.open(path)
     if path and not log then return { err = aerr } end
     local runner = plan.runner{ audit = log, stop = stop.caught }
-    local rows, err = act(h, runner, in_worker and fleet.note or nil)
+    local rows, err = act(h, runner, fleet.note)
     if log then log:close() end
     if not rows then return { err = err } end
     return { results = rows, stopped = runner.stopped, audit_error = runner.audit_error }
