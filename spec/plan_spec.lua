@@ -440,7 +440,8 @@ describe("termsrv.plan", function()
     it("stops acting when the audit log cannot be written", function()
       local p, h = make({ rules = { STALE } })
       local n = 0
-      local res = run(p, { audit = function() n = n + 1; return nil, "disk full" end })
+      local full = { attempt = function() n = n + 1; return nil, "disk full" end, outcome = function() end }
+      local res = run(p, { audit = full })
       assert.equal(1, n) -- the attempt line of the first action
       assert.same({ "sessions" }, h.calls) -- so nothing was done at all
       for i = 1, 3 do
@@ -493,7 +494,7 @@ describe("termsrv.plan", function()
     it("raises on a bad audit option", function()
       local p = make({ rules = { STALE } })
       assert.has_error(function() p:apply{ audit = 5 } end,
-        "opts.audit: logger with :attempt/:outcome or function expected")
+        "opts.audit: a logger with :attempt and :outcome expected (termsrv.audit.open or .memory)")
     end)
   end)
 

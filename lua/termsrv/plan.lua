@@ -334,37 +334,15 @@ Runner.__name = "termsrv.plan.runner"
 -- after it; when the attempt cannot be written, nothing more is done. Plans
 -- use one per `apply`; the command line uses one for kill, connect and
 -- shutdown.
--- @tparam[opt] table opts `audit` (a logger from termsrv.audit, or a function(entry)
---   that gets both entries, told apart by `phase`), `stop` (function giving a reason, such
---   as a signal number, once the run must stop)
+-- @tparam[opt] table opts `audit` (a logger from termsrv.audit: `open(path)` or `memory()`),
+--   `stop` (function giving a reason, such as a signal number, once the run must stop)
 -- @treturn termsrv.plan.runner with `:act(entry, fn)`, `:stopping()`, and after the run
 --   `.stopped` (the stop reason), `.audit_error` (an outcome that could not be written)
 function M.runner(opts)
   opts = opts or {}
-  local audit = opts.audit
-  local sink
-  if audit ~= nil then
-    if type(audit) == "table" and audit.attempt and audit.outcome then sink = audit
-    elseif type(audit) == "function" then
-      local n = 0
-      local function put(e)
-        local ok, r1, r2 = pcall(audit, e)
-        if ok and r1 ~= false and not (r1 == nil and r2 ~= nil) then return true end
-        return nil, tostring(ok and (r2 or "write refused") or r1)
-      end
-      sink = {
-        attempt = function(_, e)
-          n = n + 1
-          e.phase, e.attempt = "attempt", tostring(n)
-          local ok, err = put(e)
-          if not ok then return nil, err end
-          return e.attempt
-        end,
-        outcome = function(_, id, e) e.phase, e.attempt = "outcome", id; return put(e) end,
-      }
-    else
-      error("opts.audit: logger with :attempt/:outcome or function expected", 3)
-    end
+  local sink = opts.audit
+  if sink ~= nil and not (type(sink) == "table" and sink.attempt and sink.outcome) then
+    error("opts.audit: a logger with :attempt and :outcome expected (termsrv.audit.open or .memory)", 3)
   end
   if opts.stop ~= nil and type(opts.stop) ~= "function" then error("opts.stop: function expected", 3) end
   return setmetatable({ sink = sink, stop = opts.stop }, Runner)
@@ -383,14 +361,24 @@ function Runner:stopping()
   return self.halt
 end
 
+-- The result of a change that was not made: skipped after a stop, failed
+-- when the audit log refused its attempt line.
+local function not_attempted(entry, halt, base)
+  local r = { host = entry.host, id = entry.session and entry.session.id, action = entry.action, ok = false,
+              status = halt.code == "stopped" and "skipped" or "failed", err = halt, not_attempted = true }
+  for k, v in pairs(base or {}) do if r[k] == nil then r[k] = v end end
+  return r
+end
+
 --- Makes one state change: `fn()` returns a result record (`ok`, `after`,
 -- `err`, `fallback`, `state_unknown`, `duration`). `entry` is the audit entry
 -- (host, session, action, ...); `audit = false` in it skips the audit.
--- @treturn table the result record; `not_attempted = true` when the run had
---   stopped or the attempt could not be audited
-function Runner:act(entry, fn)
+-- `base` fills what the result lacks (e.g. `pid`, `image`).
+-- @treturn table the result row (with `status`); `not_attempted = true` when the run
+--   had stopped or the attempt could not be audited
+function Runner:act(entry, fn, base)
   local halt = self:stopping()
-  if halt then return { ok = false, err = halt, not_attempted = true, action = entry.action } end
+  if halt then return not_attempted(entry, halt, base) end
   local sink = entry.audit ~= false and self.sink
   entry.audit = nil
   local attempt
@@ -401,10 +389,12 @@ function Runner:act(entry, fn)
       self.halt = errors.new{ code = "audit_failed", op = "audit", message = "cannot write the audit log: "
         .. tostring(type(aerr) == "table" and aerr.message or aerr),
         hint = "nothing was done: fix the audit log and run again" }
-      return { ok = false, err = self.halt, not_attempted = true, action = entry.action }
+      return not_attempted(entry, self.halt, base)
     end
   end
   local res = fn()
+  for k, v in pairs(base or {}) do if res[k] == nil then res[k] = v end end
+  if res.status == nil then res.status = res.ok and "ok" or "failed" end
   if sink then
     local e = {}
     for k, v in pairs(entry) do e[k] = v end
@@ -489,7 +479,7 @@ end
 -- logon, is no longer in the planned state (a user who reconnected), or no
 -- longer matches the rule that planned it (a user who typed).
 -- @tparam[opt] table opts
---   `audit` (a logger from termsrv.audit, or a function(entry)): before each state-changing
+--   `audit` (a logger from termsrv.audit): before each state-changing
 --   call (disconnect, logoff, reset; messages too with `audit_messages = true`) an attempt
 --   entry (`phase = "attempt"`, `ok = nil`); after it the outcome (`phase = "outcome"`).
 --   When an attempt cannot be written, that action and every later one is not done;
@@ -497,7 +487,8 @@ end
 --   `stop` (function returning a reason, e.g. a signal number, once the run must stop:
 --   no action starts after it); `hosts` (handles, as an array or a name -> handle map;
 --   default: those `make` used); `wait` (verify each action; default the policy's `wait`, true);
---   `sleep`, `clock` (see the module doc); `progress` (function(result) called as each session finishes)
+--   `sleep`, `clock` (see the module doc); `progress` (function(result) called as each session finishes);
+--   `action_opts` (options every action gets unless it sets them, e.g. `timeout`, `listener`, `fallback`)
 -- @treturn termsrv.results array of result records `{host, id, user, domain, logon_time, rule,
 --   action, status ("ok"|"failed"|"skipped"), ok, before, after, err, duration, answer, steps, note}`,
 --   with `.errors` (host errors of the plan), `.summary` (report.summary), `.stopped`
@@ -535,6 +526,7 @@ function Plan:apply(opts)
     local res = runner:act(entry, function()
       vopts.check = not job.moved and rematcher(st) or nil
       vopts.client, vopts.locked = pol.needs_client, pol.needs_locked
+      for k, v in pairs(opts.action_opts or {}) do if vopts[k] == nil then vopts[k] = v end end
       local t0 = clock()
       args[#args + 1] = vopts
       local r, err = call(job.handle, method, job.current, table.unpack(args))
@@ -550,10 +542,14 @@ function Plan:apply(opts)
       return r
     end)
     if res.not_attempted then return res end
-    job.result.steps[#job.result.steps + 1] = res
+    local steps = job.result.steps
+    steps[#steps + 1] = { action = res.action, ok = res.ok, err = res.err, after = res.after }
     job.result.duration = job.result.duration + (tonumber(res.duration) or 0)
     if res.answer ~= nil then job.result.answer = res.answer end
-    if res.fallback then job.result.fallback = res.fallback end
+    if res.fallback then
+      job.result.fallback = res.fallback
+      job.notes[#job.notes + 1] = "via " .. res.fallback
+    end
     if res.note then job.notes[#job.notes + 1] = res.note end
     return res
   end

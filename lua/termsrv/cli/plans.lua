@@ -57,23 +57,6 @@ function M.text(p)
   return (text:gsub("%(plan:apply%(%) acts%)", "(--apply acts)"))
 end
 
--- Handle wrapper passing command-line options to the actions a plan calls.
-local function tuned(h, extra)
-  local w = { name = h.name, user = h.user, domain = h.domain }
-  local function with(o)
-    o = o and util.copy(o) or {}
-    for k, v in pairs(extra) do if o[k] == nil then o[k] = v end end
-    return o
-  end
-  function w.sessions(_, o) return h:sessions(o) end
-  function w.session(_, id, o) return h:session(id, o) end
-  function w.reset(_, s, o) return h:reset(s, with(o)) end
-  function w.logoff(_, s, o) return h:logoff(s, with(o)) end
-  function w.disconnect(_, s, o) return h:disconnect(s, with(o)) end
-  function w.message(_, s, title, text, o) return h:message(s, title, text, o) end
-  return w
-end
-
 -- Ids asked for that the plan neither acts on nor skips: asked about one
 -- by one, so that the error is the host's own (no such session, or one
 -- this account may not see: access denied).
@@ -105,8 +88,7 @@ function M.run_policy(ctx, pol, o)
   local trapped = o.apply and stop.begin(ctx)
   local results = hosts.run_hosts(ctx, function(h)
     if o.apply then stop.begin() end -- in a worker: its own trap
-    local target = tuned(h, o.extra or {})
-    local p, perr = plan.make({ target }, pol, { all = o.ids ~= nil or nil })
+    local p, perr = plan.make({ h }, pol, { all = o.ids ~= nil or nil })
     if not p then return { err = perr } end
     local v = { plan = plan_data(p) }
     if #p.errors > 0 then v.err = p.errors[1].err end
@@ -123,10 +105,10 @@ function M.run_policy(ctx, pol, o)
       if o.audit and not log then v.err = aerr; return v end
       -- each finished session goes to the parent at once: a worker ended at
       -- its deadline or by a stop still reports what it did
-      local res = p:apply{ audit = log, wait = o.wait, stop = stop.caught,
-                           progress = function(r) fleet.note(output.result_row(r)) end }
+      local res = p:apply{ audit = log, wait = o.wait, stop = stop.caught, progress = fleet.note,
+                           action_opts = o.extra }
       if log then log:close() end
-      for i, r in ipairs(res) do rows[i] = output.result_row(r) end
+      for i, r in ipairs(res) do rows[i] = r end
       v.stopped, v.audit_error = res.stopped, res.audit_error
     end
     if o.apply then

@@ -111,18 +111,13 @@ local function kill_all(h, procs, runner, note)
   for _, p in ipairs(procs) do
     local what = string.format("pid %d%s", p.pid, p.image and (" (" .. p.image .. ")") or "")
     local entry = plans.entry(h, "kill", "kill", what, p.session and { id = p.session } or nil)
-    local r = runner:act(entry, function()
+    local row = runner:act(entry, function()
       local res, err, list = h:kill(p.pid)
       return res and res[1] or (list and list[1]) or { host = h.name, pid = p.pid, action = "kill",
                                                        ok = false, err = err }
-    end)
-    if r.not_attempted then
-      r = { host = h.name, pid = p.pid, action = "kill", status = "skipped", ok = false, err = r.err }
-    end
-    local row = output.result_row(r)
-    row.image, row.id = row.image or p.image, row.id or p.session
+    end, { pid = p.pid, image = p.image, id = p.session })
     rows[#rows + 1] = row
-    if note then note(row) end
+    note(row)
   end
   return rows
 end

@@ -126,9 +126,8 @@ function M.message(ctx, args)
     for _, s in ipairs(targets) do
       local r, err, res = h:message(s, args.title, text, { timeout = args.time, wait = args.wait,
                                                             buttons = args.buttons })
-      r = r or res or { host = h.name, id = type(s) == "table" and s.id or s, action = "message",
-                        ok = false, err = err }
-      rows[#rows + 1] = output.result_row(r)
+      rows[#rows + 1] = r or res or { host = h.name, id = type(s) == "table" and s.id or s,
+                                      action = "message", ok = false, err = err }
     end
     return { results = rows }
   end)
@@ -153,14 +152,10 @@ function M.connect(ctx, args)
     local src = h:session(source)
     local entry = plans.entry(h, "connect", "connect", "session " .. source .. " to " .. target,
                               src or { id = source })
-    local r = runner:act(entry, function()
+    return { runner:act(entry, function()
       local res, e, failed = h:connect(src or source, target, password, { wait = not args.no_wait })
       return res or failed or { host = h.name, id = source, action = "connect", ok = false, err = e }
-    end)
-    if r.not_attempted then
-      r = { host = h.name, id = source, action = "connect", status = "skipped", ok = false, err = r.err }
-    end
-    return { output.result_row(r) }
+    end) }
   end)
   return output.finish_rows(ctx, results)
 end

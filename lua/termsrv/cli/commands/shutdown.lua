@@ -18,15 +18,11 @@ function M.shutdown(ctx, args)
   local path = audit.prepare(ctx, args, true)
   if path == nil then return output.EXIT_FAILED end
   local results = plans.run_actions(ctx, path, function(h, runner)
-    local r = runner:act(plans.entry(h, "shutdown", what, what), function()
+    return { runner:act(plans.entry(h, "shutdown", what, what), function()
       local res, e, failed = h:shutdown{ confirm = true, reboot = args.reboot, poweroff = args.poweroff,
                                          logoff = args.logoff }
       return res or failed or { host = h.name, action = what, ok = false, err = e }
-    end)
-    if r.not_attempted then
-      r = { host = h.name, action = what, status = "skipped", ok = false, err = r.err }
-    end
-    return { output.result_row(r) }
+    end) }
   end)
   return output.finish_rows(ctx, results)
 end
