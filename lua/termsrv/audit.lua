@@ -182,14 +182,9 @@ function M.encode(entry)
     for _, k in ipairs(M.SESSION_FIELDS) do if e.session[k] == nil then e.session[k] = json.null end end
   end
   local line = json.encode(e, ORDER)
-  -- one write(2) per line, bounded: shorten the free text, never the facts
-  if #line + 1 > M.MAX_LINE and e.error_message ~= json.null then
-    local keep = math.max(0, #e.error_message - (#line + 1 - M.MAX_LINE) - 3)
-    e.error_message = e.error_message:sub(1, keep) .. "..."
-    line = json.encode(e, ORDER)
-  end
-  -- still over (every string field at its cap, full of characters JSON
-  -- escapes six bytes wide): halve the longest of the other texts in turn
+  -- one write(2) per line, bounded: halve the longest free text in turn
+  -- (strings at their cap, full of characters JSON escapes six bytes
+  -- wide, can add up), never the facts
   while #line + 1 > M.MAX_LINE do
     local t, k = longest_text(e)
     if not t then break end

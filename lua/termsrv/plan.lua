@@ -249,11 +249,6 @@ function M.make(hosts, pol, opts)
     local list, err = call(h, "sessions", {
       all = opts.all or p.needs_all or false, times = true, client = opts.client or p.needs_client or false,
       locked = opts.locked or p.needs_locked or false })
-    if type(list) == "function" then
-      local t = {}
-      for s in list do t[#t + 1] = s end
-      list = t
-    end
     if type(list) == "table" then
       entries[#entries + 1] = { host = name, self = { user = h.user, domain = h.domain },
                                 sessions = list, handle = h, partial = list.partial }

@@ -614,23 +614,56 @@ function M.plan(p)
   return table.concat(out, "\n") .. "\n"
 end
 
+local function detail(r)
+  local d = {}
+  if r.note and r.note ~= "" then d[#d + 1] = r.note end
+  if r.answer then d[#d + 1] = "answer: " .. r.answer end
+  if r.err then d[#d + 1] = tostring(r.err) end
+  return table.concat(d, "; ")
+end
+
+-- The columns of action results: heading, cell, right-aligned.
+local RESULT_COLUMNS = {
+  host = { "HOST", function(r) return r.host end },
+  id = { "ID", function(r) return r.id and tostring(r.id) or "" end, true },
+  user = { "USER", function(r) return record.account(r) or "-" end },
+  rule = { "RULE", function(r) return r.rule or "" end },
+  action = { "ACTION", function(r) return r.action or "" end },
+  status = { "STATUS", function(r) return r.status or (r.ok and "ok" or "failed") end },
+  before = { "BEFORE", function(r) return r.before or "" end },
+  after = { "AFTER", function(r) return r.after or "" end },
+  time = { "TIME", function(r) return r.duration and string.format("%.1fs", r.duration) or "" end, true },
+  pid = { "PID", function(r) return r.pid and tostring(r.pid) or "" end, true },
+  image = { "IMAGE", function(r) return r.image or "" end },
+  detail = { "DETAIL", detail },
+}
+
+--- Action result rows as a text table with the named columns (default
+-- host, id, user, rule, action, status, after, time, detail; also before, pid, image).
+-- @tparam {table,...} rows result records
+-- @tparam[opt] {string,...} columns
+-- @treturn string
+function M.results_table(rows, columns)
+  columns = columns or { "host", "id", "user", "rule", "action", "status", "after", "time", "detail" }
+  local head, cells, right = {}, {}, {}
+  for c, name in ipairs(columns) do
+    local col = RESULT_COLUMNS[name] or error("report.results_table: unknown column " .. tostring(name), 2)
+    head[c], right[c] = col[1], col[3]
+  end
+  for i, r in ipairs(rows) do
+    local row = {}
+    for c, name in ipairs(columns) do row[c] = RESULT_COLUMNS[name][2](r) end
+    cells[i] = row
+  end
+  return M.text_table(head, cells, { right = right })
+end
+
 --- Action results as text, with the summary.
 -- @param results a results object from `plan:apply`, or a list of result records
 -- @treturn string
 function M.results(results)
   local out = {}
-  if #results > 0 then
-    local rows = {}
-    for _, r in ipairs(results) do
-      local status = r.status or (r.ok and "ok" or "failed")
-      local detail = r.note or ""
-      if r.err then detail = (detail ~= "" and (detail .. "; ") or "") .. tostring(r.err) end
-      rows[#rows + 1] = { r.host, tostring(r.id), record.account(r) or "-", r.rule or "", r.action or "",
-        status, r.after or "", r.duration and string.format("%.1fs", r.duration) or "", detail }
-    end
-    local head = { "HOST", "ID", "USER", "RULE", "ACTION", "STATUS", "AFTER", "TIME", "DETAIL" }
-    out[1] = rtrim(M.text_table(head, rows, { right = { [2] = true, [8] = true } }))
-  end
+  if #results > 0 then out[1] = rtrim(M.results_table(results)) end
   for _, e in ipairs(results.errors or {}) do
     out[#out + 1] = e.host .. ": ERROR " .. tostring(e.err)
   end

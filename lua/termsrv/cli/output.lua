@@ -4,7 +4,6 @@
 -- @module termsrv.cli.output
 
 local errors = require "termsrv.error"
-local record = require "termsrv.record"
 local report = require "termsrv.report"
 
 local M = {}
@@ -118,31 +117,22 @@ function M.summary(ctx, rows, host_errors, nhosts)
   if ctx.format == "table" then M.out(ctx, line .. "\n") else M.diag(ctx, line) end
 end
 
-local RESULT_HEAD = { "HOST", "ID", "USER", "ACTION", "STATUS", "BEFORE", "AFTER", "TIME", "DETAIL" }
+local SESSION_COLUMNS = { "host", "id", "user", "action", "status", "before", "after", "time", "detail" }
 
-local function results_table(rows)
-  local cells = {}
-  for _, r in ipairs(rows) do
-    local detail = r.note or ""
-    if r.answer then detail = (detail ~= "" and (detail .. "; ") or "") .. "answer: " .. r.answer end
-    if r.err then detail = (detail ~= "" and (detail .. "; ") or "") .. tostring(r.err) end
-    cells[#cells + 1] = { r.host, r.id and tostring(r.id) or "", record.account(r) or "-", r.action or "",
-      r.status or (r.ok and "ok" or "failed"), r.before or "", r.after or "",
-      r.duration and string.format("%.1fs", r.duration) or "", detail }
-  end
-  return report.text_table(RESULT_HEAD, cells, { right = { [2] = true, [8] = true } })
-end
-
---- Shows the rows of session actions on every host (`empty`: the table's text
--- when there are none) and the summary; returns the exit code.
-function M.finish_rows(ctx, results, empty)
+--- Shows the rows of actions on every host (`view`: `empty`, the table's
+-- text when there are none; `columns` and `fields`, those of the table and
+-- of JSON/CSV, default the session actions') and the summary; returns the
+-- exit code.
+function M.finish_rows(ctx, results, view)
+  view = view or {}
   local rows, outcomes, host_errors = M.collect_rows(ctx, results)
   if ctx.format == "table" then
     -- "nothing to do" only when every host answered: a host that failed
     -- or timed out may have done things (its audit lines say which)
-    M.out(ctx, #rows == 0 and (host_errors == 0 and empty or "") or results_table(rows))
+    M.out(ctx, #rows == 0 and (host_errors == 0 and view.empty or "")
+      or report.results_table(rows, view.columns or SESSION_COLUMNS))
   else
-    M.emit(ctx, setmetatable(rows, { __name = "termsrv.results" }), nil, report.RESULT_FIELDS)
+    M.emit(ctx, setmetatable(rows, { __name = "termsrv.results" }), nil, view.fields or report.RESULT_FIELDS)
   end
   M.summary(ctx, rows, host_errors, #results)
   return M.run_end(ctx, results, M.exit_of(outcomes))

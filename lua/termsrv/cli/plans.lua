@@ -175,7 +175,9 @@ local function short_of(ctx, results, free, code)
 end
 
 function M.finish_policy(ctx, results, name, free, apply)
-  if apply then return short_of(ctx, results, free, output.finish_rows(ctx, results, "nothing to do\n")) end
+  if apply then
+    return short_of(ctx, results, free, output.finish_rows(ctx, results, { empty = "nothing to do\n" }))
+  end
   local p = M.merge(results, name, free)
   output.report_host_errors(ctx, results)
   local outcomes = {}

@@ -156,22 +156,8 @@ function M.kill(ctx, args)
     end, PROCESS_FIELDS)
     return output.exit_of(outcomes)
   end
-  local rows, outcomes, host_errors = output.collect_rows(ctx, results)
-  if ctx.format == "table" then
-    local cells = {}
-    for _, r in ipairs(rows) do
-      cells[#cells + 1] = { r.host, tostring(r.pid), r.image or "", r.id and tostring(r.id) or "",
-        r.status, r.err and tostring(r.err) or "" }
-    end
-    if #cells > 0 then
-      output.out(ctx, report.text_table({ "HOST", "PID", "IMAGE", "ID", "STATUS", "DETAIL" }, cells,
-        { right = { [2] = true, [4] = true } }))
-    end
-  else
-    output.emit(ctx, rows, nil, KILL_FIELDS)
-  end
-  output.summary(ctx, rows, host_errors, #results)
-  return output.run_end(ctx, results, output.exit_of(outcomes))
+  return output.finish_rows(ctx, results, { empty = "", fields = KILL_FIELDS,
+    columns = { "host", "pid", "image", "id", "status", "detail" } })
 end
 
 return M
