@@ -45,6 +45,7 @@ build = {
     ["termsrv.fleet"] = "lua/termsrv/fleet.lua",
     ["termsrv.progress"] = "lua/termsrv/progress.lua",
     ["termsrv.serialize"] = "lua/termsrv/serialize.lua",
+    ["termsrv.text"] = "lua/termsrv/text.lua",
     ["termsrv.cli"] = "lua/termsrv/cli.lua",
     ["termsrv.cli.util"] = "lua/termsrv/cli/util.lua",
     ["termsrv.cli.options"] = "lua/termsrv/cli/options.lua",

@@ -179,7 +179,8 @@ describe("termsrv.report", function()
         "ts01.corp,2,rdp-tcp#42,alice,CORP,active,0,user,2026-11-26T04:14:00Z,,,,2026-11-26T09:14:00Z,"
           .. "10800,,false,"
           .. "PC042,10.1.2.3",
-        'ts01.corp,9,,"o""brien, jr",CORP,disconnected,4,user,,,,,2026-11-26T09:14:00Z,,60,,"line1\nline2",',
+        -- a newline from the server is a control character like any other: shown escaped
+        'ts01.corp,9,,"o""brien, jr",CORP,disconnected,4,user,,,,,2026-11-26T09:14:00Z,,60,,line1\\x0aline2,',
         "",
       }, "\r\n"), report.csv(recs))
     end)

@@ -13,6 +13,7 @@
 local errors = require "termsrv.error"
 local host = require "termsrv.host"
 local record = require "termsrv.record"
+local printable = require("termsrv.text").printable
 
 local Host = host.Host
 local conn, now = host.conn, host.now
@@ -28,7 +29,7 @@ M.Result = Result
 M.FIELDS = { "host", "id", "user", "domain", "action", "fallback", "before", "after", "answer",
              "pid", "image", "duration", "ok", "error", "rule" }
 
-function Result:__tostring()
+local function result_line(self)
   if self.pid then
     return string.format("%s: kill pid %d%s in session %s in %.2fs: %s", self.host or "?", self.pid,
       self.image and (" (" .. self.image .. ")") or "", tostring(self.id), self.duration or 0,
@@ -46,6 +47,8 @@ function Result:__tostring()
   if self.answer then s = s .. " answer=" .. self.answer end
   return s
 end
+
+function Result:__tostring() return printable(result_line(self)) end
 
 --- Plain table for JSON/CSV (the error as its code and message).
 function Result:totable()
@@ -318,8 +321,8 @@ M.PROCESS_FIELDS = { "host", "pid", "ppid", "image", "session", "account", "sid"
   "peak_memory", "threads", "handles", "create_time", "cpu_seconds" }
 
 function Process:__tostring()
-  return string.format("%-20s %-6d %-7d %-24s %8d K", self.account or self.sid or "-", self.session,
-    self.pid, self.image or "(none)", (self.memory or 0) // 1024)
+  return printable(string.format("%-20s %-6d %-7d %-24s %8d K", self.account or self.sid or "-", self.session,
+    self.pid, self.image or "(none)", (self.memory or 0) // 1024))
 end
 
 function Process:totable()

@@ -35,7 +35,8 @@ function Error.__tostring(e)
     parts[#parts + 1] = " [" .. e.status_name .. "]"
   end
   if e.hint and e.hint ~= "" then parts[#parts + 1] = " (hint: " .. e.hint .. ")" end
-  return table.concat(parts)
+  -- messages quote server strings (user names, station names)
+  return require("termsrv.text").printable(table.concat(parts))
 end
 
 --- Plain-table view, for JSON output and logs.

@@ -186,7 +186,7 @@ function Session.__tostring(t)
   if t.client or t.address then
     parts[#parts + 1] = "client " .. (t.client or "?") .. (t.address and (" (" .. t.address .. ")") or "")
   end
-  return table.concat(parts, "  ")
+  return require("termsrv.text").printable(table.concat(parts, "  "))
 end
 
 local List = {}

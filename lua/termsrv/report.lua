@@ -14,6 +14,7 @@
 local duration = require "termsrv.duration"
 local json = require "termsrv.json"
 local record = require "termsrv.record"
+local text = require "termsrv.text"
 
 local M = {}
 
@@ -34,6 +35,9 @@ M.ERROR_FIELDS = { "host", "error", "error_message" }
 -- small helpers
 
 local function rtrim(s) return (s:gsub("%s+$", "")) end
+
+-- every cell of a text table: server strings cannot reach the terminal raw
+local function cell(v) return text.printable(v == nil and "" or tostring(v)) end
 
 local function ulen(s)
   return utf8.len(s) or #s
@@ -86,14 +90,14 @@ function M.text_table(headers, rows, opts)
   for c, h in ipairs(headers) do w[c] = ulen(h) end
   for _, row in ipairs(rows) do
     for c = 1, #headers do
-      local v = row[c] == nil and "" or tostring(row[c])
+      local v = cell(row[c])
       if ulen(v) > w[c] then w[c] = ulen(v) end
     end
   end
   local function line(cells)
     local out = {}
     for c = 1, #headers do
-      local v = cells[c] == nil and "" or tostring(cells[c])
+      local v = cell(cells[c])
       out[c] = right[c] and rjust(v, w[c]) or ljust(v, w[c])
     end
     return rtrim(table.concat(out, "  "))
@@ -137,8 +141,7 @@ end
 
 local function username(r, opts)
   if not r.user or r.user == "" then return "" end
-  if opts.domain then return record.account(r) end
-  return r.user
+  return text.printable(opts.domain and record.account(r) or r.user)
 end
 
 local function host_col(recs, opts)
@@ -162,8 +165,8 @@ function M.qwinsta(records, opts)
   local hostw = show_host and 6 or 0 -- "HOST" + gap, even with no rows
   local namew, userw, idw = 18, 22, 5
   for _, r in ipairs(recs) do
-    if show_host then hostw = math.max(hostw, ulen(r.host or "") + 2, 6) end
-    namew = math.max(namew, ulen(r.name or "") + 1)
+    if show_host then hostw = math.max(hostw, ulen(cell(r.host)) + 2, 6) end
+    namew = math.max(namew, ulen(cell(r.name)) + 1)
     userw = math.max(userw, ulen(username(r, opts)) + 1)
     idw = math.max(idw, #tostring(r.id))
   end
@@ -174,7 +177,7 @@ function M.qwinsta(records, opts)
   end
   local lines = { row("HOST", "SESSIONNAME", "USERNAME", "ID", "STATE", "TYPE", "DEVICE") }
   for _, r in ipairs(recs) do
-    lines[#lines + 1] = row(r.host or "", r.name or "", username(r, opts), tostring(r.id),
+    lines[#lines + 1] = row(cell(r.host), cell(r.name), username(r, opts), tostring(r.id),
       record.STATE_ABBREV[r.state] or tostring(r.state or ""), "", "")
   end
   return lines_out(lines)
@@ -195,17 +198,17 @@ function M.quser(records, opts)
   local show_host = host_col(recs, opts)
   local hostw, userw, namew, idw = show_host and 6 or 0, 22, 18, 3
   for _, r in ipairs(recs) do
-    if show_host then hostw = math.max(hostw, ulen(r.host or "") + 2, 6) end
+    if show_host then hostw = math.max(hostw, ulen(cell(r.host)) + 2, 6) end
     userw = math.max(userw, ulen(username(r, opts)) + 1)
-    namew = math.max(namew, ulen(r.name or "") + 1)
+    namew = math.max(namew, ulen(cell(r.name)) + 1)
     idw = math.max(idw, #tostring(r.id))
   end
   local lines = { rtrim(" " .. (show_host and ljust("HOST", hostw) or "") .. ljust("USERNAME", userw)
     .. ljust("SESSIONNAME", namew) .. rjust("ID", idw) .. "  " .. ljust("STATE", 8) .. "IDLE TIME"
     .. "  " .. "LOGON TIME") }
   for _, r in ipairs(recs) do
-    lines[#lines + 1] = rtrim(" " .. (show_host and ljust(r.host or "", hostw) or "")
-      .. ljust(username(r, opts), userw) .. ljust(r.name or "", namew) .. rjust(tostring(r.id), idw)
+    lines[#lines + 1] = rtrim(" " .. (show_host and ljust(cell(r.host), hostw) or "")
+      .. ljust(username(r, opts), userw) .. ljust(cell(r.name), namew) .. rjust(tostring(r.id), idw)
       .. "  " .. ljust(record.STATE_ABBREV[r.state] or tostring(r.state or ""), 8)
       .. rjust(M.quser_idle(record.idle(r)), 8) .. "   " .. M.logon_time(r.logon_time, opts))
   end
@@ -361,7 +364,7 @@ local function csv_field(v)
   if v == nil then return "" end
   local s
   if type(v) == "boolean" then s = v and "true" or "false"
-  else s = tostring(v) end
+  else s = text.csv_inert(text.printable(tostring(v))) end
   if s:find('[,"\r\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
   return s
 end

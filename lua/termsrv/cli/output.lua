@@ -5,6 +5,7 @@
 
 local errors = require "termsrv.error"
 local report = require "termsrv.report"
+local text = require "termsrv.text"
 
 local M = {}
 
@@ -46,14 +47,19 @@ end
 -------------------------------------------------------------------------------
 -- streams
 
-function M.out(ctx, s) ctx.stdout:write(s) end
+-- Tables escape server strings cell by cell; this guard catches any text
+-- that reached a table another way (JSON and CSV escape their own).
+function M.out(ctx, s)
+  if ctx.format == "table" or ctx.format == nil then s = text.printable_lines(s) end
+  ctx.stdout:write(s)
+end
 
 --- One line per diagnostic (a worker's script error carries a traceback:
 -- shown only with TERMSRV_DEBUG).
 function M.diag(ctx, s)
   s = tostring(s)
   if not (ctx.getenv and ctx.getenv("TERMSRV_DEBUG")) then s = s:gsub("\n.*$", "") end
-  ctx.stderr:write(s, "\n")
+  ctx.stderr:write(text.printable_lines(s), "\n")
 end
 
 --- `items` as JSON Lines or CSV (with `fields`), or as `text_fn(items)` for tables.
