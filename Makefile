@@ -145,10 +145,10 @@ fuzz-seeds: fuzz-build
 # purpose and check the signal; ASan would turn it into SIGABRT (a stray
 # SEGV of ours still fails the run, only without ASan's report).
 ASAN_BUILD   := build-asan
-ASAN_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+ASAN_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
                 -fno-sanitize-recover=undefined
 ASAN_PRELOAD  = $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)
-ASAN_ENV      = TERMSRV_BUILD=$(ASAN_BUILD) LD_PRELOAD="$(ASAN_PRELOAD)" \
+ASAN_ENV      = TERMSRV_BUILD=$(ASAN_BUILD) TERMSRV_ALLOW_CORE_DUMPS=1 LD_PRELOAD="$(ASAN_PRELOAD)" \
   ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=1:detect_stack_use_after_return=1:handle_segv=0 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/spec/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

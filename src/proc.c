@@ -631,7 +631,56 @@ static int l_write_line(lua_State *L)
 	return 1;
 }
 
+/* ---- secrets and core dumps --------------------------------------------------
+ *
+ * proc.protect() -> true | nil, message: this process holds a password or an
+ * NT hash from now on.  A core dump would write it to disk (a crashing
+ * worker's core held six copies of the password), and a dumpable process
+ * lets any process of the same uid ptrace it and read its memory.  So: no
+ * core file (RLIMIT_CORE's soft limit 0) and not dumpable, which also
+ * refuses same-uid ptrace.  Both are inherited by fleet workers.  An
+ * environment variable TERMSRV_ALLOW_CORE_DUMPS=1 keeps them for debugging
+ * (and for LeakSanitizer, which cannot stop the threads of a process that is
+ * not dumpable). */
+static int l_protect(lua_State *L)
+{
+	const char *keep = getenv("TERMSRV_ALLOW_CORE_DUMPS");
+	if (keep && strcmp(keep, "1") == 0) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	/* the soft limit only: the hard one is the caller's, and its children
+	 * (execve makes a process dumpable again) may still want core files */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_CORE, &rl) < 0)
+		return fail_errno(L, errno, "getrlimit(RLIMIT_CORE)");
+	rl.rlim_cur = 0;
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		return fail_errno(L, errno, "setrlimit(RLIMIT_CORE)");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return fail_errno(L, errno, "prctl(PR_SET_DUMPABLE)");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* proc.dump_state() -> dumpable (boolean), core limit (bytes; math.huge when
+ * unlimited) */
+static int l_dump_state(lua_State *L)
+{
+	struct rlimit rl;
+	int d = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (d < 0 || getrlimit(RLIMIT_CORE, &rl) < 0)
+		return fail_errno(L, errno, "prctl/getrlimit");
+	lua_pushboolean(L, d != 0);
+	if (rl.rlim_cur == RLIM_INFINITY)
+		lua_pushnumber(L, HUGE_VAL);
+	else
+		lua_pushinteger(L, (lua_Integer)rl.rlim_cur);
+	return 2;
+}
+
 static const luaL_Reg funcs[] = {
+	{ "protect", l_protect }, { "dump_state", l_dump_state },
 	{ "trap", l_trap },     { "untrap", l_untrap }, { "caught", l_caught },
 	{ "reset_caught", l_reset_caught },
 	{ "audit_open", l_audit_open }, { "write_line", l_write_line },

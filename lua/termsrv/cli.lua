@@ -81,6 +81,8 @@ local function setup(ctx, args, numbers_allowed)
   local creds, err = credentials.resolve{ account = args.account, domain = args.account_domain,
     file = args.credentials, kerberos = args.kerberos, getenv = ctx.getenv, prompt = prompt }
   if not creds then return nil, err end
+  -- the secret is in this process (and in every worker it forks) from now on
+  if creds.password or creds.nthash then require("termsrv.proc").protect() end
   ctx.creds = creds
   ctx.connect = { user = creds.user, domain = creds.domain, password = creds.password,
     nthash = creds.nthash, kerberos = creds.kerberos or nil, timeout = args.timeout,

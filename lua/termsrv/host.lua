@@ -113,6 +113,8 @@ function M.connect(opts)
   local hostname, port = split_host(opts.host, opts.port)
   local user, domain = split_user(opts.user, opts.domain)
   local label = opts.name or opts.host
+  -- the secret is in this process now: no core file, no same-uid ptrace
+  if opts.password or opts.nthash then require("termsrv.proc").protect() end
   local c, err = core.connect{
     host = hostname, port = port, user = user, domain = domain or "",
     password = opts.password, nthash = opts.nthash, kerberos = opts.kerberos,
