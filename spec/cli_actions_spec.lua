@@ -108,7 +108,9 @@ describe("termsrv actions", function()
       assert.equal(0, code)
       local rows = {}
       for _, l in ipairs(lines(out)) do rows[#rows + 1] = assert(dkjson.decode(l)) end
-      assert.equal(2, #rows)
+      assert.equal(3, #rows)
+      -- the host's status record follows its steps
+      assert.same({ "host", "TS01", true, 2 }, { rows[3].type, rows[3].host, rows[3].ok, rows[3].records })
       -- svc_backup (disconnected 12h) is a service account: never picked by default
       assert.same({ "carol", "bob" }, { rows[1].user, rows[2].user })
       assert.equal("logoff", rows[1].action)
@@ -116,9 +118,12 @@ describe("termsrv actions", function()
       assert.matches("dry run: 2 actions planned on 1 host; %-%-apply acts", err)
       code, out = run({ "free-slots", "2", host, "--format", "csv" }, ADMIN)
       assert.equal(0, code)
-      assert.equal("host,id,user,domain,logon_time,station,state,idle,disconnected,client,address,rule,action,why",
-        out:match("^([^\r]*)\r\n"))
-      assert.equal(3, #lines(out:gsub("\r", "")))
+      assert.equal("type,host,id,user,domain,logon_time,station,state,idle,disconnected,client,address,rule,"
+        .. "action,why,ok,error,message,hint,duration,records", out:match("^([^\r]*)\r\n"))
+      local l = lines(out:gsub("\r", ""))
+      assert.equal(4, #l)
+      assert.matches("^step,TS01,5,carol,", l[2])
+      assert.matches("^host,TS01,,,.*,true,,,,[%d.]+,2$", l[4])
     end)
   end)
 
@@ -162,12 +167,14 @@ describe("termsrv actions", function()
       local code, out, err = run({ "reset", host, "--user", "bob", "--apply", "--format", "json",
                                    "--audit", audit_file }, ADMIN)
       assert.equal(0, code)
-      local row = assert(dkjson.decode(out))
+      local row = assert(dkjson.decode(out:match("^[^\n]*")))
       assert.same({ "TS01", 4, "bob", "reset", "ok", true, "disconnected", "gone" },
         { row.host, row.id, row.user, row.action, row.status, row.ok, row.before, row.after })
       assert.matches('^{"host":"TS01","id":4,"user":"bob","domain":"CORP","logon_time":"[^"]+","rule":"reset",'
         .. '"action":"reset","status":"ok","ok":true,"before":"disconnected","after":"gone","error":null,'
-        .. '"error_message":null,"duration":[%d.]+,"answer":null,"steps":"reset:ok","note":null}\n$', out)
+        .. '"error_message":null,"duration":[%d.]+,"answer":null,"steps":"reset:ok","note":null}\n'
+        .. '{"type":"host","host":"TS01","ok":true,"error":null,"message":null,"hint":null,"duration":[%d.]+,'
+        .. '"records":1}\n$', out)
       assert.equal("total: 1 host, 1 ok, 0 failed, 0 skipped, 0 host errors\n", err)
     end)
 
@@ -387,6 +394,7 @@ describe("termsrv actions", function()
       assert.equal(0, code)
       for _, line in ipairs(lines(out)) do
         local p = assert(dkjson.decode(line))
+        if p.type == "host" then break end -- the host's status record comes last
         assert.equal("CORP\\dave", p.account)
         assert.equal(6, p.session)
       end

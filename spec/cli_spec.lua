@@ -20,11 +20,11 @@ local TMP = support.scratch()
 local run = support.runner{ unset = support.TERMSRV_VARS, set = { "TZ=UTC", "HOME=" .. TMP .. "/home" } }
 
 -- Ages move with the clock: mask them (keys of JSON lines, columns of CSV).
-local VOLATILE = { "disconnect_time", "last_input_time", "server_time", "idle", "disconnected" }
+local VOLATILE = { "disconnect_time", "last_input_time", "server_time", "idle", "disconnected", "duration" }
 
 local function mask_json(text)
   for _, k in ipairs(VOLATILE) do
-    text = text:gsub('"' .. k .. '":"[^"]*"', '"' .. k .. '":#'):gsub('"' .. k .. '":%d+', '"' .. k .. '":#')
+    text = text:gsub('"' .. k .. '":"[^"]*"', '"' .. k .. '":#'):gsub('"' .. k .. '":[%d.]+', '"' .. k .. '":#')
   end
   return text
 end
@@ -132,6 +132,9 @@ describe("termsrv CLI", function()
           .. '"kind":"user","logon_time":"2026-11-23T08:00:00Z","connect_time":"2026-11-23T08:00:00Z",'
           .. '"disconnect_time":#,"last_input_time":#,"server_time":#,"idle":#,"disconnected":#,'
           .. '"locked":null,"client":null,"address":null}',
+        -- every host's status record follows its records: "no sessions" is not "could not ask"
+        '{"type":"host","host":"TS01","ok":true,"error":null,"message":null,"hint":null,"duration":#,'
+          .. '"records":3}',
       }, "\n") .. "\n", mask_json(out))
       -- the masked ages are what the sim was told, on its own clock
       local bob = assert(dkjson.decode(out:match("[^\n]*\"bob\"[^\n]*")))
@@ -139,17 +142,20 @@ describe("termsrv CLI", function()
       assert.equal(bob.idle, bob.disconnected)
     end)
 
-    it("sessions --format csv: RFC 4180, CRLF, header row, same columns as JSON", function()
+    it("sessions --format csv: RFC 4180, CRLF, one header row, a type column, a status row per host", function()
       local code, out = run({ "sessions", ts02, "--format", "csv", "--client" }, ADMIN)
       assert.equal(0, code)
       assert.truthy(out:find("\r\n", 1, true))
       assert.equal(table.concat({
-        "host,id,name,user,domain,state,state_code,kind,logon_time,connect_time,disconnect_time,"
-          .. "last_input_time,server_time,idle,disconnected,locked,client,address",
-        "TS02,1,console,,,connected,1,console,,,,,#,,,,,",
-        "TS02,2,rdp-tcp#7,erin,CORP,active,0,user,2026-11-26T08:00:00Z,2026-11-26T08:00:00Z,,#,#,#,,,"
-          .. "PC-ERIN,10.20.0.5",
-        "TS02,3,,bob,CORP,disconnected,4,user,2026-11-26T06:00:00Z,2026-11-26T06:00:00Z,#,#,#,#,#,,,",
+        "type,host,id,name,user,domain,state,state_code,kind,logon_time,connect_time,disconnect_time,"
+          .. "last_input_time,server_time,idle,disconnected,locked,client,address,ok,error,message,hint,duration,"
+          .. "records",
+        "session,TS02,1,console,,,connected,1,console,,,,,#,,,,,,,,,,,",
+        "session,TS02,2,rdp-tcp#7,erin,CORP,active,0,user,2026-11-26T08:00:00Z,2026-11-26T08:00:00Z,,#,#,#,,,"
+          .. "PC-ERIN,10.20.0.5,,,,,,",
+        "session,TS02,3,,bob,CORP,disconnected,4,user,2026-11-26T06:00:00Z,2026-11-26T06:00:00Z,#,#,#,#,#,,,"
+          .. ",,,,,,",
+        "host,TS02,,,,,,,,,,,,,,,,,,true,,,,#,3",
       }, "\n") .. "\n", mask_csv(out))
     end)
 
@@ -163,13 +169,14 @@ describe("termsrv CLI", function()
       }, "\n") .. "\n", out)
     end)
 
-    it("an empty listing on several hosts still has its header", function()
+    it("an empty listing on several hosts still has its header (tables) or its status records", function()
       local code, out = run({ "sessions", ts01, ts02, "--user", "nobody" }, ADMIN)
       assert.equal(0, code)
       assert.equal(" HOST  SESSIONNAME       USERNAME                 ID  STATE   TYPE        DEVICE\n", out)
       code, out = run({ "users", ts01, "--user", "nobody", "--format", "json" }, ADMIN)
       assert.equal(0, code)
-      assert.equal("", out)
+      assert.equal('{"type":"host","host":"TS01","ok":true,"error":null,"message":null,"hint":null,'
+        .. '"duration":#,"records":0}\n', mask_json(out))
     end)
   end)
 

@@ -74,7 +74,7 @@ describe("server strings on the terminal", function()
     local names = {}
     for line in out:gmatch("[^\n]+") do
       local r = dkjson.decode(line)
-      names[r.id] = r.client
+      if r.type ~= "host" then names[r.id] = r.client end
     end
     assert.equal("PC" .. CLEAR .. "X", names[3])
     assert.equal("gpj." .. RLO .. "exe", names[5])

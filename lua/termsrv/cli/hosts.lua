@@ -80,8 +80,11 @@ end
 -- duration=, not_started=, partial=}` (`partial`: the rows a host that gave
 -- no answer sent as it went). `fn` must return plain data (records keep
 -- their metatables); a value with `err` marks the host as failed.
+-- `ctx.on_host(result)`, when set, gets each host's result as that host
+-- finishes (the streaming output of JSON Lines and CSV).
 -- @tparam table ctx `hosts`, `connect` (termsrv.connect options without host),
---   `jobs`, `host_timeout`, `stop` (a progress line shows on a terminal for more than one host)
+--   `jobs`, `host_timeout`, `stop`, `on_host` (a progress line shows on a terminal for more
+--   than one host)
 -- @tparam function fn
 -- @treturn {table,...}
 function M.run_hosts(ctx, fn)
@@ -93,10 +96,14 @@ function M.run_hosts(ctx, fn)
     timeout = ctx.host_timeout, fork = ((ctx.jobs or 1) > 1 and #hosts > 1) or ctx.host_timeout ~= nil }
   -- once a host has started, an error is the run's: running hosts again would act twice
   local out = {}
-  for _, r in ipairs(f:run(fn)) do
-    out[r.index] = { host = r.host, spec = hosts[r.index], ok = r.ok, value = r.value, err = r.err,
-                     duration = r.duration, not_started = r.not_started,
-                     partial = not r.ok and (r.value and r.value.results or r.notes) or nil }
+  local iter, _, _, sweep = f:each(fn)
+  local sweep_close <close> = sweep -- luacheck: ignore 211
+  for r in iter do
+    local x = { host = r.host, spec = hosts[r.index], ok = r.ok, value = r.value, err = r.err,
+                duration = r.duration, not_started = r.not_started,
+                partial = not r.ok and (r.value and r.value.results or r.notes) or nil }
+    out[r.index] = x
+    if ctx.on_host then ctx.on_host(x) end
   end
   return out
 end

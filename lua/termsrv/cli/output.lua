@@ -6,6 +6,7 @@
 local errors = require "termsrv.error"
 local report = require "termsrv.report"
 local text = require "termsrv.text"
+local json = require "termsrv.json"
 
 local M = {}
 
@@ -89,13 +90,92 @@ function M.report_host_errors(ctx, results)
 end
 
 -------------------------------------------------------------------------------
+-- streaming: JSON Lines and CSV as each host finishes
+
+--- The columns of a host's status record: `type` ("host"), whether it
+-- answered (`ok`), the error's `code`, `message` and `hint` when it did not,
+-- how long it took, and how many records it gave. Every host gets one, in
+-- JSON Lines and CSV, so that "no sessions" and "could not ask" differ.
+M.STATUS_FIELDS = { "type", "host", "ok", "error", "message", "hint", "duration", "records" }
+
+--- A host's status record from its run_hosts result.
+function M.status_record(r, records)
+  local e = M.host_err(r)
+  local t = { type = "host", host = r.host, ok = e == nil, records = records,
+              duration = r.duration and math.floor(r.duration * 1000 + 0.5) / 1000 }
+  if e then
+    t.error = type(e) == "table" and e.code or "error"
+    t.message = type(e) == "table" and e.message or tostring(e)
+    t.hint = type(e) == "table" and e.hint or nil
+  end
+  return t
+end
+
+local function flush(ctx) if ctx.stdout.flush then ctx.stdout:flush() end end
+
+--- With `--format json` or `csv`, sets `ctx.on_host` so that each host's
+-- records (`records_of(result)`, a list; `kind` names them in CSV's `type`
+-- column) are written, flushed, as soon as that host finishes, followed by
+-- its status record; CSV has one header for both kinds of row (`type`, the
+-- records' `fields`, then the status columns they lack). `each(result)`,
+-- when given, runs first for every host (its diagnostics). Returns true
+-- when streaming; `ctx.streamed` is then set.
+function M.stream(ctx, fields, kind, records_of, each)
+  local fmt = ctx.format
+  if fmt ~= "json" and fmt ~= "csv" then
+    ctx.on_host = each
+    return false
+  end
+  local columns = { "type" }
+  local have = { type = true }
+  for _, list in ipairs{ fields, M.STATUS_FIELDS } do
+    for _, k in ipairs(list) do
+      if not have[k] then columns[#columns + 1], have[k] = k, true end
+    end
+  end
+  if fmt == "csv" then M.out(ctx, (report.csv({}, { fields = columns }))) end
+  ctx.streamed = true
+  ctx.on_host = function(r)
+    if each then each(r) end
+    local items = records_of(r) or {}
+    if fmt == "json" then
+      if #items > 0 then M.out(ctx, report.jsonl(items, { fields = fields })) end
+      local st = M.status_record(r, #items)
+      for _, k in ipairs(M.STATUS_FIELDS) do if st[k] == nil then st[k] = json.null end end
+      M.out(ctx, json.encode(st, M.STATUS_FIELDS) .. "\n")
+    else
+      local rows = report.rows(items, { fields = fields })
+      for _, row in ipairs(rows) do row.type = kind end
+      rows[#rows + 1] = M.status_record(r, #items)
+      local csv = report.csv(rows, { fields = columns })
+      M.out(ctx, (csv:gsub("^[^\n]*\n", ""))) -- the header went out first
+    end
+    flush(ctx)
+  end
+  return true
+end
+
+-------------------------------------------------------------------------------
 -- action results
 
+-- The action rows of one host's result: what it reported, or what a host
+-- that failed after acting (deadline, stop) sent as it went.
+local function rows_of(r)
+  return r.ok and r.value and r.value.results or r.partial or {}
+end
+
+--- Streams the action rows of each host as it finishes (see `stream`; `view`
+-- as for `finish_rows`), its error on stderr at once in every format.
+function M.stream_rows(ctx, view)
+  M.stream(ctx, view and view.fields or report.RESULT_FIELDS, "result", rows_of,
+    function(r) M.report_host_errors(ctx, { r }) end)
+end
+
 --- Reports the host errors of action results (`value.results` rows from each
--- host) and gathers them: all rows, each host's outcome, the number of hosts
--- that failed as a whole.
+-- host; unless `stream_rows` did as they came) and gathers them: all rows,
+-- each host's outcome, the number of hosts that failed as a whole.
 function M.collect_rows(ctx, results)
-  M.report_host_errors(ctx, results)
+  if not ctx.on_host then M.report_host_errors(ctx, results) end
   local rows, outcomes, host_errors = {}, {}, 0
   for i, r in ipairs(results) do
     if M.host_err(r) then
@@ -103,7 +183,7 @@ function M.collect_rows(ctx, results)
       outcomes[i] = "failed"
     end
     -- a host that failed after acting (deadline, stop) still shows its rows
-    for _, x in ipairs(r.ok and r.value and r.value.results or r.partial or {}) do rows[#rows + 1] = x end
+    for _, x in ipairs(rows_of(r)) do rows[#rows + 1] = x end
     if not outcomes[i] then outcomes[i] = M.outcome_of(r.value.results or {}) end
   end
   return rows, outcomes, host_errors
@@ -137,7 +217,7 @@ function M.finish_rows(ctx, results, view)
     -- or timed out may have done things (its audit lines say which)
     M.out(ctx, #rows == 0 and (host_errors == 0 and view.empty or "")
       or report.results_table(rows, view.columns or SESSION_COLUMNS))
-  else
+  elseif not ctx.streamed then
     M.emit(ctx, setmetatable(rows, { __name = "termsrv.results" }), nil, view.fields or report.RESULT_FIELDS)
   end
   M.summary(ctx, rows, host_errors, #results)

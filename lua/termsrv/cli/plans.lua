@@ -86,6 +86,11 @@ end
 --   and reported when absent)
 function M.run_policy(ctx, pol, o)
   local trapped = o.apply and stop.begin(ctx)
+  if o.apply then output.stream_rows(ctx) else
+    output.stream(ctx, report.STEP_FIELDS, "step",
+      function(r) return r.ok and r.value and r.value.plan and r.value.plan.steps or {} end,
+      function(r) output.report_host_errors(ctx, { r }) end)
+  end
   local results = hosts.run_hosts(ctx, function(h)
     if o.apply then stop.begin() end -- in a worker: its own trap
     local p, perr = plan.make({ h }, pol, { all = o.ids ~= nil or nil })
@@ -179,13 +184,12 @@ function M.finish_policy(ctx, results, name, free, apply)
     return short_of(ctx, results, free, output.finish_rows(ctx, results, { empty = "nothing to do\n" }))
   end
   local p = M.merge(results, name, free)
-  output.report_host_errors(ctx, results)
   local outcomes = {}
   for i, r in ipairs(results) do outcomes[i] = output.host_err(r) and "failed" or "ok" end
   p.errors = {}
   if ctx.format == "table" then output.out(ctx, M.text(p))
   else
-    output.emit(ctx, p)
+    if not ctx.streamed then output.emit(ctx, p) end
     output.diag(ctx, string.format("dry run: %d action%s planned on %d host%s; --apply acts", #p.steps,
       #p.steps == 1 and "" or "s", #results, #results == 1 and "" or "s"))
   end

@@ -9,8 +9,10 @@ local util = require "termsrv.cli.util"
 
 local M = {}
 
--- The sessions of every host that pass --state/--user, and the exit code.
-local function listing(ctx, args, opts)
+-- The sessions of every host that pass --state/--user (and `keep`), and
+-- the exit code. With JSON or CSV they stream out as each host finishes
+-- (the list returned is then empty).
+local function listing(ctx, args, opts, keep)
   local filter
   local sel = {}
   if #util.list(args.state) > 0 then sel.state = args.state end
@@ -19,28 +21,38 @@ local function listing(ctx, args, opts)
     sel.include_protected = true
     filter = util.compile(sel)
   end
-  local results = hosts.run_hosts(ctx, function(h)
+  local function list(h)
     local l, err = h:sessions(opts)
     if not l then return { err = err } end
-    local keep = {}
+    local kept = {}
     for _, s in ipairs(l) do
-      if not filter or filter:match(s) then keep[#keep + 1] = s end
+      if not filter or filter:match(s) then kept[#kept + 1] = s end
     end
-    return { sessions = keep, problems = l.errors, partial = l.partial }
-  end)
-  output.report_host_errors(ctx, results)
-  local all, outcomes = {}, {}
+    return { sessions = kept, problems = l.errors, partial = l.partial }
+  end
+  local function records_of(r)
+    local t = {}
+    if output.host_err(r) then return t end
+    for _, s in ipairs(r.value.sessions) do if not keep or keep(s) then t[#t + 1] = s end end
+    return t
+  end
+  -- what went wrong on a host is said as soon as that host finishes
+  local function diagnose(r)
+    if output.host_err(r) then return output.report_host_errors(ctx, { r }) end
+    for _, e in ipairs(r.value.problems or {}) do output.diag(ctx, tostring(e)) end
+    -- a listing that cannot show everything says so (the exit code stays:
+    -- what it shows is complete for this account)
+    if r.value.partial then output.diag(ctx, "termsrv: " .. r.host .. ": " .. r.value.partial) end
+  end
+  local streaming = output.stream(ctx, report.SESSION_FIELDS, "session", records_of, diagnose)
+  local results = hosts.run_hosts(ctx, list)
+  local all, outcomes = record.list{}, {}
   for i, r in ipairs(results) do
     if output.host_err(r) then
       outcomes[i] = "failed"
     else
-      for _, s in ipairs(r.value.sessions) do all[#all + 1] = s end
-      local problems = r.value.problems or {}
-      for _, e in ipairs(problems) do output.diag(ctx, tostring(e)) end
-      -- a listing that cannot show everything says so (the exit code stays:
-      -- what it shows is complete for this account)
-      if r.value.partial then output.diag(ctx, "termsrv: " .. r.host .. ": " .. r.value.partial) end
-      outcomes[i] = #problems > 0 and "partial" or "ok"
+      if not streaming then for _, s in ipairs(records_of(r)) do all[#all + 1] = s end end
+      outcomes[i] = #(r.value.problems or {}) > 0 and "partial" or "ok"
     end
   end
   return all, output.exit_of(outcomes)
@@ -70,7 +82,7 @@ function M.sessions(ctx, args)
   -- the qwinsta table shows no times: skip the per-session call for it
   local times = not args.no_times and (ctx.format ~= "table" or args.client)
   local recs, code = listing(ctx, args, { all = args.all, times = times, client = args.client })
-  if code == output.EXIT_FAILED then return code end
+  if code == output.EXIT_FAILED or ctx.streamed then return code end
   local multi = #ctx.hosts > 1
   output.emit(ctx, recs, function(items)
     if args.client then return sessions_with_client(items, multi, args.show_domain) end
@@ -80,12 +92,9 @@ function M.sessions(ctx, args)
 end
 
 function M.users(ctx, args)
-  local all, code = listing(ctx, args, { all = false, times = true })
-  local recs = record.list{}
-  for _, r in ipairs(all) do
-    if r.user and r.user ~= "" then recs[#recs + 1] = r end
-  end
-  if code == output.EXIT_FAILED then return code end
+  local recs, code = listing(ctx, args, { all = false, times = true },
+    function(r) return r.user and r.user ~= "" end)
+  if code == output.EXIT_FAILED or ctx.streamed then return code end
   local multi = #ctx.hosts > 1
   output.emit(ctx, recs, function(items)
     return report.quser(items, { host = multi, domain = args.show_domain, time = args.iso and "iso" or nil,

@@ -41,30 +41,42 @@ local function sort_procs(procs)
   return procs
 end
 
-local function collect_procs(ctx, results)
-  output.report_host_errors(ctx, results)
+local PROCESS_FIELDS = { "host", "pid", "ppid", "image", "session", "account", "sid", "memory",
+  "peak_memory", "threads", "handles", "create_time", "cpu_seconds" }
+
+local function procs_of(r)
+  if output.host_err(r) then return {} end
+  return sort_procs(r.value.processes)
+end
+
+-- JSON and CSV stream each host's processes as it finishes; errors go to
+-- stderr as they come in every format.
+local function stream_procs(ctx)
+  return output.stream(ctx, PROCESS_FIELDS, "process", procs_of,
+    function(r) output.report_host_errors(ctx, { r }) end)
+end
+
+local function collect_procs(results)
   local all, outcomes = {}, {}
   for i, r in ipairs(results) do
     if output.host_err(r) then outcomes[i] = "failed" else
-      for _, p in ipairs(sort_procs(r.value.processes)) do all[#all + 1] = p end
+      for _, p in ipairs(procs_of(r)) do all[#all + 1] = p end
       outcomes[i] = "ok"
     end
   end
   return all, outcomes
 end
 
-local PROCESS_FIELDS = { "host", "pid", "ppid", "image", "session", "account", "sid", "memory",
-  "peak_memory", "threads", "handles", "create_time", "cpu_seconds" }
-
 function M.processes(ctx, args)
+  local streaming = stream_procs(ctx)
   local results = hosts.run_hosts(ctx, function(h)
     local procs, err = h:processes{ session = args.session, user = args.user, name = args.name }
     if not procs then return { err = err } end
     return { processes = procs }
   end)
-  local all, outcomes = collect_procs(ctx, results)
+  local all, outcomes = collect_procs(results)
   local code = output.exit_of(outcomes)
-  if code == output.EXIT_FAILED then return code end
+  if code == output.EXIT_FAILED or streaming then return code end
   output.emit(ctx, all, function(items) return proc_table(items, #ctx.hosts > 1) end, PROCESS_FIELDS)
   return code
 end
@@ -134,13 +146,17 @@ function M.kill(ctx, args)
   local path = audit.prepare(ctx, args, act)
   if path == nil then return output.EXIT_FAILED end
   local results
+  local view = { empty = "", fields = KILL_FIELDS,
+                 columns = { "host", "pid", "image", "id", "status", "detail" } }
   if act then
+    output.stream_rows(ctx, view)
     results = plans.run_actions(ctx, path, function(h, runner, note)
       local procs, err = chosen(h, args, pids, act)
       if not procs then return nil, err end
       return kill_all(h, procs, runner, note)
     end)
   else
+    stream_procs(ctx)
     results = hosts.run_hosts(ctx, function(h)
       local procs, err = chosen(h, args, pids, act)
       if not procs then return { err = err } end
@@ -148,7 +164,8 @@ function M.kill(ctx, args)
     end)
   end
   if not act then
-    local all, outcomes = collect_procs(ctx, results)
+    local all, outcomes = collect_procs(results)
+    if ctx.streamed then return output.exit_of(outcomes) end
     output.emit(ctx, all, function(items)
       if #items == 0 then return "no matching processes\n" end
       return proc_table(items, #ctx.hosts > 1, "would kill") .. string.format(
@@ -156,8 +173,7 @@ function M.kill(ctx, args)
     end, PROCESS_FIELDS)
     return output.exit_of(outcomes)
   end
-  return output.finish_rows(ctx, results, { empty = "", fields = KILL_FIELDS,
-    columns = { "host", "pid", "image", "id", "status", "detail" } })
+  return output.finish_rows(ctx, results, view)
 end
 
 return M

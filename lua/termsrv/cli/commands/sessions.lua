@@ -108,6 +108,7 @@ function M.message(ctx, args)
     m = util.compile(sel)
   end
   local needs_times = sel and (sel.min_idle or sel.min_disconnected)
+  output.stream_rows(ctx)
   local results = hosts.run_hosts(ctx, function(h)
     local targets = {}
     if m then
@@ -148,6 +149,7 @@ function M.connect(ctx, args)
   end
   local path = audit.prepare(ctx, args, true)
   if path == nil then return output.EXIT_FAILED end
+  output.stream_rows(ctx)
   local results = plans.run_actions(ctx, path, function(h, runner)
     local src = h:session(source)
     local entry = plans.entry(h, "connect", "connect", "session " .. source .. " to " .. target,

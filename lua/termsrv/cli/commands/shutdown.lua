@@ -17,6 +17,7 @@ function M.shutdown(ctx, args)
   end
   local path = audit.prepare(ctx, args, true)
   if path == nil then return output.EXIT_FAILED end
+  output.stream_rows(ctx)
   local results = plans.run_actions(ctx, path, function(h, runner)
     return { runner:act(plans.entry(h, "shutdown", what, what), function()
       local res, e, failed = h:shutdown{ confirm = true, reboot = args.reboot, poweroff = args.poweroff,
