@@ -24,7 +24,7 @@ build = {
   modules = {
     ["termsrv.core"] = {
       sources = { "src/errors.c", "src/ndr.c", "src/ntlmssp.c", "src/dcerpc.c", "src/smbpipe.c",
-                  "src/tsts.c", "src/lua_core.c" },
+                  "src/tsts.c", "src/sandbox.c", "src/lua_core.c" },
       defines = { "_DEFAULT_SOURCE" },
       libraries = { "smbclient", "nettle" },
       incdirs = { "$(SMBCLIENT_INCDIR)/samba-4.0", "$(NETTLE_INCDIR)" },
