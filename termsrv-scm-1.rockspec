@@ -36,6 +36,7 @@ build = {
     ["termsrv.control"] = "lua/termsrv/control.lua",
     ["termsrv.record"] = "lua/termsrv/record.lua",
     ["termsrv.duration"] = "lua/termsrv/duration.lua",
+    ["termsrv.sandbox"] = "lua/termsrv/sandbox.lua",
     ["termsrv.select"] = "lua/termsrv/select.lua",
     ["termsrv.policy"] = "lua/termsrv/policy.lua",
     ["termsrv.plan"] = "lua/termsrv/plan.lua",
