@@ -393,5 +393,51 @@ describe("policy sandbox", function()
       assert.truthy(err:find("MARK at load\n", 1, true), err)
       assert.truthy(err:find("MARK in where\t%d+\n"), err)
     end)
+
+    it("an endless where predicate is a bad policy: exit 64 with the limit, within a bound time", function()
+      support.spit(TMP .. "/spin.lua", [[
+        rules = { { name = "spin", action = "logoff",
+                    select = { where = function() while true do pcall(error, "x") end end } } }
+      ]])
+      local t0 = clock()
+      local code, out, err = run({ "clean", host, "--policy", TMP .. "/spin.lua", "--format", "json" },
+        support.ADMIN)
+      assert.is_true(clock() - t0 < 4)
+      assert.equal(64, code, err)
+      assert.is_nil(out:find("spin", 1, true))
+      assert.matches('match policy: [^\n]*/spin%.lua: policy rule "spin", session #%d+: instruction budget spent '
+        .. "%(20000000 instructions", err)
+      -- the limits from the command line: for the load and for the plan
+      t0 = clock()
+      code, out, err = run({ "clean", host, "--policy", TMP .. "/spin.lua", "--policy-limit", "instructions=1e5",
+                           "--policy-limit", "time=5s" }, support.ADMIN)
+      assert.is_true(clock() - t0 < 2)
+      assert.equal(64, code, err)
+      assert.matches("instruction budget spent %(100000 instructions", err)
+      assert.equal("Plan: 0 actions on 0 hosts -- dry run, nothing done yet (--apply acts)\n", out)
+      code, out, err = run({ "clean", host, "--policy", TMP .. "/spin.lua", "--policy-limit", "time=0.05" },
+        support.ADMIN)
+      assert.equal(64, code, err)
+      assert.matches("time limit reached %(0%.05 s", err)
+      assert.equal("Plan: 0 actions on 0 hosts -- dry run, nothing done yet (--apply acts)\n", out)
+      support.spit(TMP .. "/grow.lua", "local t = {} while true do t[#t + 1] = {} end")
+      code, out, err = run({ "clean", host, "--policy", TMP .. "/grow.lua", "--policy-limit", "memory=2M" },
+        support.ADMIN)
+      assert.equal(64, code, err)
+      assert.equal("termsrv: load policy: " .. TMP .. "/grow.lua: while loading: memory limit reached (2 MiB) "
+        .. "(hint: a policy runs within limits (memory, instructions, time): fix the policy, or raise the limit)\n",
+        err)
+      assert.equal("", out)
+    end)
+
+    it("a bad --policy-limit is a usage error", function()
+      for _, l in ipairs{ "memory", "memory=lots", "time=0", "instructions=-1", "speed=1", "pattern=inf" } do
+        local code, out, err = run({ "clean", host, "--policy", TMP .. "/spin.lua", "--policy-limit", l },
+          support.ADMIN)
+        assert.equal(64, code, l)
+        assert.equal("", out)
+        assert.matches("termsrv: %-%-policy%-limit", err, 1, false, l)
+      end
+    end)
   end)
 end)
