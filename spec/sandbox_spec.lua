@@ -15,7 +15,11 @@ local sandbox = require "termsrv.sandbox"
 
 local clock = core.sandbox_clock
 local MiB = 1024 * 1024
-local SMALL = { memory = 4 * MiB, instructions = 2000000, time = 1 }
+local SMALL = { memory = 4 * MiB, instructions = 1000000, time = 10 }
+-- the bounds on time below hold with room to spare; a sanitizer build runs
+-- up to ten times slower (malloc-heavy loops)
+local SLOW = (package.searchpath("termsrv.core", package.cpath) or ""):find("asan") and 10 or 1
+local function within(secs, bound) return secs < bound * SLOW end
 
 -- Loads `src` with `limits`; returns the error and the seconds it took.
 local function load_fails(src, limits)
@@ -48,10 +52,10 @@ describe("policy sandbox", function()
     it("stops an endless loop", function()
       local err, took = load_fails("while true do end")
       assert.equal("instructions", err.limit)
-      assert.equal("load policy: p: while loading: instruction budget spent (2000000 instructions; an endless "
+      assert.equal("load policy: p: while loading: instruction budget spent (1000000 instructions; an endless "
         .. "loop?) (hint: a policy runs within limits (memory, instructions, time): fix the policy, or raise "
         .. "the limit)", tostring(err))
-      assert.is_true(took < 1, took)
+      assert.is_true(within(took, 1), took)
     end)
 
     it("cannot be caught: pcall in a loop, nested pcalls, a pcall of the error itself", function()
@@ -65,7 +69,7 @@ describe("policy sandbox", function()
       } do
         local err, took = load_fails(src)
         assert.equal("instructions", err.limit, src)
-        assert.is_true(took < 1, src .. ": " .. took)
+        assert.is_true(within(took, 1), src .. ": " .. took)
       end
     end)
 
@@ -98,14 +102,14 @@ describe("policy sandbox", function()
       local err, took = load_fails("while true do end", { time = 0.2, instructions = 1 << 40 })
       assert.equal("time", err.limit)
       assert.matches("time limit reached %(0%.2 s", err.message)
-      assert.is_true(took >= 0.2 and took < 0.6, took)
+      assert.is_true(took >= 0.2 and within(took, 0.6), took)
     end)
 
     it("stops a loop of C calls between two looks of the hook", function()
       local err, took = load_fails("while true do local s = ('x'):rep(1000000) end",
         { time = 0.2, instructions = 1 << 40, memory = 32 * MiB })
       assert.equal("time", err.limit)
-      assert.is_true(took < 0.6, took)
+      assert.is_true(within(took, 0.6), took)
     end)
   end)
 
@@ -133,7 +137,7 @@ describe("policy sandbox", function()
         assert.equal("memory limit reached (4 MiB)", err.message)
         assert.is_true(m.peak <= 4 * MiB, src)
         assert.is_true(after - before < 4 * MiB + 256 * 1024, src .. ": grew by " .. (after - before))
-        assert.is_true(took < 1, src .. ": " .. took)
+        assert.is_true(within(took, 1), src .. ": " .. took)
       end
     end)
 
@@ -179,7 +183,7 @@ describe("policy sandbox", function()
         local err, took = load_fails(src)
         assert.is_nil(err.limit, src)
         assert.matches("pattern too costly in a policy", err.message, 1, false, src)
-        assert.is_true(took < 0.2, src .. ": " .. took)
+        assert.is_true(within(took, 0.2), src .. ": " .. took)
       end
       local err = load_fails("local x = string.find(('a'):rep(40), ('a*'):rep(40) .. 'b')")
       assert.matches("^p:1: string.find: pattern too costly in a policy %(up to [%d.e+]+ steps on a 40%-byte "
@@ -239,7 +243,7 @@ describe("policy sandbox", function()
         "local t = {} for i = 1, 1000 do t[i] = i end table.sort(t, select)",
       } do
         local err, took = load_fails(src)
-        assert.is_true(took < 0.2, src)
+        assert.is_true(within(took, 0.2), src)
         assert.matches("in a policy", err.message)
       end
     end)
@@ -252,7 +256,7 @@ describe("policy sandbox", function()
       local p = where_policy("function() while true do pcall(error, 'x') end end")
       local t0 = clock()
       local pl, err = plan.make(fake.new("ts01", sessions), p)
-      assert.is_true(clock() - t0 < 1)
+      assert.is_true(within(clock() - t0, 1))
       assert.is_nil(pl)
       assert.equal("bad_policy", err.code)
       assert.equal("instructions", err.limit)
@@ -270,6 +274,24 @@ describe("policy sandbox", function()
       assert.equal("instructions", err.limit)
       -- the plan's limits win over the policy's
       assert.truthy(plan.build({ { host = "ts01", sessions = many } }, p, { limits = { instructions = 1 << 40 } }))
+    end)
+
+    it("one budget per host: each host's plan gets its own", function()
+      local p = where_policy("function() for i = 1, 100000 do end return false end",
+        { instructions = 300000, time = 5 })
+      local hosts = {}
+      for i = 1, 5 do
+        local h = "ts0" .. i
+        hosts[i] = { host = h, sessions = { fx.session{ host = h, id = 11, user = "a" },
+                                            fx.session{ host = h, id = 12, user = "b" } } }
+      end
+      assert.truthy(plan.build(hosts, p))
+      hosts[3].sessions[3] = fx.session{ host = "ts03", id = 13, user = "c" }
+      hosts[3].sessions[4] = fx.session{ host = "ts03", id = 14, user = "d" }
+      local pl, err = plan.build(hosts, p)
+      assert.is_nil(pl)
+      assert.equal("ts03", err.host)
+      assert.equal("instructions", err.limit)
     end)
 
     it("a predicate that raises is a bad_policy error of the plan", function()
@@ -296,7 +318,7 @@ describe("policy sandbox", function()
     local function refused(path, pattern, limits)
       local t0 = clock()
       local p, err = policy.load(path, limits and { limits = limits })
-      assert.is_true(clock() - t0 < 0.5, path)
+      assert.is_true(within(clock() - t0, 0.5), path)
       assert.is_nil(p, path)
       assert.equal("bad_policy", err.code, tostring(err))
       assert.matches(pattern, err.message, 1, false, path)
@@ -371,7 +393,7 @@ describe("policy sandbox", function()
                                [TMP .. "/fifo"] = "a FIFO" } do
         local t0 = clock()
         local code, out, err = run({ "clean", host, "--policy", path }, support.ADMIN)
-        assert.is_true(clock() - t0 < 2, path)
+        assert.is_true(within(clock() - t0, 2), path)
         assert.equal(64, code, err)
         assert.equal("", out)
         assert.equal("termsrv: load policy: " .. path .. ": " .. what .. ", not a regular file (hint: --policy "
@@ -402,7 +424,7 @@ describe("policy sandbox", function()
       local t0 = clock()
       local code, out, err = run({ "clean", host, "--policy", TMP .. "/spin.lua", "--format", "json" },
         support.ADMIN)
-      assert.is_true(clock() - t0 < 4)
+      assert.is_true(within(clock() - t0, 4))
       assert.equal(64, code, err)
       assert.is_nil(out:find("spin", 1, true))
       assert.matches('match policy: [^\n]*/spin%.lua: policy rule "spin", session #%d+: instruction budget spent '
@@ -411,7 +433,7 @@ describe("policy sandbox", function()
       t0 = clock()
       code, out, err = run({ "clean", host, "--policy", TMP .. "/spin.lua", "--policy-limit", "instructions=1e5",
                            "--policy-limit", "time=5s" }, support.ADMIN)
-      assert.is_true(clock() - t0 < 2)
+      assert.is_true(within(clock() - t0, 2))
       assert.equal(64, code, err)
       assert.matches("instruction budget spent %(100000 instructions", err)
       assert.equal("Plan: 0 actions on 0 hosts -- dry run, nothing done yet (--apply acts)\n", out)

@@ -142,8 +142,6 @@ local function build(entries, pol, opts)
     steps = {}, skipped = {}, errors = {}, hosts = {}, policy = pol, policy_name = pol.name,
     created = now, free_slots = free, max_actions = cap, _handles = {},
   }, Plan)
-  -- one budget for every rule and predicate the plan evaluates
-  local meter = sandbox.meter(opts.limits or pol.limits)
   for i, e in ipairs(entries) do
     check_entry(i, e)
     if e.handle then p._handles[e.host] = e.handle end
@@ -153,6 +151,8 @@ local function build(entries, pol, opts)
     end
     do
       local ctx = { self = e.self, now = now, host = e.host }
+      -- one budget per host for every rule and predicate evaluated
+      local meter = sandbox.meter(opts.limits or pol.limits)
       local cands = {}
       local hinfo = { host = e.host, sessions = #e.sessions, steps = 0, skipped = 0, partial = e.partial }
       p.hosts[#p.hosts + 1] = hinfo
@@ -207,7 +207,7 @@ end
 -- @param pol a policy object, a policy table (see termsrv.policy), or the single-rule shorthand
 -- @tparam[opt] table opts `now` (epoch, default `os.time()`), `free_slots` (override; `false` turns it off),
 --   `max_actions` (override), `limits` (the policy sandbox's, for the rules and `where`
---   predicates: one budget per plan; see termsrv.sandbox; default the policy's)
+--   predicates: one budget per host; see termsrv.sandbox; default the policy's)
 -- @treturn[1] termsrv.plan `{steps=, skipped=, errors=, hosts=, ...}`; `#plan` is the number of steps
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error `bad_policy` when a predicate raises or a limit stops it
