@@ -237,10 +237,13 @@ describe("policy sandbox", function()
   end)
 
   describe("C loops that allocate nothing", function()
-    it("are refused: table.move over a huge range, table.sort with a C comparator", function()
+    it("are refused: table.move over a huge range, table.sort with a C comparator or of a huge table, "
+      .. "a huge date format", function()
       for _, src in ipairs{
         "table.move({}, 1, 1 << 50, 2)",
         "local t = {} for i = 1, 1000 do t[i] = i end table.sort(t, select)",
+        "local t = {} for i = 1, 100001 do t[i] = -i end table.sort(t)",
+        "return date(('%c'):rep(100000))",
       } do
         local err, took = load_fails(src)
         assert.is_true(within(took, 0.2), src)

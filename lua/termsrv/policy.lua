@@ -324,7 +324,7 @@ function M.from_string(src, chunkname, opts)
     return nil, errors.new{ code = "bad_policy", op = "load policy", limit = "file_size",
       message = string.format("%s: larger than %d bytes", label, limits.file_size) }
   end
-  local env = sandbox.env{ date = os.date, duration = duration }
+  local env = sandbox.env{ date = sandbox.date, duration = duration }
   local chunk, err = load(src, chunkname, "t", env)
   if not chunk then
     return nil, errors.new{ code = "bad_policy", op = "load policy", message = err }

@@ -17,12 +17,15 @@
 --    `string.find`, `match`, `gmatch` or `gsub` (see below).
 --
 -- A limit, once reached, cannot be caught: the count hook raises on every
--- instruction from then on, and every library function raises when called,
--- so a `pcall` in the policy only unwinds one level at a time; the run
--- returns a `bad_policy` error with `limit` = `"memory"`, `"instructions"`
--- or `"time"`. A load gets one budget; a plan gets one per host for all the
--- rules and predicates it evaluates (`Policy:match` without a meter: one per
--- call).
+-- instruction from then on, and the library functions of the environment
+-- (`string`, `table`, `math`, `utf8`, `tostring`, `pcall`, `print`, and the
+-- caller's extras) check the limits before they run, so a `pcall` in the
+-- policy only unwinds one level at a time; the run returns a `bad_policy`
+-- error with `limit` = `"memory"`, `"instructions"` or `"time"`. A load gets
+-- one budget; a plan gets one per host for all the rules and predicates it
+-- evaluates (`Policy:match` without a meter: one per call). Instructions are
+-- charged 1000 at a time, when the hook runs; the clock is read then, at the
+-- start of every run and at every library call.
 --
 -- Pattern functions run in C, where no hook can stop them, and Lua's
 -- matcher backtracks: `("a"):rep(40):find(("a*"):rep(40) .. "b")` would run
@@ -33,13 +36,15 @@
 -- bound passes `pattern` is refused with an error (nothing runs); plain finds
 -- cost subject times pattern length. The string methods (`s:find(...)`) are
 -- the same functions while sandboxed code runs. `string.rep` of an empty
--- string, `table.move` over more than 2^22 slots and `table.sort` with a C
--- function as comparator are refused as well (loops in C that allocate
--- nothing).
+-- string, `table.move` over more than 2^22 slots, `table.sort` with a C
+-- function as comparator (loops in C that allocate nothing), `table.sort`
+-- of more than 100000 elements and `date` formats over 1000 bytes (`date`)
+-- are refused as well.
 --
--- Not contained: CPU time inside one C call below these bounds (a few
--- milliseconds to about a second at most), the output a policy prints (it goes
--- to stderr), and anything a caller passes into the environment.
+-- Not contained: CPU time inside one C call below these bounds (at most
+-- about 0.1 s at the default memory cap: a pattern call up to about 10 ms,
+-- copying or scanning tens of MiB), the output a policy prints (it goes to
+-- stderr), and anything a caller passes into the environment.
 -- @module termsrv.sandbox
 
 local core = require "termsrv.core"
@@ -54,6 +59,7 @@ M.DEFAULTS = { memory = 64 * 1024 * 1024, instructions = 20000000, time = 2, fil
 local LIMIT_KEYS = { memory = true, instructions = true, time = true, file_size = true, pattern = true }
 local MAX_FILE = 64 * 1024 * 1024
 local MAX_MOVE = 1 << 22
+local MAX_SORT = 100000 -- sorting 2 million numbers is 1.5 s in one C call
 
 --- Checks and completes a limits table (raises on a bad one).
 -- @tparam[opt] table t some of `memory`, `instructions`, `time`, `file_size`, `pattern`
@@ -193,7 +199,8 @@ local function admit(name, s, p, kind)
   local c = M.pattern_cost(p, #s, kind)
   if c > limit then
     error(string.format("string.%s: pattern too costly in a policy (up to %.3g steps on a %d-byte subject, "
-      .. "the limit is %.3g): anchor it with ^, use fewer repetitions (* + - ?), or a plain find",
+      .. "the limit is %.3g): anchor it with ^, use fewer repetitions (* + - ?), a shorter subject, or a "
+      .. "plain find",
       name, c, #s, limit), 3)
   end
 end
@@ -237,7 +244,19 @@ function T.sort(t, comp)
   if type(comp) == "function" and debug.getinfo(comp, "S").what == "C" then
     error("table.sort: the comparator must be a Lua function in a policy", 2)
   end
+  if type(t) == "table" and #t > MAX_SORT then
+    error(string.format("table.sort: %d elements is too many in a policy (at most %d)", #t, MAX_SORT), 2)
+  end
   return tsort(t, comp)
+end
+
+--- `os.date` with a format of at most 1000 bytes (one conversion of a
+-- larger one is a C loop as long as the format).
+function M.date(fmt, t)
+  if type(fmt) == "string" and #fmt > 1000 then
+    error(string.format("date: a %d-byte format is too long in a policy (at most 1000)", #fmt), 2)
+  end
+  return os.date(fmt, t)
 end
 
 local function copy(t)
