@@ -4,13 +4,13 @@
 -- names as globals). Files run in a restricted environment: no `io`, `os`,
 -- `require`, `load`, `debug`; available are `string`, `table`, `math`, `utf8`,
 -- `pairs`, `ipairs`, `next`, `select`, `type`, `tostring`, `tonumber`,
--- `error`, `assert`, `pcall`, `print` (to stderr), `date` (= `os.date`) and
--- `duration` (termsrv.duration). Loading, and evaluating the rules and their
--- `where` predicates, run within limits a policy cannot lift or catch
--- (memory, instructions, wall-clock time, the cost of each pattern match;
--- only regular files of bounded size are read): see termsrv.sandbox. The
--- caller sets them (`load(path, {limits = ...})`, plan options). Example
--- (`nightly.lua`):
+-- `error`, `assert`, `pcall`, `print` (to stderr), `date` (`os.date`, with
+-- a format of at most 1000 bytes) and `duration` (termsrv.duration).
+-- Loading, and evaluating the rules and their `where` predicates, run within
+-- limits a policy cannot lift or catch (memory, instructions, wall-clock
+-- time, the cost of each pattern match; only regular files of bounded size
+-- are read): see termsrv.sandbox. The caller sets them (`load(path, {limits
+-- = ...})`, plan options). Example (`nightly.lua`):
 --
 --     name = "nightly"
 --     max_actions = 20                       -- per host (default 50)
@@ -433,7 +433,7 @@ function Policy:match(rec, ctx, meter)
   local at = {}
   local ok, a, b, c = sandbox.run(meter or sandbox.meter(self.limits), match, self, rec, ctx, at)
   if ok then return a, b, c end
-  if errors.is(a) then
+  if errors.is(a) and a.limit then
     error(errors.with(a, { op = "match policy", host = rec.host,
       message = string.format("%s%s, session #%s: %s", self.source and (self.source .. ": ") or "",
         at.rule and string.format("policy rule %q", at.rule) or "policy exclude", tostring(rec.id),
