@@ -22,6 +22,9 @@ LIBS    = $(SMB_LIBS) $(NETTLE_LIBS)
 # the C core: one file per layer, and the Lua binding
 CORE_SRC := $(filter-out src/testkit%.c src/proc.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+# the parts that only a Lua module needs (the test kit and the threads bench
+# link the rest)
+LUA_OBJ  := $(BUILD)/obj/lua_core.o $(BUILD)/obj/sandbox.o
 KIT_SRC  := $(wildcard src/testkit*.c)
 KIT_OBJ  := $(KIT_SRC:src/%.c=$(BUILD)/obj/%.o)
 SO       := $(BUILD)/termsrv/core.so
@@ -44,7 +47,7 @@ $(SO): $(CORE_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
 
 # test-only module: exposes the codecs to the unit specs
-$(KIT): $(KIT_OBJ) $(filter-out $(BUILD)/obj/lua_core.o,$(CORE_OBJ))
+$(KIT): $(KIT_OBJ) $(filter-out $(LUA_OBJ),$(CORE_OBJ))
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
 
@@ -192,7 +195,7 @@ $(PROC): $(BUILD)/obj/proc.o
 
 # the thread-pool variant of the sweep, for comparison with the fork pool
 BENCH_THREADS := $(BUILD)/bench/threads
-$(BENCH_THREADS): bench/threads.c $(filter-out $(BUILD)/obj/lua_core.o,$(CORE_OBJ)) $(wildcard src/*.h)
+$(BENCH_THREADS): bench/threads.c $(filter-out $(LUA_OBJ),$(CORE_OBJ)) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(SMB_CFLAGS) -Isrc -pthread -o $@ $(filter %.c %.o,$^) $(LDFLAGS) $(LIBS)
 

@@ -24,7 +24,7 @@ build = {
   modules = {
     ["termsrv.core"] = {
       sources = { "src/errors.c", "src/ndr.c", "src/ntlmssp.c", "src/dcerpc.c", "src/smbpipe.c",
-                  "src/tsts.c", "src/lua_core.c" },
+                  "src/tsts.c", "src/sandbox.c", "src/lua_core.c" },
       defines = { "_DEFAULT_SOURCE" },
       libraries = { "smbclient", "nettle" },
       incdirs = { "$(SMBCLIENT_INCDIR)/samba-4.0", "$(NETTLE_INCDIR)" },
@@ -36,6 +36,7 @@ build = {
     ["termsrv.control"] = "lua/termsrv/control.lua",
     ["termsrv.record"] = "lua/termsrv/record.lua",
     ["termsrv.duration"] = "lua/termsrv/duration.lua",
+    ["termsrv.sandbox"] = "lua/termsrv/sandbox.lua",
     ["termsrv.select"] = "lua/termsrv/select.lua",
     ["termsrv.policy"] = "lua/termsrv/policy.lua",
     ["termsrv.plan"] = "lua/termsrv/plan.lua",

@@ -272,7 +272,9 @@ describe("termsrv.policy", function()
     it("stops an endless loop", function()
       local p, err = policy.from_string("while true do end", "=loop")
       assert.is_nil(p)
-      assert.matches("too long to load", err.message)
+      assert.equal("loop: while loading: instruction budget spent (20000000 instructions; an endless loop?)",
+        err.message)
+      assert.equal("instructions", err.limit)
       assert.is_nil(debug.gethook())
     end)
 

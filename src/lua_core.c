@@ -18,6 +18,7 @@
 
 #include "errors.h"
 #include "ntlmssp.h"
+#include "sandbox.h"
 #include "tsts.h"
 
 #define CONN_MT "termsrv.Conn"
@@ -640,6 +641,7 @@ EXPORT int luaopen_termsrv_core(lua_State *L)
 	lua_createtable(L, 0, 4);
 	lua_pushvalue(L, emt);
 	luaL_setfuncs(L, funcs, 1);
+	ts_sandbox_register(L);
 	lua_pushstring(L, "0.1.0");
 	lua_setfield(L, -2, "version");
 	return 1;

@@ -37,6 +37,7 @@
 local errors = require "termsrv.error"
 local policy = require "termsrv.policy"
 local record = require "termsrv.record"
+local sandbox = require "termsrv.sandbox"
 
 local M = {}
 
@@ -150,12 +151,19 @@ local function build(entries, pol, opts)
     end
     do
       local ctx = { self = e.self, now = now, host = e.host }
+      -- one budget per host for every rule and predicate evaluated
+      local meter = sandbox.meter(opts.limits or pol.limits)
       local cands = {}
       local hinfo = { host = e.host, sessions = #e.sessions, steps = 0, skipped = 0, partial = e.partial }
       p.hosts[#p.hosts + 1] = hinfo
       for _, raw in ipairs(e.sessions) do
         local rec = ensure_record(raw, e.host)
-        local rule, reason, why = pol:match(rec, ctx)
+        local good, rule, reason, why = pcall(pol.match, pol, rec, ctx, meter)
+        if not good then
+          if type(rule) == "string" and rule:find("interrupted!", 1, true) then error(rule, 0) end
+          return nil, errors.is(rule) and rule or errors.new{ code = "bad_policy", op = "match policy",
+            host = e.host, message = tostring(rule) }
+        end
         if rule then
           cands[#cands + 1] = { rec = rec, rule = rule, reason = reason }
         elseif (why == "protected" or why == "excluded") and rec.user and rec.user ~= "" then
@@ -198,8 +206,11 @@ end
 --   and `handle` = the host handle `apply` should use)
 -- @param pol a policy object, a policy table (see termsrv.policy), or the single-rule shorthand
 -- @tparam[opt] table opts `now` (epoch, default `os.time()`), `free_slots` (override; `false` turns it off),
---   `max_actions` (override)
--- @treturn termsrv.plan `{steps=, skipped=, errors=, hosts=, ...}`; `#plan` is the number of steps
+--   `max_actions` (override), `limits` (the policy sandbox's, for the rules and `where`
+--   predicates: one budget per host; see termsrv.sandbox; default the policy's)
+-- @treturn[1] termsrv.plan `{steps=, skipped=, errors=, hosts=, ...}`; `#plan` is the number of steps
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error `bad_policy` when a predicate raises or a limit stops it
 function M.build(entries, pol, opts)
   local ok, p = pcall(policy.new, pol)
   if not ok then error(p, 2) end
@@ -228,13 +239,13 @@ end
 -- @tparam[opt] table opts as for `build`, plus `client` / `all` to force those listing options
 -- @treturn[1] termsrv.plan
 -- @treturn[2] nil
--- @treturn[2] termsrv.Error when `pol` is a path that cannot be loaded
+-- @treturn[2] termsrv.Error when `pol` is a path that cannot be loaded, or as for `build`
 function M.make(hosts, pol, opts)
   opts = opts or {}
   local p
   if type(pol) == "string" then
     local err
-    p, err = policy.load(pol)
+    p, err = policy.load(pol, { limits = opts.limits })
     if not p then return nil, err end
   else
     local ok

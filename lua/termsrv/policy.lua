@@ -4,8 +4,13 @@
 -- names as globals). Files run in a restricted environment: no `io`, `os`,
 -- `require`, `load`, `debug`; available are `string`, `table`, `math`, `utf8`,
 -- `pairs`, `ipairs`, `next`, `select`, `type`, `tostring`, `tonumber`,
--- `error`, `assert`, `pcall`, `print`, `date` (= `os.date`) and `duration`
--- (termsrv.duration). Example (`nightly.lua`):
+-- `error`, `assert`, `pcall`, `print` (to stderr), `date` (`os.date`, with
+-- a format of at most 1000 bytes) and `duration` (termsrv.duration).
+-- Loading, and evaluating the rules and their `where` predicates, run within
+-- limits a policy cannot lift or catch (memory, instructions, wall-clock
+-- time, the cost of each pattern match; only regular files of bounded size
+-- are read): see termsrv.sandbox. The caller sets them (`load(path, {limits
+-- = ...})`, plan options). Example (`nightly.lua`):
 --
 --     name = "nightly"
 --     max_actions = 20                       -- per host (default 50)
@@ -47,6 +52,7 @@
 
 local duration = require "termsrv.duration"
 local errors = require "termsrv.error"
+local sandbox = require "termsrv.sandbox"
 local selector = require "termsrv.select"
 
 local M = {}
@@ -294,46 +300,41 @@ end
 
 local ENV_NAMES = { "rules", "name", "description", "exclude", "max_actions", "free_slots", "wait" }
 
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
-
-local function sandbox()
-  return {
-    string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
-    pairs = pairs, ipairs = ipairs, next = next, select = select, type = type,
-    tostring = tostring, tonumber = tonumber, error = error, assert = assert, pcall = pcall,
-    print = print, date = os.date, duration = copy(duration),
-  }
+local function options(opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error("policy: options table expected, got " .. type(opts), 3) end
+  return opts
 end
 
 --- Loads a policy from Lua source text (restricted environment, text only).
 -- The chunk may return the policy table or set its fields as globals.
 -- @tparam string src Lua source
 -- @tparam[opt="=policy"] string chunkname name used in messages (e.g. `"@nightly.lua"`)
+-- @tparam[opt] table opts `limits` (see termsrv.sandbox: for the load, and kept for
+--   evaluating the rules)
 -- @treturn[1] termsrv.policy
 -- @treturn[2] nil
--- @treturn[2] termsrv.Error code `"bad_policy"`
-function M.from_string(src, chunkname)
+-- @treturn[2] termsrv.Error code `"bad_policy"` (with `limit` when a limit stopped it)
+function M.from_string(src, chunkname, opts)
+  local limits = sandbox.limits(options(opts).limits)
   chunkname = chunkname or "=policy"
   local label = chunkname:gsub("^[@=]", "")
-  local env = sandbox()
+  if type(src) ~= "string" then error("policy.from_string: string expected, got " .. type(src), 2) end
+  if #src > limits.file_size then
+    return nil, errors.new{ code = "bad_policy", op = "load policy", limit = "file_size",
+      message = string.format("%s: larger than %d bytes", label, limits.file_size) }
+  end
+  local env = sandbox.env{ date = sandbox.date, duration = duration }
   local chunk, err = load(src, chunkname, "t", env)
   if not chunk then
     return nil, errors.new{ code = "bad_policy", op = "load policy", message = err }
   end
-  -- a policy file is configuration: stop runaway loops at load time
-  local budget = 0
-  local old = table.pack(debug.gethook())
-  debug.sethook(function()
-    budget = budget + 1
-    if budget > 1000 then error("policy takes too long to load (endless loop?)", 2) end
-  end, "", 10000)
-  local ok, ret = pcall(chunk)
-  debug.sethook(table.unpack(old, 1, old.n))
+  local ok, ret = sandbox.run(sandbox.meter(limits), chunk)
   if not ok then
+    if errors.is(ret) then
+      return nil, errors.with(ret, { op = "load policy",
+        message = label .. ": while loading: " .. ret.message })
+    end
     return nil, errors.new{ code = "bad_policy", op = "load policy", message = tostring(ret) }
   end
   local t = ret
@@ -349,43 +350,47 @@ function M.from_string(src, chunkname)
     local msg = getmetatable(p) == Fail and p.msg or tostring(p)
     return nil, errors.new{ code = "bad_policy", op = "load policy", message = label .. ": " .. msg }
   end
-  p.source = label
+  p.source, p.limits = label, limits
   return p
 end
 
 --- Loads a policy from a file, or builds it from a table. Run-time problems
 -- (unreadable file, syntax error, invalid content) come back as `nil, err`.
+-- Only a regular file of at most `limits.file_size` bytes is read.
 -- @param src path of a Lua file, or a policy table
+-- @tparam[opt] table opts `limits` (see termsrv.sandbox and `from_string`)
 -- @treturn[1] termsrv.policy
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error code `"bad_policy"` (or `"io_error"` when the file cannot be read)
-function M.load(src)
+function M.load(src, opts)
   if getmetatable(src) == Policy then return src end
+  opts = options(opts)
+  local limits = sandbox.limits(opts.limits)
   if type(src) == "table" then
     local ok, p = pcall(build, src)
-    if ok then return p end
+    if ok then
+      p.limits = opts.limits and limits or nil
+      return p
+    end
     local msg = getmetatable(p) == Fail and p.msg or tostring(p)
     return nil, errors.new{ code = "bad_policy", op = "load policy", message = msg }
   end
   if type(src) ~= "string" then error("policy.load: path or table expected, got " .. type(src), 2) end
-  local f, err = io.open(src, "r")
-  if not f then
+  local text, err, kind = sandbox.read_file(src, limits.file_size)
+  if not text then
+    if kind == "type" or kind == "size" then
+      return nil, errors.new{ code = "bad_policy", op = "load policy", message = err,
+        limit = kind == "size" and "file_size" or nil,
+        hint = kind == "size" and "a policy is a small Lua file (the limit is file_size)"
+          or "--policy takes a Lua file" }
+    end
     return nil, errors.new{ code = "io_error", op = "load policy", message = err }
   end
-  local text = f:read("a")
-  f:close()
-  return M.from_string(text, "@" .. src)
+  return M.from_string(text, "@" .. src, { limits = limits })
 end
 
---- The first rule matching `rec`, with the reason.
--- @tparam table rec a session record
--- @tparam[opt] table ctx `{ self = {user=, domain=}, now = epoch }`
--- @treturn[1] table rule
--- @treturn[1] string why it matched
--- @treturn[2] nil
--- @treturn[2] string why no rule matched (the most telling reason)
--- @treturn[2] string `"protected"`, `"excluded"` or `"criteria"`
-function Policy:match(rec, ctx)
+-- Policy:match inside the sandbox; `at.rule` names the rule being judged.
+local function match(self, rec, ctx, at)
   if self.exclude then
     local ok, why = self.exclude:match(rec, ctx)
     if not ok and why:find("^excluded: ") then
@@ -394,6 +399,7 @@ function Policy:match(rec, ctx)
   end
   local best, best_why
   for _, rule in ipairs(self.rules) do
+    at.rule = rule.name
     local good, ok, why, kind = pcall(rule.select.match, rule.select, rec, ctx)
     if not good then
       error(string.format("policy rule %q: select failed on %s #%s: %s", rule.name, tostring(rec.host),
@@ -407,6 +413,33 @@ function Policy:match(rec, ctx)
     elseif not best then best, best_why = label, kind end
   end
   return nil, best or "no rules", best_why or "criteria"
+end
+
+--- The first rule matching `rec`, with the reason. The rules and their
+-- `where` predicates run within the policy's limits (termsrv.sandbox):
+-- those of `meter`, shared by every call given it (a plan gives one), else a
+-- fresh budget for this call. Raises when a predicate raises (a message
+-- naming the rule and the session) or a limit stops it (a termsrv.Error
+-- `bad_policy` with `limit`).
+-- @tparam table rec a session record
+-- @tparam[opt] table ctx `{ self = {user=, domain=}, now = epoch }`
+-- @tparam[opt] table meter from termsrv.sandbox.meter
+-- @treturn[1] table rule
+-- @treturn[1] string why it matched
+-- @treturn[2] nil
+-- @treturn[2] string why no rule matched (the most telling reason)
+-- @treturn[2] string `"protected"`, `"excluded"` or `"criteria"`
+function Policy:match(rec, ctx, meter)
+  local at = {}
+  local ok, a, b, c = sandbox.run(meter or sandbox.meter(self.limits), match, self, rec, ctx, at)
+  if ok then return a, b, c end
+  if errors.is(a) and a.limit then
+    error(errors.with(a, { op = "match policy", host = rec.host,
+      message = string.format("%s%s, session #%s: %s", self.source and (self.source .. ": ") or "",
+        at.rule and string.format("policy rule %q", at.rule) or "policy exclude", tostring(rec.id),
+        a.message) }), 0)
+  end
+  error(a, 0)
 end
 
 --- A rule by name.

@@ -198,6 +198,9 @@ function M.build_parser()
   c = p:command("clean", "Apply a cleanup policy (a Lua file): a dry run unless --apply.")
   c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
   c:option("--policy", "The policy file (see termsrv.policy)."):argname("FILE")
+  c:option("--policy-limit", "A limit of the policy sandbox, for loading the policy and for each host's "
+    .. "plan: memory=SIZE (64M), instructions=N (20000000), time=DURATION (2s), file-size=SIZE (1M), "
+    .. "pattern=N (1e7)."):argname("NAME=VALUE"):count("*")
   add_apply(c, true)
   c:flag("--no-wait", "Do not verify that each action took effect.")
   add_common(c)

@@ -179,9 +179,21 @@ local function short_of(ctx, results, free, code)
   return code
 end
 
+-- A policy that fails while its rules are evaluated (a predicate that
+-- raises, a sandbox limit) is a bad policy, as when it fails to load: exit 64.
+local function bad_policy(results, code)
+  if code > output.EXIT_FAILED then return code end
+  for _, r in ipairs(results) do
+    local e = output.host_err(r)
+    if type(e) == "table" and e.code == "bad_policy" then return output.EXIT_USAGE end
+  end
+  return code
+end
+
 function M.finish_policy(ctx, results, name, free, apply)
   if apply then
-    return short_of(ctx, results, free, output.finish_rows(ctx, results, { empty = "nothing to do\n" }))
+    local code = short_of(ctx, results, free, output.finish_rows(ctx, results, { empty = "nothing to do\n" }))
+    return bad_policy(results, code)
   end
   local p = M.merge(results, name, free)
   local outcomes = {}
@@ -193,7 +205,7 @@ function M.finish_policy(ctx, results, name, free, apply)
     output.diag(ctx, string.format("dry run: %d action%s planned on %d host%s; --apply acts", #p.steps,
       #p.steps == 1 and "" or "s", #results, #results == 1 and "" or "s"))
   end
-  return short_of(ctx, results, free, output.exit_of(outcomes))
+  return bad_policy(results, short_of(ctx, results, free, output.exit_of(outcomes)))
 end
 
 return M

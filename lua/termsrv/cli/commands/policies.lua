@@ -10,10 +10,54 @@ local util = require "termsrv.cli.util"
 
 local M = {}
 
+local SIZE_UNITS = { [""] = 1, k = 1024, m = 1024 * 1024, g = 1024 * 1024 * 1024 }
+
+local function size(v)
+  local num, unit = v:lower():match("^(%d+)([kmg]?)i?b?$")
+  return num and math.tointeger(tonumber(num) * SIZE_UNITS[unit]) or nil
+end
+
+local function count(v)
+  local n = tonumber(v)
+  return n and n >= 1 and n < 2^53 and n == math.floor(n) and math.tointeger(n) or nil
+end
+
+local LIMITS = {
+  memory = { "memory", size, "a size such as 64M or 512K" },
+  instructions = { "instructions", count, "a positive integer such as 50000000 or 5e7" },
+  time = { "time", function(v)
+    local d = tonumber(v) or util.duration(v) -- seconds, fractions too, or a duration
+    return d and d > 0 and d < math.huge and d or nil
+  end, "seconds or a duration such as 5s or 1m" },
+  ["file-size"] = { "file_size", size, "a size such as 1M" },
+  pattern = { "pattern", function(v) local n = tonumber(v) return n and n >= 1 and n < math.huge and n end,
+              "a number such as 1e8" },
+}
+
+--- The policy sandbox's limits from --policy-limit NAME=VALUE options (nil: the defaults).
+function M.policy_limits(list)
+  list = util.list(list)
+  if #list == 0 then return nil end
+  local limits = {}
+  for _, item in ipairs(list) do
+    local name, value = item:match("^([%w_-]+)=(.+)$")
+    local spec = name and LIMITS[name:gsub("_", "-")] or nil
+    if not spec then
+      util.usage_error("--policy-limit: NAME=VALUE expected, NAME one of memory, instructions, time, "
+        .. "file-size, pattern (got '" .. item .. "')")
+    end
+    local v = spec[2](value)
+    if not v then util.usage_error("--policy-limit " .. name .. ": " .. spec[3] .. " expected, got '" .. value
+      .. "'") end
+    limits[spec[1]] = v
+  end
+  return limits
+end
+
 function M.clean(ctx, args)
   if not args.policy then util.usage_error("--policy FILE is required") end
   local apply = util.apply_wanted(args)
-  local pol, err = policy.load(args.policy)
+  local pol, err = policy.load(args.policy, { limits = M.policy_limits(args.policy_limit) })
   if not pol then
     output.diag(ctx, "termsrv: " .. tostring(err))
     return output.EXIT_USAGE
