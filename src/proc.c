@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -290,6 +291,39 @@ static int l_poll(lua_State *L)
 	}
 	return 1;
 }
+
+/* ---- one descriptor for an event loop ------------------------------------------
+ *
+ * proc.epoll() -> fd | nil, message, errno: an epoll instance (close-on-exec).
+ * An event loop (luv's poll handle, cqueues, copas) watches this one
+ * descriptor for readability; it becomes readable when any descriptor added
+ * to it is, so a sweep's changing set of worker pipes needs no re-registering
+ * in the loop.  proc.epoll_add(ep, fd) / proc.epoll_del(ep, fd) -> true | nil,
+ * message, errno. */
+static int l_epoll(lua_State *L)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+	if (fd < 0)
+		return fail_errno(L, errno, "epoll_create1");
+	lua_pushinteger(L, fd);
+	return 1;
+}
+
+static int epoll_op(lua_State *L, int op, const char *what)
+{
+	int ep = check_fd(L, 1), fd = check_fd(L, 2);
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.fd = fd;
+	if (epoll_ctl(ep, op, fd, &ev) < 0)
+		return fail_errno(L, errno, what);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int l_epoll_add(lua_State *L) { return epoll_op(L, EPOLL_CTL_ADD, "epoll_ctl(ADD)"); }
+static int l_epoll_del(lua_State *L) { return epoll_op(L, EPOLL_CTL_DEL, "epoll_ctl(DEL)"); }
 
 /* proc.read(fd [, max]) -> data | "" at end of file | false when nothing is
  * there yet | nil, message, errno */
@@ -681,6 +715,7 @@ static int l_dump_state(lua_State *L)
 
 static const luaL_Reg funcs[] = {
 	{ "protect", l_protect }, { "dump_state", l_dump_state },
+	{ "epoll", l_epoll },     { "epoll_add", l_epoll_add }, { "epoll_del", l_epoll_del },
 	{ "trap", l_trap },     { "untrap", l_untrap }, { "caught", l_caught },
 	{ "reset_caught", l_reset_caught },
 	{ "audit_open", l_audit_open }, { "write_line", l_write_line },

@@ -486,17 +486,26 @@ end
 local Sweep = {}
 Sweep.__index = Sweep
 
+-- Closes a worker's pipe (and takes it out of the job's epoll set first).
+function Sweep:close_fd(w)
+  if not w.fd then return end
+  if self.ep then proc.epoll_del(self.ep, w.fd) end
+  proc.close(w.fd)
+  w.fd = nil
+end
+
 -- Ends every live worker and reaps it (also used when the loop is left early).
 function Sweep:close()
   -- a copy of this object inside a worker must not touch its siblings
   if proc.getpid() ~= self.owner then return end
   for pid, w in pairs(self.live) do
     proc.kill(pid, proc.signals.KILL, true)
-    if w.fd then proc.close(w.fd); w.fd = nil end
+    self:close_fd(w)
     proc.wait(pid, true)
     self.live[pid] = nil
   end
   self.nlive = 0
+  if self.ep then proc.close(self.ep); self.ep = nil end
   if self.display then self.display:clear() end
 end
 Sweep.__close = Sweep.close
@@ -511,13 +520,14 @@ function Sweep:start_one()
     self.queue[#self.queue + 1] = outcome(self.fleet, w, nil)
     return true
   end
-  local close = {}
+  local close = { self.ep }
   for _, w in pairs(self.live) do
     if w.fd then close[#close + 1] = w.fd end
   end
   local fleet, fn, args = self.fleet, self.fn, self.args
   local pid, fd = proc.fork(function(send) work(fleet, spec, fn, args, send) end, close)
   if not pid then return false, fd end
+  if self.ep then proc.epoll_add(self.ep, fd) end
   local now = proc.clock()
   self.live[pid] = { pid = pid, fd = fd, spec = spec, index = self.next, started = now,
     deadline = now + fleet.timeout, chunks = {}, size = 0 }
@@ -531,8 +541,8 @@ end
 -- worker that acts traps to finish its in-flight action and report; it is
 -- killed `stop_grace` seconds later if it has not.
 function Sweep:check_stop()
-  if self.stopped or not self.fleet.stop then return self.stopped end
-  local why = self.fleet.stop()
+  if self.stopped or not (self.fleet.stop or self.cancelled) then return self.stopped end
+  local why = self.cancelled or self.fleet.stop()
   if not why then return nil end
   self.stopped = why
   local now = proc.clock()
@@ -579,16 +589,14 @@ function Sweep:drain(w)
     local data = proc.read(w.fd)
     if data == false then return end
     if data == nil or data == "" then
-      proc.close(w.fd)
-      w.fd = nil
+      self:close_fd(w)
       return
     end
     w.size = w.size + #data
     if w.size > self.fleet.max_result then
       w.too_large, w.chunks = true, {}
       proc.kill(w.pid, proc.signals.KILL, true)
-      proc.close(w.fd)
-      w.fd = nil
+      self:close_fd(w)
       return
     end
     w.chunks[#w.chunks + 1] = data
@@ -597,14 +605,15 @@ end
 
 function Sweep:reap(w, status)
   if w.fd then self:drain(w) end
-  if w.fd then proc.close(w.fd); w.fd = nil end
+  self:close_fd(w)
   self.live[w.pid] = nil
   self.nlive = self.nlive - 1
   self.queue[#self.queue + 1] = outcome(self.fleet, w, status)
 end
 
--- One round: wait for pipes or deadlines, read, enforce deadlines, reap.
-function Sweep:step()
+-- Seconds until the sweep has something to do even if no pipe speaks (a
+-- deadline, a grace period, a worker to reap), and the pipes to watch.
+function Sweep:wake()
   local now = proc.clock()
   local fds, wake, pending_exit = {}, math.huge, false
   for _, w in pairs(self.live) do
@@ -616,6 +625,14 @@ function Sweep:step()
   if pending_exit then timeout = math.min(timeout, 0.005) end
   if self.display and self.display.enabled then timeout = math.min(timeout, 0.25) end
   if self.fleet.stop then timeout = math.min(timeout, 0.2) end
+  return timeout, fds
+end
+
+-- One round: wait (at most `max_wait` seconds) for pipes or deadlines, read,
+-- enforce deadlines, reap.
+function Sweep:step(max_wait)
+  local timeout, fds = self:wake()
+  if max_wait then timeout = math.min(timeout, max_wait) end
   local ready = proc.poll(fds, timeout) or {} -- nil: a signal came; check_stop looks at it
   local by_fd = {}
   for _, w in pairs(self.live) do
@@ -625,7 +642,7 @@ function Sweep:step()
     local w = by_fd[fd]
     if w then self:drain(w) end
   end
-  now = proc.clock()
+  local now = proc.clock()
   -- a worker's end of file means it exited, unless something it started
   -- still holds the pipe: look at every worker now and then as well
   local all = now >= self.check_all_at
@@ -677,6 +694,15 @@ function Sweep:next_result()
   end
 end
 
+local function new_sweep(self, fn, ...)
+  -- finalisers of objects already unreachable here must not run in a worker
+  -- (it would shut down connections this process may still share)
+  collectgarbage()
+  return setmetatable({ fleet = self, fn = fn, args = table.pack(...), live = {}, nlive = 0,
+    next = 1, queue = {}, ok = 0, failed = 0, started = proc.clock(), check_all_at = 0,
+    owner = proc.getpid() }, Sweep)
+end
+
 --- Runs `fn` on every host, `parallel` at a time, and iterates over the
 -- results as hosts finish: `for r in f:each(fn) do ... end`.
 -- fn(host, spec, ...) runs in a worker with a connected host handle (`spec`
@@ -695,12 +721,7 @@ function Fleet:each(fn, ...)
   elseif type(fn) ~= "function" then
     error("fleet:each: function or host method name expected, got " .. type(fn), 2)
   end
-  -- finalisers of objects already unreachable here must not run in a worker
-  -- (it would shut down connections this process may still share)
-  collectgarbage()
-  local sweep = setmetatable({ fleet = self, fn = fn, args = table.pack(...), live = {}, nlive = 0,
-    next = 1, queue = {}, ok = 0, failed = 0, started = proc.clock(), check_all_at = 0,
-    owner = proc.getpid() }, Sweep)
+  local sweep = new_sweep(self, fn, ...)
   local show = self.progress
   if show ~= false then
     sweep.display = progress.new{ total = #self.hosts, enabled = show }
@@ -723,6 +744,117 @@ function Fleet:run(fn, ...)
   results.summary = { total = #self.hosts, ok = sweep.ok, failed = sweep.failed,
                       seconds = sweep.seconds or (proc.clock() - sweep.started) }
   return results
+end
+
+-- ---- without blocking: a job for an event loop ------------------------------
+
+local Job = {}
+Job.__index = Job
+Job.__name = "termsrv.FleetJob"
+M.Job = Job
+
+--- Starts `fn` on every host (as `each` does) and returns at once with a
+-- job for the caller's event loop: watch `job:fd()` for readability and
+-- call `job:step()` when it is readable or when `job:timeout()` seconds have
+-- passed; each step returns the results that finished since the last one
+-- and never blocks. `job:cancel()` stops the sweep like a caught signal: no
+-- worker starts any more and live ones get SIGTERM (a worker that acts and
+-- trapped it -- `fleet.trap()` -- finishes its in-flight action, audits it
+-- and reports; others end at once), and is killed `stop_grace` seconds later.
+-- `job:close()` (also `<close>` and the garbage collector) kills and reaps
+-- whatever still runs. The hosts run in workers even with `fork = false`.
+-- termsrv.luv wraps this for luv.
+-- @treturn termsrv.FleetJob
+function Fleet:start(fn, ...)
+  if type(fn) == "string" then
+    fn = method_fn(fn)
+  elseif type(fn) ~= "function" then
+    error("fleet:start: function or host method name expected, got " .. type(fn), 2)
+  end
+  local sweep = new_sweep(self, fn, ...)
+  if not self.fork then
+    -- an event loop must not wait for a host: this process cannot run one
+    local copy = setmetatable({ fork = true }, { __index = self })
+    sweep.fleet = copy
+  end
+  local ep, err = proc.epoll()
+  if not ep then error("fleet:start: " .. tostring(err), 2) end
+  sweep.ep = ep
+  sweep:fill() -- the first workers start now; their results come with the first step
+  return setmetatable({ sweep = sweep, results = {} }, Job)
+end
+
+--- The descriptor to watch for readability (an epoll descriptor holding
+-- every live worker's pipe; nil once the job is closed).
+function Job:fd() return self.sweep.ep end
+
+--- Seconds after which `step` is due even if `fd` stays quiet (a deadline,
+-- a grace period, a worker to reap); 0 when results are waiting; nil when
+-- the job is done.
+function Job:timeout()
+  local s = self.sweep
+  if #s.queue > 0 or (s.nlive < s.fleet.parallel and s.next <= #s.fleet.hosts and not s.stopped) then
+    return 0
+  end
+  if s.nlive == 0 then return nil end
+  return (s:wake())
+end
+
+--- Reads what the workers sent, enforces deadlines, reaps, starts workers;
+-- never blocks. Returns the results finished since the last step (also
+-- kept in `job.results`, in the order they finished).
+-- @treturn {FleetResult,...}
+function Job:step()
+  local s = self.sweep
+  local out = {}
+  if not s.ep then return out end
+  s:fill()
+  if s.nlive > 0 then s:step(0) end
+  s:check_stop()
+  s:fill()
+  while #s.queue > 0 do
+    local r = table.remove(s.queue, 1)
+    if r.ok then s.ok = s.ok + 1 else s.failed = s.failed + 1 end
+    out[#out + 1] = r
+    self.results[#self.results + 1] = r
+  end
+  if s.nlive == 0 and s.next > #s.fleet.hosts and not s.seconds then
+    s.seconds = proc.clock() - s.started
+  end
+  return out
+end
+
+--- True once every host has a result.
+function Job:done()
+  local s = self.sweep
+  return s.nlive == 0 and #s.queue == 0 and s.next > #s.fleet.hosts
+end
+
+--- Stops the sweep (see `start`); `reason` is what the results say (default "cancelled").
+function Job:cancel(reason)
+  self.sweep.cancelled = reason or "cancelled"
+  self.sweep:check_stop()
+end
+
+--- Kills and reaps every worker still running; idempotent.
+function Job:close() self.sweep:close() end
+Job.__close = Job.close
+Job.__gc = Job.close
+
+function Job:__tostring()
+  local s = self.sweep
+  return string.format("termsrv.FleetJob(%d of %d hosts done, %d running%s)", #self.results,
+    #s.fleet.hosts, s.nlive, s.cancelled and ", cancelled" or "")
+end
+
+--- In a worker: traps SIGTERM and SIGINT from now on, so that a stop
+-- (job:cancel(), a deadline, the caller's `stop`) lets the work finish its
+-- in-flight action instead of dying in it; returns the function a plan's
+-- `apply{stop = ...}` (or any loop) asks before each action.
+-- @treturn function giving the caught signal, or nil
+function M.trap()
+  proc.trap()
+  return proc.caught
 end
 
 setmetatable(M, { __call = function(_, opts) return M.new(opts) end })
