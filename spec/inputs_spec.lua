@@ -135,6 +135,28 @@ describe("inputs that could hit the wrong session", function()
     end)
     after_each(function() h:close() end)
 
+    it("h:processes raises for a filter of the wrong type instead of ignoring it", function()
+      for _, f in ipairs{ { session = "x" }, { session = 2 ^ 40 }, { session = -1 }, { user = 5 }, { name = {} } } do
+        local ok, err = pcall(function() local r = h:processes(f); return r end)
+        assert.is_false(ok)
+        assert.matches("host:processes: ", err, 1, true)
+        assert.matches("inputs_spec", err, 1, true) -- blamed on the caller
+      end
+      assert.has_error(function() h:processes("explorer.exe") end)
+      assert.truthy(#assert(h:processes{ session = 2 }) > 0)
+    end)
+
+    it("connect refuses a NUL inside the host, user, domain or password instead of cutting it", function()
+      for _, k in ipairs{ "host", "user", "domain", "password", "name" } do
+        local o = { host = "127.0.0.1:" .. env.hosts[n].port, user = "ops", domain = "CORP",
+                    password = ADMIN.TERMSRV_PASSWORD }
+        o[k] = (o[k] or "x") .. "\0tail"
+        local ok, err = pcall(termsrv.connect, o)
+        assert.is_false(ok, k)
+        assert.matches(k .. " contains a NUL byte", err, 1, true)
+      end
+    end)
+
     it("h:session raises for ids that are not 0..2^32-1 integers", function()
       for _, id in ipairs{ 2 ^ 53, 2 ^ 32 + 2, -1, 1.5, 0 / 0, math.huge, 1 << 53, (1 << 32) + 2, "2" } do
         assert.has_error(function() h:session(id) end)

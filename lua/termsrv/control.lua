@@ -367,6 +367,13 @@ end
 --   bytes), peak_memory, threads, handles, create_time, cpu_seconds
 function Host:processes(filter)
   filter = filter or {}
+  if type(filter) ~= "table" then error("host:processes: filter table expected, got " .. type(filter), 2) end
+  if filter.session ~= nil then host.check_id(filter.session, "host:processes: session", 3) end
+  for _, k in ipairs{ "user", "name" } do
+    if filter[k] ~= nil and type(filter[k]) ~= "string" then
+      error("host:processes: " .. k .. ": glob string expected, got " .. type(filter[k]), 2)
+    end
+  end
   local raw, err = conn(self):processes()
   if not raw then return host.fail(self, err, "list processes") end
   local sessions = self:sessions{ times = false }

@@ -104,6 +104,12 @@ function M.connect(opts)
   if opts.nthash and not opts.nthash:match("^" .. ("%x"):rep(32) .. "$") then
     error("termsrv.connect: nthash must be 32 hexadecimal digits", 2)
   end
+  for _, k in ipairs{ "host", "name", "user", "domain", "password" } do
+    -- C strings end at a NUL: "pass\0word" would quietly become "pass"
+    if type(opts[k]) == "string" and opts[k]:find("\0", 1, true) then
+      error("termsrv.connect: " .. k .. " contains a NUL byte", 2)
+    end
+  end
   for _, k in ipairs{ "user", "domain", "password" } do
     -- libsmbclient takes credentials in 256-byte buffers and would cut them
     if opts[k] and #opts[k] > 255 then error("termsrv.connect: " .. k .. " is longer than 255 bytes", 2) end
