@@ -180,6 +180,37 @@ describe("termsrv CLI", function()
     end)
   end)
 
+  describe("targets", function()
+    it("takes an IP address (with its port) before session ids", function()
+      local code, out, err = run({ "logoff", "127.0.0.1:" .. env.hosts[1].port, "4", "-n" }, ADMIN)
+      assert.equal(0, code, err)
+      assert.matches("logoff", out)
+      assert.matches("bob", out)
+    end)
+
+    it("expands CIDR blocks and [01-40] ranges; a label on several hosts is refused", function()
+      local port = env.hosts[1].port
+      -- the simulator listens on 127.0.0.1 only: .2 is refused, and says so
+      local code, out, err = run({ "users", "127.0.0.0/30:" .. port, "--user", "erin", "--format", "json" }, ADMIN)
+      assert.equal(1, code, err)
+      local hosts = {}
+      for line in out:gmatch("[^\n]+") do
+        local r = assert(dkjson.decode(line))
+        if r.type == "host" then hosts[#hosts + 1] = r.host .. "=" .. tostring(r.ok) end
+      end
+      table.sort(hosts)
+      -- .0 and .3 are the block's network and broadcast addresses
+      assert.same({ "127.0.0.1:" .. port .. "=true", "127.0.0.2:" .. port .. "=false" }, hosts)
+      local _
+      code, _, err = run({ "users", "X=ts[1-3]" }, ADMIN)
+      assert.equal(64, code)
+      assert.matches("a label names one host", err)
+      code, _, err = run({ "users", "10.0.0.0/8" }, ADMIN)
+      assert.equal(64, code)
+      assert.matches("16777214 addresses; at most 4096", err)
+    end)
+  end)
+
   describe("exit codes", function()
     it("0 when every host answers, 1 when some fail, 2 when all fail; errors on stderr, one line each", function()
       local code, _, err = run({ "sessions", ts01, ts02 }, ADMIN)

@@ -301,6 +301,30 @@ describe("termsrv.fleet hosts and options", function()
     os.remove(path)
   end)
 
+  it("expands CIDR blocks and numeric ranges, in hosts files and host lists", function()
+    assert.same({ "10.0.0.1", "10.0.0.2" }, fleet.expand("10.0.0.0/30"))
+    assert.same({ "10.0.0.4:4451", "10.0.0.5:4451" }, fleet.expand("10.0.0.4/31:4451"))
+    assert.same({ "10.0.0.9" }, fleet.expand("10.0.0.9/32"))
+    assert.equal(14, #fleet.expand("192.168.1.0/28"))
+    assert.same({ "ts08.corp", "ts09.corp", "ts10.corp" }, fleet.expand("ts[08-10].corp"))
+    assert.same({ "ts8", "ts9", "ts10" }, fleet.expand("ts[8-10]"))
+    assert.same({ "r1a1", "r1a2", "r2a1", "r2a2" }, fleet.expand("r[1-2]a[1-2]"))
+    assert.same({ "[fe80::1]:445" }, fleet.expand("[fe80::1]:445"))
+    assert.same({ "ts01" }, fleet.expand("ts01"))
+    for _, bad in ipairs{ "10.0.0.0/33", "300.0.0.0/24", "10.0.0.0/8", "ts[9-1]", "ts[1-2", "ts[1-99999]",
+                          "L=ts[1-2]" } do
+      local list, why = fleet.expand(bad)
+      assert.is_nil(list, bad)
+      assert.is_string(why, bad)
+    end
+    local list = assert(fleet.parse_hosts("ts[1-2]  # two\n10.0.0.0/31 \n"))
+    assert.same({ "ts1", "ts2", "10.0.0.0", "10.0.0.1" }, { list[1].name, list[2].name, list[3].name, list[4].name })
+    local _, why = fleet.parse_hosts("ts[1-2] LABEL\n")
+    assert.matches("hosts:1: a label names one host", why)
+    local f = termsrv.fleet{ hosts = { "ts[1-3]", { host = "x" } }, connect = { password = "p" } }
+    assert.equal(4, #f.hosts)
+  end)
+
   it("raises on a malformed hosts file, naming the line", function()
     local path = tmpfile_with("ts01\nts02 ts03 ts04\n")
     local ok, err = pcall(termsrv.fleet, { hosts = path, connect = { password = "x" } })

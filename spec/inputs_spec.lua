@@ -146,6 +146,20 @@ describe("inputs that could hit the wrong session", function()
       assert.truthy(#assert(h:processes{ session = 2 }) > 0)
     end)
 
+    it("h:processes{user=} reads accounts as the selectors do: bare names, domains, beyond ASCII", function()
+      local function users(f)
+        local t = {}
+        for _, p in ipairs(assert(h:processes(f))) do t[p.account] = true end
+        return t
+      end
+      assert.same({ ["CORP\\dave"] = true }, users{ user = "dave" })
+      assert.same({ ["CORP\\dave"] = true }, users{ user = "corp\\DA*" })
+      assert.same({}, users{ user = "OTHER\\dave" })
+      sim.ctl(env, "set-session", simhost, 6, require("dkjson").encode{ user = "Åsa" })
+      assert.same({ ["CORP\\Åsa"] = true }, users{ user = "corp\\åSA" })
+      assert.same({ ["CORP\\Åsa"] = true }, users{ user = "ÅS?" })
+    end)
+
     it("connect refuses a NUL inside the host, user, domain or password instead of cutting it", function()
       for _, k in ipairs{ "host", "user", "domain", "password", "name" } do
         local o = { host = "127.0.0.1:" .. env.hosts[n].port, user = "ops", domain = "CORP",

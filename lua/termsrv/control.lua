@@ -13,6 +13,7 @@
 local errors = require "termsrv.error"
 local host = require "termsrv.host"
 local record = require "termsrv.record"
+local select_mod = require "termsrv.select"
 local printable = require("termsrv.text").printable
 
 local Host = host.Host
@@ -331,9 +332,18 @@ function Process:totable()
   return t
 end
 
-local function glob(pattern)
-  local p = pattern:lower():gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".")
-  return "^" .. p .. "$"
+-- An account pattern as the session selectors read it: `dave` or `d*` is
+-- the user part, `CORP\\d*` the domain too; case-insensitive beyond ASCII
+-- (`CORP\\Åsa` matches `corp\\åsa`).
+local function account_matcher(pattern)
+  local d, u = pattern:match("^(.*)\\(.*)$")
+  local fu, fd = select_mod.glob(u or pattern), d and select_mod.glob(d)
+  return function(account)
+    if not account then return false end
+    local ad, au = account:match("^(.*)\\(.*)$")
+    if not ad then ad, au = "", account end
+    return fu(au) and (not fd or fd(ad))
+  end
 end
 
 -- Account names without an LSA lookup: well-known SIDs, and for each session
@@ -360,8 +370,9 @@ local function accounts(procs, sessions)
 end
 
 --- Lists processes (query process / tasklist).
--- @tparam[opt] table filter `session` (id), `user` (account glob, e.g.
---   `"CORP\\alice"` or `"*alice"`), `name` (image glob, e.g. `"chrome*.exe"`)
+-- @tparam[opt] table filter `session` (id), `user` (account: `"dave"`, `"d*"` match the user
+--   part, `"CORP\\d*"` the domain too, as the session selectors do), `name` (image glob,
+--   e.g. `"chrome*.exe"`); both case-insensitive
 -- @return array of process records: pid, ppid, image, session, sid, account
 --   (resolved for well-known SIDs and session owners), memory (working set,
 --   bytes), peak_memory, threads, handles, create_time, cpu_seconds
@@ -378,15 +389,15 @@ function Host:processes(filter)
   if not raw then return host.fail(self, err, "list processes") end
   local sessions = self:sessions{ times = false }
   local account = accounts(raw, sessions)
-  local user_pat = filter.user and glob(filter.user)
-  local name_pat = filter.name and glob(filter.name)
+  local user_ok = filter.user and account_matcher(filter.user)
+  local name_ok = filter.name and select_mod.glob(filter.name)
   local out = {}
   for _, p in ipairs(raw) do
     p.host = self.name
     p.account = account(p.sid)
     if (filter.session == nil or p.session == filter.session)
-      and (not name_pat or (p.image and p.image:lower():match(name_pat)))
-      and (not user_pat or (p.account and p.account:lower():match(user_pat))) then
+      and (not name_ok or (p.image and name_ok(p.image)))
+      and (not user_ok or user_ok(p.account)) then
       out[#out + 1] = setmetatable(p, Process)
     end
   end

@@ -109,6 +109,84 @@ function M.parse_host(text, default_port, label)
   return { host = h, port = port or default_port, name = label or name or text }
 end
 
+--- The most hosts one target may expand to.
+M.MAX_EXPANSION = 4096
+
+local function ipv4(a, b, c, d)
+  return string.format("%d.%d.%d.%d", a, b, c, d)
+end
+
+-- "10.0.0.0/28" -> its host addresses (network and broadcast left out
+-- below /31), or nil when `text` is no IPv4 CIDR block.
+local function cidr(text)
+  local a, b, c, d, bits, rest = text:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)/(%d+)(.*)$")
+  if not a then return nil end
+  local o = { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
+  bits = tonumber(bits)
+  for _, x in ipairs(o) do if x > 255 then return nil, "bad address in '" .. text .. "'" end end
+  if bits > 32 or (rest ~= "" and not rest:match("^:%d+$")) then
+    return nil, "bad CIDR block '" .. text .. "'"
+  end
+  local size = 1 << (32 - bits)
+  local first = ((o[1] << 24) | (o[2] << 16) | (o[3] << 8) | o[4]) & ~(size - 1)
+  local lo, hi = first, first + size - 1
+  if bits < 31 then lo, hi = lo + 1, hi - 1 end
+  if hi - lo + 1 > M.MAX_EXPANSION then
+    return nil, string.format("'%s' is %d addresses; at most %d per target", text, hi - lo + 1,
+      M.MAX_EXPANSION)
+  end
+  local out = {}
+  for n = lo, hi do
+    out[#out + 1] = ipv4((n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255) .. rest
+  end
+  return out
+end
+
+-- "ts[01-40].corp" -> ts01.corp ... ts40.corp (the width of a zero-padded
+-- start is kept; several ranges multiply), or nil when there is no range.
+local function ranges(text)
+  local pre, from, to, post = text:match("^([^%[]*)%[(%d+)%-(%d+)%](.*)$")
+  if not pre then
+    if text:find("[%[%]]") and not text:find("^%[.*%]") then return nil, "bad range in '" .. text .. "'" end
+    return nil
+  end
+  local a, b = tonumber(from), tonumber(to)
+  if a > b then return nil, "bad range in '" .. text .. "': " .. from .. " > " .. to end
+  local width = from:sub(1, 1) == "0" and #from or 0
+  local tails = ranges(post)
+  if tails == nil then
+    local _, why = ranges(post)
+    if why then return nil, why end
+    tails = { post }
+  end
+  if (b - a + 1) * #tails > M.MAX_EXPANSION then
+    return nil, string.format("'%s' is over %d hosts", text, M.MAX_EXPANSION)
+  end
+  local out = {}
+  for n = a, b do
+    for _, t in ipairs(tails) do out[#out + 1] = pre .. string.format("%0" .. width .. "d", n) .. t end
+  end
+  return out
+end
+
+--- The hosts one target stands for: an IPv4 CIDR block (`10.0.0.0/28`, its
+-- host addresses, optionally `:PORT`) or numeric ranges in brackets
+-- (`ts[01-40].corp`, `10.1.[1-2].[10-12]`); anything else is itself.
+-- @tparam string text
+-- @treturn[1] {string,...}
+-- @treturn[2] nil
+-- @treturn[2] string why
+function M.expand(text)
+  if type(text) ~= "string" then return nil, "host name expected" end
+  local list, why = cidr(text)
+  if not (list or why) then list, why = ranges(text) end
+  if not (list or why) then return { text } end
+  if list and #list > 1 and text:find("=", 1, true) then
+    return nil, "a label names one host, not the " .. #list .. " of '" .. text .. "'"
+  end
+  return list, why
+end
+
 local function parse_json(text, where, default_port)
   local v, _, err = require("dkjson").decode(text)
   if type(v) ~= "table" then return nil, where .. ": bad JSON: " .. tostring(err) end
@@ -138,9 +216,15 @@ local function parse_list(text, where, default_port)
     local item = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
     if item ~= "" then
       local addr, label = item:match("^(%S+)%s+(%S+)$")
-      local spec, why = M.parse_host(addr or item, default_port, label)
-      if not spec then return nil, where .. ":" .. n .. ": " .. why end
-      out[#out + 1] = spec
+      local list, why = M.expand(addr or item)
+      if list and label and #list > 1 then why, list = "a label names one host, not " .. #list, nil end
+      if not list then return nil, where .. ":" .. n .. ": " .. why end
+      for _, one in ipairs(list) do
+        local spec
+        spec, why = M.parse_host(one, default_port, label)
+        if not spec then return nil, where .. ":" .. n .. ": " .. why end
+        out[#out + 1] = spec
+      end
     end
   end
   return out
@@ -182,9 +266,14 @@ local function host_specs(hosts, level)
   for i, h in ipairs(hosts) do
     local what = "termsrv.fleet: hosts[" .. i .. "]"
     if type(h) == "string" then
-      local why
-      out[i], why = M.parse_host(h)
-      if not out[i] then error(what .. ": " .. why, level + 1) end
+      local list, why = M.expand(h)
+      if not list then error(what .. ": " .. why, level + 1) end
+      for _, one in ipairs(list) do
+        local spec
+        spec, why = M.parse_host(one)
+        if not spec then error(what .. ": " .. why, level + 1) end
+        out[#out + 1] = spec
+      end
     elseif type(h) == "table" then
       check_types(h, SPEC_TYPES, what, level + 1)
       if not h.host or h.host == "" then error(what .. ": 'host' is required", level + 1) end
@@ -198,14 +287,14 @@ local function host_specs(hosts, level)
         error(what .. ": " .. bad_port(spec.port), level + 1)
       end
       spec.name = h.name or h.host
-      out[i] = spec
+      out[#out + 1] = spec
     else
       error(what .. ": string or table expected, got " .. type(h), level + 1)
     end
   end
   local n = 0
   for _ in pairs(hosts) do n = n + 1 end
-  if n ~= #out then error("termsrv.fleet: hosts must be an array (a list without holes)", level + 1) end
+  if n ~= #hosts then error("termsrv.fleet: hosts must be an array (a list without holes)", level + 1) end
   return out
 end
 

@@ -42,12 +42,17 @@ function M.targets(ctx, args, numbers_allowed)
         usage_error("'" .. t .. "' is out of range: session ids and pids are 0..4294967295")
       end
       nums[#nums + 1] = n
-    elseif numbers_allowed and (t:match("^[%+%-]%d") or t:match("^%d+[%.eE]") or t:match("^0[xX]%x+$")) then
+    elseif numbers_allowed and tonumber(t) then -- 1.5, 1e3, 0x10, -3: numbers, but not ids
       usage_error("'" .. t .. "' is not a session id or pid (plain decimal 0..4294967295) nor a host name")
     else
-      local spec, err = M.parse_host(t, port)
-      if not spec then usage_error(err) end
-      hosts[#hosts + 1] = spec
+      -- CIDR blocks and [01-40] ranges stand for several hosts
+      local list, why = fleet.expand(t)
+      if not list then usage_error(why) end
+      for _, one in ipairs(list) do
+        local spec, err = M.parse_host(one, port)
+        if not spec then usage_error(err) end
+        hosts[#hosts + 1] = spec
+      end
     end
   end
   for _, path in ipairs(util.list(args.hosts)) do
