@@ -51,7 +51,8 @@ local function add_common(cmd)
   cmd:group("Hosts",
     cmd:option("--hosts", "Read hosts from FILE: one per line (ADDRESS[:PORT] [LABEL], # comments) "
       .. "or a JSON array."):argname("FILE"):count("*"),
-    cmd:option("-j --jobs", "Work on N hosts at a time (uses termsrv.fleet when N > 1).", "1")
+    cmd:option("-j --jobs", "Work on N hosts at a time, each in a worker process (default 8; "
+      .. "-j 1: one after another in this process).", "8")
       :argname("N"):convert(jobs),
     cmd:option("--host-timeout", "Give up on a host after SECS in all "
       .. "(default 60 with -j; given, it holds for -j 1 too).")
