@@ -46,6 +46,7 @@ build = {
     ["termsrv.progress"] = "lua/termsrv/progress.lua",
     ["termsrv.serialize"] = "lua/termsrv/serialize.lua",
     ["termsrv.text"] = "lua/termsrv/text.lua",
+    ["termsrv.monitor"] = "lua/termsrv/monitor.lua",
     ["termsrv.cli"] = "lua/termsrv/cli.lua",
     ["termsrv.cli.util"] = "lua/termsrv/cli/util.lua",
     ["termsrv.cli.options"] = "lua/termsrv/cli/options.lua",
