@@ -60,6 +60,7 @@ build = {
     ["termsrv.cli.commands.policies"] = "lua/termsrv/cli/commands/policies.lua",
     ["termsrv.cli.commands.doctor"] = "lua/termsrv/cli/commands/doctor.lua",
     ["termsrv.cli.commands.shutdown"] = "lua/termsrv/cli/commands/shutdown.lua",
+    ["termsrv.cli.commands.monitor"] = "lua/termsrv/cli/commands/monitor.lua",
     ["termsrv.doctor"] = "lua/termsrv/doctor.lua",
     ["termsrv.credentials"] = "lua/termsrv/credentials.lua",
     -- fork/poll/wait for fleet sweeps: its own module, no libsmbclient
