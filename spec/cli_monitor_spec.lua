@@ -327,4 +327,62 @@ describe("termsrv check and metrics", function()
       if PROMTOOL then assert.is_true((promtool(out))) end
     end)
   end)
+  -- The README's Monitoring section, run as written: its paths and macros
+  -- replaced by the test's, nothing else.
+  describe("README's Monitoring section", function()
+    local section = assert(slurp(sim.root .. "/README.md"):match("\n## Monitoring\n(.-)\n## "))
+    local function credfile()
+      local f = TMP .. "/termsrv.cred"
+      spit(f, "username = CORP\\ops\npassword = Ops-Passw0rd\n")
+      os.execute("chmod 600 " .. q(f))
+      return f
+    end
+    local sh = function(line) return support.runner{ unset = support.TERMSRV_VARS, command = { "sh", "-c", line } }{} end
+    local function plain(s) return (s:gsub("%p", "%%%0")) end
+
+    it("the Nagios command definition, with its service's arguments, checks a host", function()
+      local line = assert(section:match("\n%s*command_line%s+([^\n]+)"))
+      local args = {}
+      for a in (assert(section:match("\n%s*check_command%s+check_termsrv([^\n]*)")) .. "!"):gmatch("!([^!]*)") do
+        args[#args + 1] = a
+      end
+      assert.equal(6, #args) -- 5 arguments, and the empty tail
+      line = line:gsub(plain("/usr/local/bin/termsrv"), support.BIN):gsub(plain("/etc/nagios4/termsrv.cred"), credfile())
+        :gsub(plain("$HOSTNAME$"), "ts01"):gsub(plain("$HOSTADDRESS$"), "127.0.0.1:" .. env.ports.TS01)
+        :gsub("%$ARG(%d)%$", function(n) return args[tonumber(n)] end)
+      assert.is_nil(line:find("$", 1, true), line)
+      local code, out, err = sh(line)
+      assert.equal("", err)
+      assert.equal(0, code)
+      assert.matches("^TERMSRV OK %- ts01: 6 in use, 3 disconnected, 2 stale %(disconnected >= 8h%), 4 of 10 slots left | ",
+        out)
+      local p = perfdata(out)
+      assert.same({ value = 4, uom = "", warn = "3:", crit = "1:", min = "0", max = "10" }, p.slots_left)
+      assert.same({ value = 2, uom = "", warn = "2", crit = "5", min = "0", max = "" }, p.stale)
+    end)
+
+    it("the node_exporter textfile cron line writes a file promtool accepts", function()
+      local cron = assert(section:match("\n(%*/5 [^\n]+)"))
+      local when, user, command = cron:match("^(%S+ %S+ %S+ %S+ %S+) (%S+) (.+)$")
+      assert.equal("*/5 * * * *", when)
+      assert.equal("prometheus", user)
+      local dir = TMP .. "/node-exporter"
+      os.execute("mkdir -p " .. q(dir))
+      command = command:gsub(plain("/usr/local/bin/termsrv"), support.BIN):gsub(plain("/etc/termsrv/farm.txt"), hosts_file)
+        :gsub(plain("/etc/termsrv/metrics.cred"), credfile()):gsub(plain("/var/lib/prometheus/node-exporter"), dir)
+      local code, out, err = sh(command)
+      assert.equal("", err)
+      assert.equal("", out)
+      assert.equal(0, code)
+      local text = assert(slurp(dir .. "/termsrv.prom"))
+      assert.same({ '{host="TS01"} 1', '{host="TS02"} 1' }, samples(text, "termsrv_up"))
+      assert.same({ '{host="TS01"} 10', '{host="TS02"} 10' }, samples(text, "termsrv_slots_limit"))
+      if not PROMTOOL then
+        pending("promtool is not installed (Debian package prometheus, see .ci/install-deps)")
+        return
+      end
+      local ok, said = promtool(text)
+      assert.is_true(ok, said)
+    end)
+  end)
 end)
