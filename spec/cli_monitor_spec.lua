@@ -304,12 +304,23 @@ describe("termsrv check and metrics", function()
         assert.are_not.equal(before, io.popen("stat -c %i " .. q(file)):read("l")) -- renamed over, not rewritten
         assert.equal("termsrv.prom\n", io.popen("ls -A " .. q(dir)):read("a"))
         if PROMTOOL then assert.is_true((promtool(text))) end
+        -- readable by the collector, which runs as another user: the usual mode, 0666 less the umask
+        local umask022 = support.runner{ unset = support.TERMSRV_VARS,
+          command = { "sh", "-c", 'umask 022 && exec "$0" "$@"', support.BIN } }
+        code = umask022({ "metrics", TS01, "--output", file }, ADMIN)
+        assert.equal(0, code)
+        assert.equal("644", io.popen("stat -c %a " .. q(file)):read("l"))
+        text = slurp(file)
         -- a directory that does not exist: exit 2, said on stderr
         local missing = TMP .. "/missing/termsrv.prom"
         code, out, err = run({ "metrics", TS01, "--output", missing }, ADMIN)
         assert.equal(2, code)
         assert.equal("", out)
         assert.matches("^termsrv: write " .. missing:gsub("%p", "%%%0") .. ": ", err)
+        code, out, err = run({ "metrics", TS01, "--output", dir .. "/" }, ADMIN)
+        assert.equal(2, code)
+        assert.equal("", out)
+        assert.matches("is not a file name", err)
         -- the rename fails (FILE is a directory): exit 2, the temporary file is removed
         os.execute("mkdir -p " .. q(dir .. "/sub.prom/x"))
         code, out, err = run({ "metrics", TS01, "--output", dir .. "/sub.prom" }, ADMIN)

@@ -92,17 +92,33 @@ function M.check(ctx, args)
   return code
 end
 
--- Writes `data` to `path` through a temporary file in the same directory
+-- A name nobody can guess: io.open cannot refuse to follow a symlink, so
+-- the temporary file's name must not be one another user could plant.
+local function random_hex(n)
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(n)
+  if f then f:close() end
+  if not bytes or #bytes ~= n then
+    bytes = string.pack("<I4d", require("termsrv.proc").getpid(), os.clock() + os.time())
+  end
+  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+--- Writes `data` to `path` through a temporary file in the same directory
 -- and a rename, so that a reader sees the old file or the new one, never a
--- part. The temporary name does not end in .prom (the textfile collector
--- reads only *.prom).
+-- part. The temporary name starts with a dot and does not end in .prom
+-- (the textfile collector reads only *.prom). The file gets the usual mode
+-- (0666 less the umask): the collector runs as another user.
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error (`bad_path`, `write_failed`)
 function M.write_atomic(path, data)
   local dir, base = path:match("^(.*/)([^/]+)$")
   if not dir then dir, base = "", path end
-  if base == "" or base == "." or base == ".." then
+  if path:sub(-1) == "/" or base == "" or base == "." or base == ".." then
     return nil, errors.new{ code = "bad_path", message = "'" .. path .. "' is not a file name" }
   end
-  local tmp = string.format("%s.%s.%d.tmp", dir, base, require("termsrv.proc").getpid())
+  local tmp = string.format("%s.%s.%s.tmp", dir, base, random_hex(8))
   local function fail(err)
     os.remove(tmp)
     return nil, errors.new{ code = "write_failed", op = "write " .. path, message = tostring(err) }
