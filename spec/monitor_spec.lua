@@ -160,6 +160,13 @@ describe("termsrv.monitor", function()
         .. "'TS01::in_use'=2;;;0 'TS02::in_use'=9;;8;0\n", text)
     end)
 
+    it("several hosts, none answered: no totals and no perfdata", function()
+      local text, code = monitor.plugin_output({ { name = "a", state = monitor.UNKNOWN, text = "timeout" },
+        { name = "b", state = monitor.CRITICAL, text = "refused" } }, nil)
+      assert.equal(2, code)
+      assert.equal("TERMSRV CRITICAL - 2 hosts: 1 CRITICAL, 1 UNKNOWN\na: UNKNOWN - timeout\nb: CRITICAL - refused\n", text)
+    end)
+
     it("UNKNOWN loses to WARNING, wins over OK", function()
       local _, code = monitor.plugin_output{ { name = "a", state = 3, text = "x" }, { name = "b", state = 1, text = "y" } }
       assert.equal(1, code)
