@@ -49,6 +49,7 @@ build = {
     ["termsrv.text"] = "lua/termsrv/text.lua",
     ["termsrv.luv"] = "lua/termsrv/luv.lua",
     ["termsrv.cqueues"] = "lua/termsrv/cqueues.lua",
+    ["termsrv.monitor"] = "lua/termsrv/monitor.lua",
     ["termsrv.cli"] = "lua/termsrv/cli.lua",
     ["termsrv.cli.util"] = "lua/termsrv/cli/util.lua",
     ["termsrv.cli.options"] = "lua/termsrv/cli/options.lua",
@@ -62,6 +63,7 @@ build = {
     ["termsrv.cli.commands.policies"] = "lua/termsrv/cli/commands/policies.lua",
     ["termsrv.cli.commands.doctor"] = "lua/termsrv/cli/commands/doctor.lua",
     ["termsrv.cli.commands.shutdown"] = "lua/termsrv/cli/commands/shutdown.lua",
+    ["termsrv.cli.commands.monitor"] = "lua/termsrv/cli/commands/monitor.lua",
     ["termsrv.doctor"] = "lua/termsrv/doctor.lua",
     ["termsrv.credentials"] = "lua/termsrv/credentials.lua",
     -- fork/poll/wait for fleet sweeps: its own module, no libsmbclient

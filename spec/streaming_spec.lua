@@ -90,8 +90,8 @@ describe("streaming output", function()
     local n = 0
     for _, line in ipairs(l) do if line:match("^host,") then n = n + 1 end end
     assert.equal(4, n)
-    local down
-    for _, line in ipairs(l) do if line:match("^host,DOWN,") then down = line end end
-    assert.matches("^host,DOWN,.*,false,connection_refused,", down)
+    local down_row
+    for _, line in ipairs(l) do if line:match("^host,DOWN,") then down_row = line end end
+    assert.matches("^host,DOWN,.*,false,connection_refused,", down_row)
   end)
 end)

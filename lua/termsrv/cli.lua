@@ -8,7 +8,8 @@
 -- failed (or nothing could start: no credentials, audit log unusable), 64
 -- usage error. A host counts as failed when it could not be reached or
 -- listed, or when every action on it failed; as partly failed when some
--- actions (or some per-session reads) failed.
+-- actions (or some per-session reads) failed. `check` is a monitoring
+-- plugin instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage errors too).
 --
 -- Output: tables, JSON Lines or CSV on stdout (`--format`); per-host errors
 -- and other diagnostics on stderr, one line each; summaries of actions
@@ -33,6 +34,7 @@ local policies = require "termsrv.cli.commands.policies"
 local audit = require "termsrv.cli.audit"
 local doctor = require "termsrv.cli.commands.doctor"
 local shutdown = require "termsrv.cli.commands.shutdown"
+local monitor = require "termsrv.cli.commands.monitor"
 
 local M = {}
 
@@ -65,7 +67,14 @@ local COMMANDS = {
   ["free-slots"] = policies.free_slots,
   doctor = doctor.doctor,
   shutdown = shutdown.shutdown,
+  check = monitor.check,
+  metrics = monitor.metrics,
 }
+
+-- Monitoring plugins: whatever keeps them from checking (usage, no
+-- credentials, an internal error) is UNKNOWN, exit 3, with a status line
+-- on stdout (what Nagios shows), never exit 64 or 2.
+local PLUGINS = { check = true }
 
 -- Commands that take numbers (session ids, pids) after the hosts.
 local TAKES_NUMBERS = { reset = true, logoff = true, disconnect = true, message = true, kill = true,
@@ -114,7 +123,10 @@ function M.main(argv, env, streams)
       ctx.stdout:write(stop.help:get_help(), "\n")
       return M.EXIT_OK
     end
-    if stop.parser then
+    if stop.parser and PLUGINS[stop.parser._name] then
+      ctx.stderr:write(stop.parser:get_usage(), "\n")
+      return monitor.unknown(ctx, "usage: " .. tostring(stop.msg))
+    elseif stop.parser then
       ctx.stderr:write(stop.parser:get_usage(), "\n\ntermsrv: ", stop.msg, "\n")
     else
       ctx.stderr:write("termsrv: ", stop.msg, "\n")
@@ -140,6 +152,7 @@ function M.main(argv, env, streams)
     end
     local good, err = setup(ctx, args, TAKES_NUMBERS[cmd] or false)
     if not good then
+      if PLUGINS[cmd] then return monitor.unknown(ctx, err) end
       output.diag(ctx, "termsrv: " .. tostring(err))
       return M.EXIT_FAILED
     end
@@ -149,6 +162,14 @@ function M.main(argv, env, streams)
     return { internal = tostring(e), trace = debug.traceback("", 2) }
   end)
   if okr then return code end
+  if PLUGINS[cmd] then
+    if not util.is_usage_error(code) and ctx.getenv("TERMSRV_DEBUG") then
+      ctx.stderr:write(code.trace, "\n")
+    end
+    return monitor.unknown(ctx, util.is_usage_error(code) and "usage: " .. code.msg
+      or code.internal:find("interrupted!", 1, true) and "interrupted"
+      or "internal error: " .. code.internal)
+  end
   if util.is_usage_error(code) then
     ctx.stderr:write(options.usage(parser, cmd), "\n\ntermsrv: ", code.msg, "\n")
     return M.EXIT_USAGE

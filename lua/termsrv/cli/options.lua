@@ -3,6 +3,7 @@
 
 local argparse = require "argparse"
 local duration = require "termsrv.duration"
+local monitor = require "termsrv.monitor"
 
 local M = {}
 
@@ -25,6 +26,15 @@ local function nonneg(s) return int_in(s, 0, 0xFFFFFFFF, "a session id") end
 local function box_seconds(s) return int_in(s, 0, 86400, "a number of seconds") end
 local function port(s) return int_in(s, 1, 65535, "a port") end
 local function jobs(s) return int_in(s, 1, 4096, "a number of parallel workers") end
+local function slots(s) return int_in(s, 1, 1000000, "a number of slots") end
+
+local function duration_opt(s)
+  local d, err = duration.parse(s)
+  if not d then return nil, "'" .. tostring(s) .. "': " .. err.message end
+  return d
+end
+
+local function range(s) return monitor.parse_range(s) end
 
 -- Seconds: a positive, finite number of at most a day (a typo like 1e400
 -- or 1e-9 must not quietly become a default).
@@ -45,7 +55,7 @@ end
 
 local HOSTS_HELP = "Hosts: NAME, ADDRESS[:PORT], or LABEL=ADDRESS[:PORT] (LABEL names the host in output)."
 
-local function add_common(cmd)
+local function add_common(cmd, no_format)
   cmd:add_help(false)
   cmd:flag("-h --help", "Show this help and exit.")
   cmd:group("Hosts",
@@ -72,6 +82,7 @@ local function add_common(cmd)
     cmd:option("--connect-timeout", "Seconds to establish TCP (default 5)."):argname("SECS"):convert(seconds),
     cmd:option("--rpc-auth", "RPC authentication: privacy (default) or none (rely on SMB identity).")
       :choices{ "privacy", "none" })
+  if no_format then return end
   cmd:group("Output",
     cmd:option("--format", "Output: table, json (JSON Lines) or csv (RFC 4180).", "table")
       :choices{ "table", "json", "csv" })
@@ -113,7 +124,8 @@ function M.build_parser()
     :epilog("Credentials: TERMSRV_USER (DOMAIN\\user), TERMSRV_DOMAIN, TERMSRV_PASSWORD or TERMSRV_NTHASH, "
       .. "TERMSRV_CREDENTIALS=FILE, or --credentials FILE; otherwise asked on the terminal. "
       .. "Secrets are never taken from the command line.\n"
-      .. "Exit codes: 0 all ok, 1 some hosts or sessions failed, 2 all failed, 64 usage.\n"
+      .. "Exit codes: 0 all ok, 1 some hosts or sessions failed, 2 all failed, 64 usage "
+      .. "(check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).\n"
       .. "Run 'termsrv COMMAND --help' for the options of a command.")
     :add_help(false)
     :command_target("command")
@@ -246,6 +258,52 @@ function M.build_parser()
   c:option("--audit", "Audit log (see reset --help)."):argname("FILE")
   c:flag("--no-audit", "Do not write an audit log.")
   add_common(c)
+
+  c = p:command("check", "Monitoring plugin (Nagios, Icinga, Checkmk): sessions in use, disconnected, "
+    .. "stale, and slots left, against thresholds. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
+    :epilog("RANGE is a monitoring-plugins threshold range: N alerts above N (or below 0), N: below N, "
+      .. "~:N above N, N:M outside N..M, @N:M inside N..M. A host that cannot be reached or logged on "
+      .. "to, or that times out (--host-timeout, default 30 s here), is UNKNOWN unless --error-state "
+      .. "critical. Several hosts: a summary line, then one line per host; the worst state wins "
+      .. "(OK < UNKNOWN < WARNING < CRITICAL). Usage errors exit 3 (UNKNOWN).")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:group("Thresholds",
+    c:option("--warning-in-use", "Sessions with a user (active, disconnected, any state): warning range.")
+      :argname("RANGE"):convert(range),
+    c:option("--critical-in-use", "... critical range."):argname("RANGE"):convert(range),
+    c:option("--warning-disconnected", "Disconnected sessions: warning range.")
+      :argname("RANGE"):convert(range),
+    c:option("--critical-disconnected", "... critical range."):argname("RANGE"):convert(range),
+    c:option("--warning-stale", "Stale sessions (see --stale): warning range.")
+      :argname("RANGE"):convert(range),
+    c:option("--critical-stale", "... critical range."):argname("RANGE"):convert(range),
+    c:option("--warning-slots-left", "Slots left of --slots (e.g. 2: warns below 2): warning range.")
+      :argname("RANGE"):convert(range),
+    c:option("--critical-slots-left", "... critical range."):argname("RANGE"):convert(range))
+  c:group("Counting",
+    c:option("--stale", "Disconnected at least this long is stale (default 8h).", "8h")
+      :argname("DURATION"):convert(duration_opt),
+    c:option("--slots", "The host's connection limit (its RDP 'limit number of connections'); "
+      .. "without it slots left are unknown: termsrv does not guess it.")
+      :argname("N"):convert(slots),
+    c:option("--error-state", "State of a host that cannot be asked (unreachable, logon refused, "
+      .. "timeout): unknown (default) or critical.", "unknown"):choices{ "unknown", "critical" })
+  add_common(c, true)
+
+  c = p:command("metrics", "Prometheus metrics (text exposition format) of sessions by host and state, "
+    .. "stale sessions, ages, slots, up and scrape duration.")
+    :epilog("With --output FILE the metrics are written to a temporary file in FILE's directory and "
+      .. "renamed over FILE (node_exporter's textfile collector never reads half a file). "
+      .. "Exit 0 all hosts up, 1 some down, 2 all down or the file could not be written; "
+      .. "down hosts are in the output as termsrv_up 0.")
+  c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
+  c:option("--stale", "Disconnected at least this long is stale (default 8h).", "8h")
+    :argname("DURATION"):convert(duration_opt)
+  c:option("--slots", "The hosts' connection limit, exported as termsrv_slots_limit (absent without it).")
+    :argname("N"):convert(slots)
+  c:option("-o --output", "Write to FILE atomically (temp file + rename) instead of standard output.")
+    :argname("FILE")
+  add_common(c, true)
 
   c = p:command("connect", "Connect session SOURCE to the station of session TARGET, like tscon.")
   c:argument("target", "HOST SOURCE TARGET"):args(3):argname{ "HOST", "SOURCE", "TARGET" }
