@@ -72,7 +72,7 @@ clean:
 # mode (fuzz/fixntlm.c), so it needs neither libsmbclient nor a network.
 FUZZKIT      := $(BUILD)/termsrv/fuzzkit.so
 HARNESS      := harness memsmb fixntlm
-HARNESS_CORE := dcerpc errors ndr ntlmssp tsts
+HARNESS_CORE := dcerpc errors ndr ntlmssp rpcsec tsts
 FUZZKIT_OBJ  := $(patsubst %,$(BUILD)/obj/fuzz-%.o,kit $(HARNESS)) \
                 $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE))
 

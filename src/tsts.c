@@ -542,6 +542,7 @@ typedef struct ts_pipe {
 	const char *absent_code;
 	smb_pipe *sp;
 	rpc_conn rpc;
+	rpc_sec sec;
 	ntlm_ctx ntlm;
 	int present;   /* -1 unknown, 0 absent, 1 present */
 } ts_pipe;
@@ -574,6 +575,7 @@ static void pipe_drop(ts_conn *c, ts_pipe *p)
 	if (p->sp)
 		smb_pipe_close(p->sp);
 	p->sp = NULL;
+	rpc_sec_wipe(&p->sec);
 	ntlm_wipe(&p->ntlm);
 	memset(&p->rpc, 0, sizeof p->rpc);
 	if (p == &c->pipes[TS_PIPE_LEGACY])
@@ -617,8 +619,8 @@ static ts_pipe *pipe_get(ts_conn *c, int id, ts_err *e)
 					"user or domain name is too long or not valid UTF-8");
 				return NULL;
 			}
-			p->rpc.auth = 1;
-			p->rpc.ntlm = &p->ntlm;
+			rpc_sec_ntlm(&p->sec, &p->ntlm);
+			p->rpc.sec = &p->sec;
 		}
 		if (rpc_bind(&p->rpc, p->ifaces, p->nif, e) < 0) {
 			pipe_drop(c, p);
