@@ -513,8 +513,12 @@ int rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t l
 				c->ctx[ctx]->name, opnum);
 			/* the call is over; the connection stays usable unless the
 			 * fault came before authentication was ever accepted */
-			if (c->calls_since_bind == 0 && (status == 5 || status == 0x721))
+			if (c->calls_since_bind == 0 && (status == 5 || status == 0x721)) {
 				e->code = "auth_failed";
+				if (c->sec && c->sec->auth_type != AUTH_TYPE_NTLM)
+					ts_detail(e, "the host took the Kerberos ticket but refused its "
+						     "principal");
+			}
 			c->calls_since_bind++;
 			if (c->stats)
 				c->stats->calls++;

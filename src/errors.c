@@ -37,8 +37,9 @@ static const struct code_hint {
 	 "pipe or our authentication was not accepted"},
 	{"auth_level_refused", "the host requires RPC packet privacy: connect with a password or NT "
 	 "hash (not the SMB identity alone)"},
-	{"auth_failed", "RPC-level NTLM authentication failed although the SMB logon worked: check "
-	 "the password, and that the account is not restricted for network logon"},
+	{"auth_failed", "RPC-level authentication failed although the SMB logon worked: with NTLM "
+	 "check the password; with Kerberos that the ticket is the SMB logon's account; and that "
+	 "the account is not restricted for network logon"},
 	{"not_supported", "this Windows version does not implement that call"},
 	{"rpc_fault", "the RPC server reported a fault; the raw status tells which"},
 	{"malformed_response", "the host sent data that does not parse as MS-TSTS; nothing from it "

@@ -16,6 +16,8 @@
 
 #include "spnego.h"
 
+/* ERROR_TABLE_BASE_krb5: protocol error n is this + n */
+#define KRB5_ERROR_BASE (-1765328384L)
 #define WANT_FLAGS (GSS_C_MUTUAL_FLAG | GSS_C_DCE_STYLE | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG | \
 		    GSS_C_REPLAY_FLAG | GSS_C_SEQUENCE_FLAG)
 /* supplementary statuses of gss_unwrap_iov that mean a replayed, reordered
@@ -297,6 +299,15 @@ static int krb_next(rpc_sec *s, const uint8_t *in, size_t n, wbuf *out, int *don
 		return ts_fail(e, TS_K_NONE, 0, "malformed_response", "unexpected Kerberos token");
 	}
 	unframe(&in, &n);
+	/* a KRB-ERROR instead of the AP-REP: the host refused our AP-REQ, and
+	 * its error code says why (MIT does not decode it in DCE style) */
+	int32_t kerr;
+	if (n && in[0] == 0x7e) {
+		if (spnego_krb_error(in, n, &kerr) < 0)
+			return ts_fail(e, TS_K_NONE, 0, "malformed_response", "KRB-ERROR does not parse");
+		return krb_fail(e, GSS_S_FAILURE, (uint32_t)(KRB5_ERROR_BASE + kerr),
+				"Kerberos ticket for %.60s refused", k->cred->spn);
+	}
 	wbuf tok;
 	wb_init(&tok);
 	int rc = init_step(s, in, n, &tok, e);

@@ -101,6 +101,27 @@ int spnego_gss_unframe(const uint8_t *p, size_t n, const uint8_t **inner, size_t
 	return 0;
 }
 
+int spnego_krb_error(const uint8_t *p, size_t n, int32_t *code)
+{
+	der all = {p, n}, app, seq, f, v;
+	if (der_take(&all, 0x7e, &app) < 0 || all.n != 0 || der_take(&app, 0x30, &seq) < 0 ||
+	    app.n != 0)
+		return -1;
+	/* pvno [0], msg-type [1], ctime [2]?, cusec [3]?, stime [4], susec [5],
+	 * error-code [6] */
+	for (uint8_t tag = 0xa0; tag <= 0xa5; tag++)
+		if (der_peek(&seq, tag) && der_take(&seq, tag, &f) < 0)
+			return -1;
+	if (der_take(&seq, 0xa6, &f) < 0 || der_take(&f, 0x02, &v) < 0 || f.n != 0 || v.n < 1 ||
+	    v.n > 4)
+		return -1;
+	int32_t x = (v.p[0] & 0x80) ? -1 : 0;
+	for (size_t i = 0; i < v.n; i++)
+		x = (int32_t)((uint32_t)x << 8 | v.p[i]);
+	*code = x;
+	return 0;
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 static size_t len_size(size_t len) { return len < 0x80 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 4; }
@@ -147,7 +168,7 @@ void spnego_init_token(wbuf *out, const uint8_t *ap_req, size_t len, wbuf *mecht
 		return;
 	}
 	size_t framed = tlv_size(sizeof OID_KRB5) + 2 + len;            /* OID, TOK_ID, AP-REQ */
-	size_t mech_token = tlv_size(tlv_size(framed));                 /* [2] OCTET STRING */
+	size_t mech_token = tlv_size(tlv_size(tlv_size(framed)));       /* [2] OCTET STRING 0x60 */
 	size_t mech_types = tlv_size(tlv_size(MECHTYPES_LEN));         /* [0] SEQUENCE OF */
 	size_t seq = mech_types + mech_token;
 	size_t init = tlv_size(tlv_size(seq));                          /* [0] NegTokenInit */

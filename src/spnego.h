@@ -46,4 +46,9 @@ void spnego_resp_token(wbuf *out, const uint8_t *token, size_t len);
 int spnego_gss_unframe(const uint8_t *p, size_t n, const uint8_t **inner, size_t *inner_len,
 		       uint16_t *tok_id);
 
+/* The error-code of a raw KRB-ERROR ([APPLICATION 30], RFC 4120 5.9.1),
+ * which MIT's initiator does not decode in DCE style. 0 and *code, or -1
+ * when p is not a well-formed KRB-ERROR. */
+int spnego_krb_error(const uint8_t *p, size_t n, int32_t *code);
+
 #endif
