@@ -94,7 +94,7 @@ $(FUZZKIT): $(FUZZKIT_OBJ)
 FUZZ_SECONDS       ?= 60
 FUZZ_SHORT_SECONDS ?= 15
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := ntlm_challenge rpc_pdu rpc_stream rpc_sealed tsts_parse tsts_client
+FUZZ_TARGETS := ntlm_challenge rpc_pdu rpc_stream rpc_sealed tsts_parse tsts_client spnego
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
