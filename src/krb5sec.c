@@ -18,6 +18,8 @@
 
 /* ERROR_TABLE_BASE_krb5: protocol error n is this + n */
 #define KRB5_ERROR_BASE (-1765328384L)
+#define ST_BAD_INTEGRITY 0x96C73A1Fu  /* KRB5KRB_AP_ERR_BAD_INTEGRITY */
+#define ST_PREAUTH_FAILED 0x96C73A18u /* KRB5KDC_ERR_PREAUTH_FAILED */
 #define WANT_FLAGS (GSS_C_MUTUAL_FLAG | GSS_C_DCE_STYLE | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG | \
 		    GSS_C_REPLAY_FLAG | GSS_C_SEQUENCE_FLAG)
 /* supplementary statuses of gss_unwrap_iov that mean a replayed, reordered
@@ -135,8 +137,17 @@ static int acquire(krb_cred *c, const krb_opts *o, ts_err *e)
 	}
 	OM_uint32 m2;
 	(void)gss_release_name(&m2, &me);
-	if (GSS_ERROR(maj))
-		return krb_fail(e, maj, min, "get Kerberos credentials %s", how);
+	if (GSS_ERROR(maj)) {
+		krb_fail(e, maj, min, "get Kerberos credentials %s", how);
+		/* the KDC's answer did not decrypt with the key made from the
+		 * password: that is a wrong password here, not a wrong host key */
+		if (o->password && !o->keytab && (min == ST_BAD_INTEGRITY || min == ST_PREAUTH_FAILED)) {
+			e->code = "logon_failure";
+			ts_detail(e, "wrong Kerberos password for %.60s (or unknown principal)",
+				  o->principal ? o->principal : "the default principal");
+		}
+		return -1;
+	}
 	/* a cache whose tickets have all expired still "acquires" */
 	OM_uint32 life = 0;
 	maj = gss_inquire_cred(&min, c->cred, NULL, &life, NULL, NULL);

@@ -1,0 +1,113 @@
+-- Kerberos with a real KDC (tier 2 of KERBEROS-NOTES.md 4.2): MIT's krb5kdc
+-- on a free loopback port with a realm of its own (sim/krbkdc), the
+-- simulator accepting with the keytab the KDC wrote. The client gets its
+-- tickets itself: from a password (in memory, no kinit) or from a client
+-- keytab. The SMB logon stays NTLM here (libsmbclient's own Kerberos is not
+-- part of this world). Clients run in a child process: KRB5_CONFIG and
+-- KRB5CCNAME must be set before MIT reads them.
+local sim = require "support.sim"
+local util = require "support.util"
+
+local SPN = "host/ts01.corp.test"
+local env, dir, kdc
+
+local function run_client(body, extra_env)
+  local script = string.format([[
+    package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+    package.cpath = "build/?.so;" .. package.cpath
+    local t = require "termsrv"
+    local function try(o)
+      o.host = "127.0.0.1"; o.port = %d; o.user = o.user or "ops"; o.timeout = 5
+      local h, e = t.connect(o)
+      if h then
+        local s; s, e = h:sessions{ times = false }
+        if s then io.write("ok|", #s, "\n") return end
+      end
+      io.write(e.code, "|", tostring(e.status_name), "|", tostring(e), "\n")
+    end
+    %s]], env.port, body)
+  local path = os.tmpname()
+  util.spit(path, script)
+  -- the plain build: sanitizer runs keep their preload out of children
+  local cmd = string.format("env -u LD_PRELOAD -u ASAN_OPTIONS TERMSRV_BUILD=build KRB5_CONFIG=%s KRB5CCNAME=FILE:%s "
+    .. "KRB5RCACHETYPE=none %s lua5.4 %s 2>&1", util.quote(kdc.dir .. "/krb5.conf"),
+    util.quote(dir .. "/cc"), extra_env or "", util.quote(path))
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  local code, name, msg = out:match("^([^|\n]*)|([^|\n]*)|?([^\n]*)")
+  return code, name, msg, out
+end
+
+setup(function()
+  dir = os.tmpname()
+  os.remove(dir)
+  local out, ok, _, err = sim.run{ sim.root .. "/sim/krbkdc", "start", dir }
+  assert(ok, "sim/krbkdc: " .. err)
+  kdc = { dir = out:match("TERMSRV_KDC_DIR='?([^'\n]+)") }
+  env = sim.start{ config_text = string.format(
+    "return { hosts = { { name = 'TS01', kerberos = { keytab = %q } } } }", kdc.dir .. "/service.keytab") }
+end)
+teardown(function()
+  sim.stop(env)
+  sim.run{ sim.root .. "/sim/krbkdc", "stop", dir }
+  os.execute("rm -rf " .. util.quote(dir))
+end)
+
+describe("Kerberos with a KDC", function()
+  it("a password alone: the library gets its ticket in memory and lists sessions", function()
+    local code, _, _, out = run_client(string.format(
+      "try{ password = 'Ops-Passw0rd', kerberos = { spn = %q } }", SPN))
+    assert.equals("ok", code, out)
+    assert.is_nil(util.slurp(dir .. "/cc"), "no ticket written to the credential cache")
+    local calls = sim.calls(env, { event = "call" })
+    assert.equals(9, calls[#calls].auth_type)
+  end)
+
+  it("a keytab and principal (for cron jobs), with raw Kerberos too", function()
+    for _, at in ipairs{ "spnego", "krb5" } do
+      local code, _, _, out = run_client(string.format(
+        "try{ password = %q, kerberos = { keytab = %q, principal = 'ops', spn = %q, smb = false, auth_type = %q } }",
+        env.password, kdc.dir .. "/ops.keytab", SPN, at))
+      assert.equals("ok", code, out)
+    end
+  end)
+
+  it("a wrong password is a logon failure, named as a Kerberos password", function()
+    local code, name, msg = run_client(string.format(
+      "try{ password = 'wrong', kerberos = { spn = %q } }", SPN))
+    assert.equals("logon_failure", code, msg)
+    assert.equals("KRB5KRB_AP_ERR_BAD_INTEGRITY", name)
+    assert.matches("Kerberos password", msg)
+  end)
+
+  it("an SPN the KDC does not know", function()
+    local code, name, msg = run_client(
+      "try{ password = 'Ops-Passw0rd', kerberos = { spn = 'host/nothere.corp.test' } }")
+    assert.equals("krb_unknown_spn", code, msg)
+    assert.equals("KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN", name)
+  end)
+
+  it("an expired ticket in the cache", function()
+    -- kinit for the shortest lifetime, then let it run out
+    local ok = os.execute(string.format("echo Ops-Passw0rd | env -u LD_PRELOAD KRB5_CONFIG=%s KRB5CCNAME=FILE:%s "
+      .. "kinit -l 1s ops >/dev/null", util.quote(kdc.dir .. "/krb5.conf"), util.quote(dir .. "/cc")))
+    assert.is_true(ok)
+    os.execute("sleep 1.2")
+    local code, _, msg = run_client(string.format(
+      "try{ password = %q, kerberos = { spn = %q, smb = false } }", env.password, SPN))
+    os.remove(dir .. "/cc")
+    assert.equals("krb_ticket_expired", code, msg)
+  end)
+
+  it("KDC unreachable", function()
+    local conf = util.slurp(kdc.dir .. "/krb5.conf"):gsub("kdc = 127%.0%.0%.1:%d+", "kdc = 127.0.0.1:1")
+    util.spit(dir .. "/dead.conf", conf)
+    local code, name, msg = run_client(string.format(
+      "try{ password = 'Ops-Passw0rd', kerberos = { spn = %q } }", SPN),
+      "KRB5_CONFIG=" .. util.quote(dir .. "/dead.conf"))
+    assert.equals("krb_kdc_unreachable", code, msg)
+    assert.equals("KRB5_KDC_UNREACH", name)
+  end)
+end)
