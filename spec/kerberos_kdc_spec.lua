@@ -7,6 +7,7 @@
 -- KRB5CCNAME must be set before MIT reads them.
 local sim = require "support.sim"
 local util = require "support.util"
+local support = require "support.cli"
 
 local SPN = "host/ts01.corp.test"
 local env, dir, kdc
@@ -109,5 +110,40 @@ describe("Kerberos with a KDC", function()
       "KRB5_CONFIG=" .. util.quote(dir .. "/dead.conf"))
     assert.equals("krb_kdc_unreachable", code, msg)
     assert.equals("KRB5_KDC_UNREACH", name)
+  end)
+end)
+
+describe("the command line with -k", function()
+  local function run(args, vars)
+    local r = support.runner{ unset = support.TERMSRV_VARS, set = { "TERMSRV_BUILD=build",
+      "KRB5_CONFIG=" .. kdc.dir .. "/krb5.conf", "KRB5CCNAME=FILE:" .. dir .. "/cc",
+      "KRB5RCACHETYPE=none", "LD_PRELOAD=", "ASAN_OPTIONS=" } }
+    return r(args, vars)
+  end
+  local where
+
+  setup(function() where = "127.0.0.1:" .. env.port end)
+
+  it("keeps the configured password: a ticket from it, no kinit needed", function()
+    local code, out, err = run({ "sessions", "-k", "--spn", SPN, where },
+      { TERMSRV_USER = "ops", TERMSRV_PASSWORD = "Ops-Passw0rd" })
+    assert.equals(0, code, err)
+    assert.matches("rdp%-tcp#42", out)
+  end)
+
+  it("doctor -k without a ticket names the ticket, never a wrong password", function()
+    local code, out = run({ "doctor", "-k", "--spn", SPN, where }, { TERMSRV_USER = "ops" })
+    assert.not_equals(0, code)
+    assert.matches("kinit", out)
+    assert.not_matches("wrong password", out)
+  end)
+
+  it("--keytab needs --principal, and all three options need -k", function()
+    local code, _, err = run({ "sessions", "-k", "--keytab", "/nonexistent", where }, { TERMSRV_USER = "ops" })
+    assert.equals(64, code)
+    assert.matches("needs %-%-principal", err)
+    code, _, err = run({ "sessions", "--spn", SPN, where }, support.ADMIN)
+    assert.equals(64, code)
+    assert.matches("go with %-k", err)
   end)
 end)

@@ -61,8 +61,8 @@ static const struct code_hint {
 	 "locked out, a host that only allows SMB1, or one that requires SMB encryption (which "
 	 "libsmbclient 4.17 cannot do)"},
 	{"response_too_large", "the host sent more data than termsrv accepts for one call"},
-	{"krb_no_ticket", "no Kerberos ticket: run kinit user@REALM (and check KRB5CCNAME), or give "
-	 "kerberos = {keytab = ..., principal = ...} or a password"},
+	{"krb_no_ticket", "no Kerberos ticket: run kinit user@REALM (and check KRB5CCNAME), or use a "
+	 "keytab (--keytab/--principal; kerberos = {keytab = ..., principal = ...}) or a password"},
 	{"krb_ticket_expired", "the Kerberos ticket has expired: kinit again (kinit -R renews), or "
 	 "use a keytab so that termsrv gets fresh tickets itself"},
 	{"krb_clock_skew", "the clocks differ by more than Kerberos allows (5 minutes): sync this "
