@@ -65,7 +65,8 @@ local function add_common(cmd)
       .. "default $TERMSRV_CREDENTIALS)."):argname("FILE"),
     cmd:flag("-k --kerberos", "Kerberos for the SMB logon and the RPC binds: the ticket cache "
       .. "(KRB5CCNAME), or a ticket got with the configured password, or --keytab."),
-    cmd:option("--keytab", "With -k: get tickets from this keytab (for cron jobs); needs --principal.")
+    cmd:option("--keytab", "With -k: the RPC binds get tickets from this keytab; needs --principal "
+      .. "(the SMB logon still reads KRB5CCNAME: kinit -k -t FILE first).")
       :argname("FILE"),
     cmd:option("--principal", "With -k: the Kerberos principal (user@REALM) of --keytab or the password.")
       :argname("NAME"),
