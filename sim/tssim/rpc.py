@@ -394,8 +394,11 @@ class PipeConnection:
                 (level < self.host.min_auth_level and not self.host.allow_smb_identity):
             call.denied = S.RPC_ACCESS_DENIED
             return None
-        if auth_len != getattr(sec, "token_size", NTLM_TOKEN_SIZE) or \
-                pad > trailer_off - hdr_len or pad > 15:
+        # NTLM verifiers have one size; a Kerberos one is whatever the
+        # client's wrap made (impacket's EC differs from MIT's): GSS decides
+        size_ok = auth_len >= 16 if isinstance(sec, krb.KerberosContext) else \
+            auth_len == NTLM_TOKEN_SIZE
+        if not size_ok or pad > trailer_off - hdr_len or pad > 15:
             call.denied = S.RPC_SEC_PKG_ERROR
             return None
         try:
