@@ -182,7 +182,8 @@ end)
 describe("sealed Kerberos responses", function()
   -- a bit flipped in the finished response fragment: in the signed header
   -- (alloc_hint), in the encrypted stub, in the verifier
-  for _, case in ipairs{ { "header", 16 * 8 }, { "stub", 30 * 8 + 3 }, { "verifier", -1 } } do
+  for _, case in ipairs{ { "header", 16 * 8 }, { "stub", 30 * 8 + 3 }, { "verifier", -1 },
+                        { "auth_length", 10 * 8 + 2 }, { "sec_trailer pad", -(76 + 6) * 8 + 1 } } do
     it("are rejected before parsing when one bit of the " .. case[1] .. " is flipped", function()
       sim.ctl(env, "set-fault", "TS01", "flip_bit", tostring(case[2]), "method=RpcGetAllSessions")
       local _, err = listing("TS01")

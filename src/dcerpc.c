@@ -445,8 +445,10 @@ static int send_request(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stu
 static long unseal_frag(rpc_conn *c, uint8_t *pdu, const rpc_hdr *h, size_t body_off, ts_err *e)
 {
 	rpc_sec *s = c->sec;
-	size_t sig = s->sig_len;
-	if (h->auth_len != sig || h->frag_len < body_off + TRAILER_LEN + sig) {
+	size_t sig = h->auth_len;
+	/* 16 bytes: the smallest verifier of either mechanism */
+	if ((s->sig_len_varies ? sig < 16 : sig != s->sig_len) ||
+	    h->frag_len < body_off + TRAILER_LEN + sig) {
 		ts_fail(e, TS_K_NONE, 0, "bad_signature",
 			"response on %s carries no valid %s verifier (auth_length %u)", c->where, s->mech,
 			h->auth_len);
@@ -463,7 +465,7 @@ static long unseal_frag(rpc_conn *c, uint8_t *pdu, const rpc_hdr *h, size_t body
 		return broken(c, e);
 	}
 	if (s->ops->unseal(s, pdu, h->frag_len - sig, body_off, trailer - body_off,
-			   pdu + h->frag_len - sig, e) < 0) {
+			   pdu + h->frag_len - sig, sig, e) < 0) {
 		/* unverified plaintext is never left behind */
 		memset(pdu + body_off, 0, trailer - body_off);
 		(void)snprintf(e->what, sizeof e->what, "response on %s failed %s signature verification",

@@ -346,11 +346,11 @@ static int krb_next(rpc_sec *s, const uint8_t *in, size_t n, wbuf *out, int *don
  * SIGN_ONLY (sec_trailer); the SIGN_ONLY pieces EMPTY without header
  * signing (Samba's gssapi_helper.c layout). */
 static void layout(gss_iov_buffer_desc iov[4], rpc_sec *s, uint8_t *pdu, size_t pdu_len,
-		   size_t body_off, size_t body_len, uint8_t *sig)
+		   size_t body_off, size_t body_len, uint8_t *sig, size_t sig_len)
 {
 	int hs = s->header_sign;
 	iov[0].type = GSS_IOV_BUFFER_TYPE_HEADER;
-	iov[0].buffer.length = s->sig_len;
+	iov[0].buffer.length = sig_len;
 	iov[0].buffer.value = sig;
 	iov[1].type = hs ? GSS_IOV_BUFFER_TYPE_SIGN_ONLY : GSS_IOV_BUFFER_TYPE_EMPTY;
 	iov[1].buffer.length = hs ? body_off : 0;
@@ -370,7 +370,7 @@ static int krb_seal(rpc_sec *s, uint8_t *pdu, size_t pdu_len, size_t body_off, s
 	gss_iov_buffer_desc iov[4];
 	if (!k->established || body_off + body_len > pdu_len)
 		return ts_fail(e, TS_K_NONE, 0, "auth_failed", "Kerberos seal before the context");
-	layout(iov, s, pdu, pdu_len, body_off, body_len, sig);
+	layout(iov, s, pdu, pdu_len, body_off, body_len, sig, s->sig_len);
 	OM_uint32 min;
 	int conf = 0;
 	OM_uint32 maj = gss_wrap_iov(&min, k->ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 4);
@@ -382,13 +382,13 @@ static int krb_seal(rpc_sec *s, uint8_t *pdu, size_t pdu_len, size_t body_off, s
 }
 
 static int krb_unseal(rpc_sec *s, uint8_t *pdu, size_t pdu_len, size_t body_off, size_t body_len,
-		      const uint8_t *sig, ts_err *e)
+		      const uint8_t *sig, size_t sig_len, ts_err *e)
 {
 	krb_sec *k = s->state;
 	gss_iov_buffer_desc iov[4];
 	if (!k->established || body_off + body_len > pdu_len)
 		return ts_fail(e, TS_K_NONE, 0, "bad_signature", "Kerberos unseal before the context");
-	layout(iov, s, pdu, pdu_len, body_off, body_len, (uint8_t *)sig);
+	layout(iov, s, pdu, pdu_len, body_off, body_len, (uint8_t *)sig, sig_len);
 	OM_uint32 min = 0;
 	int conf = 0;
 	OM_uint32 maj = gss_unwrap_iov(&min, k->ctx, &conf, NULL, iov, 4);
@@ -432,6 +432,7 @@ int rpc_sec_krb5(rpc_sec *s, krb_cred *c, ts_err *e)
 	s->auth_type = c->raw ? AUTH_TYPE_KRB5 : AUTH_TYPE_SPNEGO;
 	s->third_leg_alter = !c->raw;
 	s->offer_header_sign = 1;
+	s->sig_len_varies = 1;
 	s->mech = "Kerberos";
 	return 0;
 }

@@ -42,8 +42,9 @@ static int ntlm_seal_frag(rpc_sec *s, uint8_t *pdu, size_t pdu_len, size_t body_
 }
 
 static int ntlm_unseal_frag(rpc_sec *s, uint8_t *pdu, size_t pdu_len, size_t body_off,
-			    size_t body_len, const uint8_t *sig, ts_err *e)
+			    size_t body_len, const uint8_t *sig, size_t sig_len, ts_err *e)
 {
+	(void)sig_len; /* dcerpc checked it is NTLM_SIG_LEN */
 	if (ntlm_unseal(s->state, pdu, pdu_len, body_off, body_len, sig) != NTLM_OK)
 		return ts_fail(e, TS_K_NONE, 0, "bad_signature", "NTLM signature verification failed");
 	return 0;

@@ -36,7 +36,7 @@ typedef struct rpc_sec_ops {
 	/* Checks and decrypts one incoming fragment in place (same layout,
 	 * sig = the verifier received, sig_len bytes). Any failure: -1. */
 	int (*unseal)(rpc_sec *s, uint8_t *pdu, size_t pdu_len, size_t body_off, size_t body_len,
-		      const uint8_t *sig, ts_err *e);
+		      const uint8_t *sig, size_t sig_len, ts_err *e);
 	/* Releases and wipes everything the provider holds. */
 	void (*wipe)(rpc_sec *s);
 } rpc_sec_ops;
@@ -49,7 +49,10 @@ struct rpc_sec {
 				  * (SPNEGO) rather than an rpc_auth_3 */
 	int offer_header_sign;   /* set PFC_SUPPORT_HEADER_SIGN in the bind */
 	int header_sign;         /* dcerpc: the bind_ack echoed it */
-	size_t sig_len;          /* verifier length, known once established */
+	size_t sig_len;          /* verifier length we send, known once established */
+	int sig_len_varies;      /* the peer's verifiers may differ in length (Kerberos:
+				  * the wrap token's EC is the sender's choice); GSS
+				  * checks what arrives. 0: exactly sig_len (NTLM) */
 	const char *mech;        /* "NTLM", "Kerberos" for messages */
 };
 
