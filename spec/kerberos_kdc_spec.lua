@@ -147,3 +147,64 @@ describe("the command line with -k", function()
     assert.matches("go with %-k", err)
   end)
 end)
+
+-- Kerberos everywhere: smbd takes Kerberos SMB logons (dedicated keytab,
+-- cifs/ts01.corp.test) and refuses NTLM, as does the RPC server. The client
+-- names the host ts01.corp.test, resolved to 127.0.0.1 by nss_wrapper.
+describe("a host that refuses NTLM, at the SMB logon and for RPC", function()
+  local env2, where, run
+  local NSS = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"
+
+  setup(function()
+    env2 = sim.start{ config_text = string.format([[
+      return { hosts = { { name = "NONTLM", ntlm = false,
+        kerberos = { keytab = %q, smb_keytab = %q } } } }]],
+      kdc.dir .. "/service.keytab", kdc.dir .. "/smb.keytab") }
+    util.spit(dir .. "/hosts", "127.0.0.1 ts01.corp.test\n")
+    where = "ts01.corp.test:" .. env2.port
+    local r = support.runner{ unset = support.TERMSRV_VARS, set = { "TERMSRV_BUILD=build",
+      "KRB5_CONFIG=" .. kdc.dir .. "/krb5.conf", "KRB5CCNAME=FILE:" .. dir .. "/cc3",
+      "KRB5RCACHETYPE=none", "ASAN_OPTIONS=", "LD_PRELOAD=" .. NSS, "NSS_WRAPPER_HOSTS=" .. dir .. "/hosts" } }
+    run = function(args, vars) return r(args, vars) end
+  end)
+  teardown(function() sim.stop(env2); os.remove(dir .. "/cc3") end)
+
+  it("sessions, users and reset with a password alone (-k): no NTLM anywhere", function()
+    local creds = { TERMSRV_USER = "ops@CORP.TEST", TERMSRV_PASSWORD = "Ops-Passw0rd" }
+    local code, out, err = run({ "sessions", "-k", where }, creds)
+    assert.equals(0, code, err)
+    assert.matches("rdp%-tcp#42", out)
+    code, out, err = run({ "users", "-k", where }, creds)
+    assert.equals(0, code, err)
+    assert.matches("carol", out)
+    code, _, err = run({ "reset", "-k", "--audit", dir .. "/audit.jsonl", where, "5" }, creds)
+    assert.equals(0, code, err)
+    for _, s in ipairs(sim.state(env2, "NONTLM").sessions) do assert.not_equals(5, s.id) end
+    for _, c in ipairs(sim.calls(env2, { event = "call" })) do assert.equals(9, c.auth_type) end
+  end)
+
+  it("a policy --apply with the ticket cache (kinit)", function()
+    assert.is_true(os.execute(string.format("echo Ops-Passw0rd | env -u LD_PRELOAD KRB5_CONFIG=%s "
+      .. "KRB5CCNAME=FILE:%s kinit ops >/dev/null", util.quote(kdc.dir .. "/krb5.conf"),
+      util.quote(dir .. "/cc3"))))
+    util.spit(dir .. "/policy.lua", 'rules = { { select = { state = "disconnected", '
+      .. 'min_disconnected = "8h" }, action = "logoff" } }\n')
+    local code, out, err = run({ "clean", "-k", where, "--policy", dir .. "/policy.lua", "--apply",
+      "--audit", dir .. "/audit.jsonl" }, { TERMSRV_USER = "ops@CORP.TEST" })
+    assert.equals(0, code, err .. out)
+    assert.matches("ok", out)
+    local left = {}
+    for _, s in ipairs(sim.state(env2, "NONTLM").sessions) do left[s.id] = true end
+    assert.is_nil(left[4])   -- bob, disconnected 9h
+  end)
+
+  it("NTLM gets a clear refusal: at the SMB logon, and for RPC", function()
+    local code, _, err = run({ "sessions", where }, { TERMSRV_USER = "CORP\\ops", TERMSRV_PASSWORD = "Ops-Passw0rd" })
+    assert.equals(2, code)
+    assert.matches("refuses NTLM", err)
+    code, _, err = run({ "sessions", "-k", "--rpc-auth", "privacy", where },
+      { TERMSRV_USER = "ops@CORP.TEST", TERMSRV_PASSWORD = "Ops-Passw0rd" })
+    assert.equals(2, code)
+    assert.matches("the host refuses NTLM for RPC: use Kerberos", err)
+  end)
+end)

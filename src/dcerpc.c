@@ -255,8 +255,12 @@ static int read_bind_answer(rpc_conn *c, uint8_t want, const rpc_iface *const *i
 	}
 	if (h->ptype == PT_BIND_NAK) {
 		uint16_t reason = in->len >= HDR_LEN + 2 ? ld16(in->p + HDR_LEN) : 0;
-		return ts_fail(e, TS_K_BINDNAK, reason, NULL, "bind to %s on %s", ifaces[0]->name,
-			       c->where);
+		ts_fail(e, TS_K_BINDNAK, reason, NULL, "bind to %s on %s", ifaces[0]->name, c->where);
+		if (reason == 8 && c->sec) /* authentication_type_not_recognized */
+			ts_detail(e, "the host refuses %s for RPC%s", c->sec->mech,
+				  c->sec->auth_type == AUTH_TYPE_NTLM ? ": use Kerberos (kerberos = true, -k)"
+								     : "");
+		return -1;
 	}
 	if (h->ptype != want) {
 		ts_fail(e, TS_K_NONE, 0, "malformed_response", "bind answered with PDU type %u", h->ptype);

@@ -58,8 +58,9 @@ static const struct code_hint {
 	{"server_error", "the host reported an internal failure (low on memory or shutting down); "
 	 "retry later"},
 	{"smb_error", "an SMB failure libsmbclient does not name: common causes are an account "
-	 "locked out, a host that only allows SMB1, or one that requires SMB encryption (which "
-	 "libsmbclient 4.17 cannot do)"},
+	 "locked out, a host that refuses NTLM (use Kerberos: kerberos = true, -k), a host that "
+	 "only allows SMB1, or one that requires SMB encryption (which libsmbclient 4.17 cannot "
+	 "do)"},
 	{"response_too_large", "the host sent more data than termsrv accepts for one call"},
 	{"krb_no_ticket", "no Kerberos ticket: run kinit user@REALM (and check KRB5CCNAME), or use a "
 	 "keytab (--keytab/--principal; kerberos = {keytab = ..., principal = ...}) or a password"},

@@ -250,8 +250,9 @@ smb_pipe *smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
 		ts_fail(e, TS_K_ERRNO, (uint32_t)err, NULL, "open \\PIPE\\%s on %s", name, c->host);
 		if (err == EACCES && c->kerberos && !c->secret[0])
 			ts_detail(e, "Kerberos logon refused: no valid ticket for the account in the "
-				     "credential cache (run kinit), or the host was named by address "
-				     "(Kerberos needs its DNS name)");
+				     "credential cache (run kinit), the account has no realm (give "
+				     "user@REALM), or the host was named by address (Kerberos needs its "
+				     "DNS name)");
 		free(p);
 		return NULL;
 	}

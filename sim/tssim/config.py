@@ -157,16 +157,19 @@ def normalize(raw):
 
 
 def _kerberos(k, what):
-    """kerberos = {keytab = PATH, header_sign = true}: the host accepts
-    Kerberos binds with the keys of that keytab (host/<fqdn>)."""
+    """kerberos = {keytab = PATH, header_sign = true, smb_keytab = PATH,
+    realm = "CORP.TEST"}: the host accepts Kerberos binds with the keys of
+    keytab (host/<fqdn>); with smb_keytab its smbd accepts Kerberos SMB
+    logons too (cifs/<fqdn>; one per smbd, i.e. per pipe set)."""
     if k in (None, False, {}, []):
         return None
     if not isinstance(k, dict) or not isinstance(k.get("keytab"), str):
         raise W.ConfigError("%s: needs keytab = <path>" % what)
-    unknown = set(k) - {"keytab", "header_sign"}
+    unknown = set(k) - {"keytab", "header_sign", "smb_keytab", "realm"}
     if unknown:
         raise W.ConfigError("%s: unknown keys %s" % (what, ", ".join(sorted(unknown))))
-    return {"keytab": k["keytab"], "header_sign": bool(k.get("header_sign", True))}
+    return {"keytab": k["keytab"], "header_sign": bool(k.get("header_sign", True)),
+            "smb_keytab": k.get("smb_keytab"), "realm": str(k.get("realm", "CORP.TEST"))}
 
 
 def _check_passwords(hosts):
