@@ -177,8 +177,8 @@ describe("a host that refuses NTLM, at the SMB logon and for RPC", function()
     code, out, err = run({ "users", "-k", where }, creds)
     assert.equals(0, code, err)
     assert.matches("carol", out)
-    code, _, err = run({ "reset", "-k", "--audit", dir .. "/audit.jsonl", where, "5" }, creds)
-    assert.equals(0, code, err)
+    code, out, err = run({ "reset", "-k", "--audit", dir .. "/audit.jsonl", where, "5" }, creds)
+    assert.equals(0, code, err .. out)
     for _, s in ipairs(sim.state(env2, "NONTLM").sessions) do assert.not_equals(5, s.id) end
     for _, c in ipairs(sim.calls(env2, { event = "call" })) do assert.equals(9, c.auth_type) end
   end)
