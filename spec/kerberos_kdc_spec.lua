@@ -12,13 +12,13 @@ local support = require "support.cli"
 local SPN = "host/ts01.corp.test"
 local env, dir, kdc
 
-local function run_client(body, extra_env)
+local function run_client(body, extra_env, port, host)
   local script = string.format([[
     package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
     package.cpath = "build/?.so;" .. package.cpath
     local t = require "termsrv"
     local function try(o)
-      o.host = "127.0.0.1"; o.port = %d; o.user = o.user or "ops"; o.timeout = 5
+      o.host = %q; o.port = %d; o.user = o.user or "ops"; o.timeout = 5
       local h, e = t.connect(o)
       if h then
         local s; s, e = h:sessions{ times = false }
@@ -26,7 +26,7 @@ local function run_client(body, extra_env)
       end
       io.write(e.code, "|", tostring(e.status_name), "|", tostring(e), "\n")
     end
-    %s]], env.port, body)
+    %s]], host or "127.0.0.1", port or env.port, body)
   local path = os.tmpname()
   util.spit(path, script)
   -- the plain build: sanitizer runs keep their preload out of children
@@ -57,13 +57,22 @@ teardown(function()
 end)
 
 describe("Kerberos with a KDC", function()
-  it("a password alone: the library gets its ticket in memory and lists sessions", function()
-    local code, _, _, out = run_client(string.format(
+  it("a password with smb = false is NTLM's, for the SMB logon: the RPC binds need a ticket", function()
+    local code, _, msg = run_client(string.format(
+      "try{ password = %q, kerberos = { spn = %q, smb = false } }", env.password, SPN))
+    assert.equals("krb_no_ticket", code, msg)
+  end)
+
+  it("with a password and no NTLM asked for, the SMB logon does not fall back to NTLM", function()
+    -- the host is named by address: libsmbclient cannot use Kerberos there
+    local code, _, msg = run_client(string.format(
       "try{ password = 'Ops-Passw0rd', kerberos = { spn = %q } }", SPN))
-    assert.equals("ok", code, out)
-    assert.is_nil(util.slurp(dir .. "/cc"), "no ticket written to the credential cache")
-    local calls = sim.calls(env, { event = "call" })
-    assert.equals(9, calls[#calls].auth_type)
+    assert.equals("logon_failure", code, msg)
+    assert.matches("Kerberos logon refused", msg)
+    assert.matches("named by address", msg)
+    -- asked for: rpc_auth = "privacy" lets both fall back
+    code, _, msg = run_client("try{ password = 'Ops-Passw0rd', kerberos = true, rpc_auth = 'privacy' }")
+    assert.equals("ok", code, msg)
   end)
 
   it("a keytab and principal (for cron jobs), with raw Kerberos too", function()
@@ -84,8 +93,9 @@ describe("Kerberos with a KDC", function()
   end)
 
   it("an SPN the KDC does not know", function()
-    local code, name, msg = run_client(
-      "try{ password = 'Ops-Passw0rd', kerberos = { spn = 'host/nothere.corp.test' } }")
+    local code, name, msg = run_client(string.format("try{ password = %q, kerberos = { keytab = %q, "
+      .. "principal = 'ops', spn = 'host/nothere.corp.test', smb = false } }", env.password,
+      kdc.dir .. "/ops.keytab"))
     assert.equals("krb_unknown_spn", code, msg)
     assert.equals("KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN", name)
   end)
@@ -124,13 +134,6 @@ describe("the command line with -k", function()
 
   setup(function() where = "127.0.0.1:" .. env.port end)
 
-  it("keeps the configured password: a ticket from it, no kinit needed", function()
-    local code, out, err = run({ "sessions", "-k", "--spn", SPN, where },
-      { TERMSRV_USER = "ops", TERMSRV_PASSWORD = "Ops-Passw0rd" })
-    assert.equals(0, code, err)
-    assert.matches("rdp%-tcp#42", out)
-  end)
-
   it("doctor -k without a ticket names the ticket, never a wrong password", function()
     local code, out = run({ "doctor", "-k", "--spn", SPN, where }, { TERMSRV_USER = "ops" })
     assert.not_equals(0, code)
@@ -168,6 +171,17 @@ describe("a host that refuses NTLM, at the SMB logon and for RPC", function()
     run = function(args, vars) return r(args, vars) end
   end)
   teardown(function() sim.stop(env2); os.remove(dir .. "/cc3") end)
+
+  it("a password alone (library): tickets in memory for SMB and RPC, none written to the cache", function()
+    local code, _, _, out = run_client(string.format(
+      "try{ password = 'Ops-Passw0rd', user = 'ops@CORP.TEST', kerberos = { spn = %q } }", SPN),
+      "LD_PRELOAD=" .. NSS .. " NSS_WRAPPER_HOSTS=" .. util.quote(dir .. "/hosts"), env2.port,
+      "ts01.corp.test")
+    assert.equals("ok", code, out)
+    assert.is_nil(util.slurp(dir .. "/cc"), "no ticket written to the credential cache")
+    local calls = sim.calls(env2, { event = "call" })
+    assert.equals(9, calls[#calls].auth_type)
+  end)
 
   it("sessions, users and reset with a password alone (-k): no NTLM anywhere", function()
     local creds = { TERMSRV_USER = "ops@CORP.TEST", TERMSRV_PASSWORD = "Ops-Passw0rd" }

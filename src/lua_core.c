@@ -251,6 +251,9 @@ static int l_connect(lua_State *L)
 	else
 		return luaL_error(L, "connect: rpc_auth must be \"kerberos\", \"privacy\" (NTLM) or "
 				     "\"none\"");
+	/* NTLM only when asked for: the SMB logon falls back to it after
+	 * Kerberos only when the RPC binds use NTLM anyway */
+	o.smb.ntlm_fallback = o.rpc_auth == TS_RPC_NTLM;
 	if (o.rpc_auth == TS_RPC_NTLM && !o.smb.secret)
 		return luaL_error(L, "connect: RPC packet privacy needs 'password' or 'nthash' "
 				     "(or set rpc_auth=\"none\" with kerberos=true)");
