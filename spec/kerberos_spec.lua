@@ -60,6 +60,8 @@ setup(function()
       { name = "SKEW", kerberos = { keytab = skew } },
       { name = "NOHS", kerberos = { keytab = good, header_sign = false } },
       { name = "NONTLM", kerberos = { keytab = good }, ntlm = false },
+      { name = "MIC", kerberos = { keytab = good, mech_list_mic = true } },
+      { name = "BADMIC", kerberos = { keytab = good, mech_list_mic = "bad" } },
     } }]], world.good.keytab, world.other.keytab, world.skew.keytab)
   env = sim.start{ config_text = config }
   port = env.ports
@@ -126,6 +128,13 @@ describe("Kerberos RPC binds", function()
     assert.is_true(r[1].count > 0)
     local b = binds("TS01")
     assert.same({ 9, false }, { b[1].auth_type, b[1].header_sign })
+  end)
+
+  it("verifies a mechListMIC in the alter_context_resp, and refuses a forged one", function()
+    assert(listing("MIC"))
+    local _, err = listing("BADMIC")
+    assert.equals("bad_signature", err.code, tostring(err))
+    assert.matches("mechListMIC", tostring(err))
   end)
 
   it("works on a host that refuses NTLM, where NTLM gets a bind refusal", function()

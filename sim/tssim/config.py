@@ -165,11 +165,12 @@ def _kerberos(k, what):
         return None
     if not isinstance(k, dict) or not isinstance(k.get("keytab"), str):
         raise W.ConfigError("%s: needs keytab = <path>" % what)
-    unknown = set(k) - {"keytab", "header_sign", "smb_keytab", "realm"}
+    unknown = set(k) - {"keytab", "header_sign", "smb_keytab", "realm", "mech_list_mic"}
     if unknown:
         raise W.ConfigError("%s: unknown keys %s" % (what, ", ".join(sorted(unknown))))
     return {"keytab": k["keytab"], "header_sign": bool(k.get("header_sign", True)),
-            "smb_keytab": k.get("smb_keytab"), "realm": str(k.get("realm", "CORP.TEST"))}
+            "smb_keytab": k.get("smb_keytab"), "realm": str(k.get("realm", "CORP.TEST")),
+            "mech_list_mic": k.get("mech_list_mic")}
 
 
 def _check_passwords(hosts):

@@ -83,6 +83,7 @@ def parse_neg_token_init(tok):
     ms, me = _take(tok, pos, e, 0xA0)
     pos = me
     ls, le = _take(tok, ms, me, 0x30)
+    mech_list = bytes(tok[ms:me])        # what a mechListMIC covers
     while ls < le:
         a, b = _take(tok, ls, le, 0x06)
         mechs.append(bytes(tok[a:b]))
@@ -97,7 +98,7 @@ def parse_neg_token_init(tok):
         pos = _take(tok, pos, e, 0xA3)[1]
     if pos != e:
         raise AuthError("SPNEGO: unexpected field in NegTokenInit")
-    return mechs, mech_token
+    return mechs, mech_token, mech_list
 
 
 def parse_neg_token_resp(tok):
@@ -122,12 +123,14 @@ def parse_neg_token_resp(tok):
     return state, token
 
 
-def neg_token_resp(state, token=None, mech=None):
+def neg_token_resp(state, token=None, mech=None, mic=None):
     body = _tlv(0xA0, _tlv(0x0A, bytes([state])))
     if mech:
         body += _tlv(0xA1, _tlv(0x06, mech))
     if token:
         body += _tlv(0xA2, _tlv(0x04, token))
+    if mic is not None:
+        body += _tlv(0xA3, _tlv(0x04, mic))
     return _tlv(0xA1, _tlv(0x30, body))
 
 
@@ -173,6 +176,7 @@ class KerberosContext:
         self.user = self.domain = None
         self.account = None
         self.framed = None
+        self.mech_list = None
 
     # -- legs ------------------------------------------------------------------
 
@@ -189,7 +193,7 @@ class KerberosContext:
         """The bind's token -> the bind_ack's."""
         inner = token
         if self.auth_type == AUTH_TYPE_SPNEGO:
-            mechs, inner = parse_neg_token_init(token)
+            mechs, inner, self.mech_list = parse_neg_token_init(token)
             if not {OID_KRB5, OID_MS_KRB5} & set(mechs) or inner is None:
                 raise KrbError("SPNEGO: no Kerberos mechanism offered")
         self.framed = bool(inner) and inner[0] == 0x60
@@ -223,7 +227,16 @@ class KerberosContext:
         self.token_size = len(iov[0].value or b"") or 76
         self.established = True
         if self.auth_type == AUTH_TYPE_SPNEGO:
-            return neg_token_resp(ACCEPT_COMPLETED)
+            # mech_list_mic = true: a mechListMIC over the client's mechTypes
+            # (RFC 4178 5); "bad": one with a bit flipped
+            mode = self.host.kerberos.get("mech_list_mic")
+            mic = None
+            if mode:
+                mic = bytearray(gr.get_mic(self.ctx, self.mech_list))
+                if mode == "bad":
+                    mic[-1] ^= 1
+                mic = bytes(mic)
+            return neg_token_resp(ACCEPT_COMPLETED, mic=mic)
         return None
 
     # -- messages --------------------------------------------------------------
