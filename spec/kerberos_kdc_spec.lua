@@ -112,6 +112,18 @@ describe("Kerberos with a KDC", function()
     assert.equals("krb_ticket_expired", code, msg)
   end)
 
+  it("no common encryption type: the client offers only one the realm does not have (Camellia)", function()
+    -- as an RC4-only client meets an AES-only account
+    local conf = util.slurp(kdc.dir .. "/krb5.conf"):gsub("permitted_enctypes = [^\n]*",
+      "permitted_enctypes = camellia256-cts-cmac")
+    util.spit(dir .. "/camellia.conf", conf)
+    local code, name, msg = run_client(string.format(
+      "try{ password = 'Ops-Passw0rd', kerberos = { spn = %q } }", SPN),
+      "KRB5_CONFIG=" .. util.quote(dir .. "/camellia.conf"))
+    assert.equals("krb_etype", code, msg)
+    assert.equals("KRB5KDC_ERR_ETYPE_NOSUPP", name)
+  end)
+
   it("KDC unreachable", function()
     local conf = util.slurp(kdc.dir .. "/krb5.conf"):gsub("kdc = 127%.0%.0%.1:%d+", "kdc = 127.0.0.1:1")
     util.spit(dir .. "/dead.conf", conf)
