@@ -12,12 +12,14 @@ LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA) 2>/dev/null)
 SMB_CFLAGS := $(shell $(PKG_CONFIG) --cflags smbclient 2>/dev/null)
 SMB_LIBS   := $(shell $(PKG_CONFIG) --libs smbclient 2>/dev/null)
 NETTLE_LIBS:= $(shell $(PKG_CONFIG) --libs nettle 2>/dev/null)
+KRB_CFLAGS := $(shell $(PKG_CONFIG) --cflags krb5-gssapi 2>/dev/null)
+KRB_LIBS   := $(shell $(PKG_CONFIG) --libs krb5-gssapi 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
-ALL_CFLAGS = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(LUA_CFLAGS) $(SMB_CFLAGS)
-LIBS    = $(SMB_LIBS) $(NETTLE_LIBS)
+ALL_CFLAGS = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(LUA_CFLAGS) $(SMB_CFLAGS) $(KRB_CFLAGS)
+LIBS    = $(SMB_LIBS) $(NETTLE_LIBS) $(KRB_LIBS)
 
 # the C core: one file per layer, and the Lua binding
 CORE_SRC := $(filter-out src/testkit%.c src/proc.c,$(wildcard src/*.c))
@@ -75,7 +77,7 @@ clean:
 # mode (fuzz/fixntlm.c), so it needs neither libsmbclient nor a network.
 FUZZKIT      := $(BUILD)/termsrv/fuzzkit.so
 HARNESS      := harness memsmb fixntlm
-HARNESS_CORE := dcerpc errors ndr ntlmssp tsts
+HARNESS_CORE := dcerpc errors ndr ntlmssp rpcsec spnego krb5sec rpcpipe tsts
 FUZZKIT_OBJ  := $(patsubst %,$(BUILD)/obj/fuzz-%.o,kit $(HARNESS)) \
                 $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE))
 
@@ -85,7 +87,7 @@ $(BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)
 
 $(FUZZKIT): $(FUZZKIT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ -Wl,--wrap=ntlm_init $(LDFLAGS) $(NETTLE_LIBS)
+	$(CC) -shared -o $@ $^ -Wl,--wrap=ntlm_init $(LDFLAGS) $(NETTLE_LIBS) $(KRB_LIBS)
 
 # libFuzzer targets (clang 14 + libclang-rt-14-dev), built with ASan+UBSan.
 # `make fuzz` runs each for FUZZ_SECONDS, `make fuzz-short` for
@@ -95,11 +97,11 @@ $(FUZZKIT): $(FUZZKIT_OBJ)
 FUZZ_SECONDS       ?= 60
 FUZZ_SHORT_SECONDS ?= 15
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := ntlm_challenge rpc_pdu rpc_stream rpc_sealed tsts_parse tsts_client
+FUZZ_TARGETS := ntlm_challenge rpc_pdu rpc_stream rpc_sealed tsts_parse tsts_client spnego
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-                -Isrc -fsanitize=address,undefined -fno-sanitize-recover=undefined
+                -Isrc $(KRB_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_OBJ     := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(HARNESS_CORE)) \
                 $(patsubst %,$(FUZZ_BUILD)/obj/fuzz-%.o,$(HARNESS))
 
@@ -115,7 +117,7 @@ $(FUZZ_BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)
 .SECONDARY: $(FUZZ_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/obj/fuzz-fuzz_%.o)
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz-fuzz_%.o $(FUZZ_OBJ)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -Wl,--wrap=ntlm_init $(NETTLE_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -Wl,--wrap=ntlm_init $(NETTLE_LIBS) $(KRB_LIBS)
 
 .PHONY: fuzz fuzz-short fuzz-build fuzz-seeds check check-asan check-valgrind
 fuzz-build: deps
@@ -169,7 +171,8 @@ VALGRIND      = valgrind -q --trace-children=no --keep-debuginfo=yes --num-calle
 # the process primitives of src/proc.c.
 VALGRIND_SPECS ?= spec/dcerpc_spec.lua spec/ntlmssp_spec.lua spec/tsts_codec_spec.lua \
   spec/hardening_corpus_spec.lua spec/hardening_signature_spec.lua spec/faults_spec.lua \
-  spec/hardening_credentials_spec.lua spec/core_spec.lua spec/control_spec.lua spec/proc_spec.lua
+  spec/hardening_credentials_spec.lua spec/core_spec.lua spec/control_spec.lua spec/proc_spec.lua \
+  spec/kerberos_spec.lua spec/spnego_spec.lua
 
 check: check-asan check-valgrind
 
@@ -197,7 +200,7 @@ $(PROC): $(BUILD)/obj/proc.o
 BENCH_THREADS := $(BUILD)/bench/threads
 $(BENCH_THREADS): bench/threads.c $(filter-out $(LUA_OBJ),$(CORE_OBJ)) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(SMB_CFLAGS) -Isrc -pthread -o $@ $(filter %.c %.o,$^) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) $(SMB_CFLAGS) $(KRB_CFLAGS) -Isrc -pthread -o $@ $(filter %.c %.o,$^) $(LDFLAGS) $(LIBS)
 
 # 200 simulated hosts behind a proxy adding BENCH_RTT_MS of round-trip time
 # (needs root, like the simulator); see bench/README.md

@@ -18,17 +18,19 @@ dependencies = { "lua >= 5.4, < 5.5" }
 external_dependencies = {
   SMBCLIENT = { header = "samba-4.0/libsmbclient.h", library = "smbclient" },
   NETTLE = { header = "nettle/arcfour.h", library = "nettle" },
+  GSSAPI = { header = "gssapi/gssapi_ext.h", library = "gssapi_krb5" },   -- MIT krb5 (libkrb5-dev)
 }
 build = {
   type = "builtin",
   modules = {
     ["termsrv.core"] = {
-      sources = { "src/errors.c", "src/ndr.c", "src/ntlmssp.c", "src/dcerpc.c", "src/smbpipe.c",
+      sources = { "src/errors.c", "src/ndr.c", "src/ntlmssp.c", "src/rpcsec.c", "src/spnego.c",
+                  "src/krb5sec.c", "src/dcerpc.c", "src/smbpipe.c", "src/rpcpipe.c",
                   "src/tsts.c", "src/sandbox.c", "src/lua_core.c" },
       defines = { "_DEFAULT_SOURCE" },
-      libraries = { "smbclient", "nettle" },
-      incdirs = { "$(SMBCLIENT_INCDIR)/samba-4.0", "$(NETTLE_INCDIR)" },
-      libdirs = { "$(SMBCLIENT_LIBDIR)", "$(NETTLE_LIBDIR)" },
+      libraries = { "smbclient", "nettle", "gssapi_krb5" },
+      incdirs = { "$(SMBCLIENT_INCDIR)/samba-4.0", "$(NETTLE_INCDIR)", "$(GSSAPI_INCDIR)" },
+      libdirs = { "$(SMBCLIENT_LIBDIR)", "$(NETTLE_LIBDIR)", "$(GSSAPI_LIBDIR)" },
     },
     ["termsrv"] = "lua/termsrv/init.lua",
     ["termsrv.error"] = "lua/termsrv/error.lua",

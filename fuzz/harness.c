@@ -117,14 +117,15 @@ void harness_engine(const uint8_t *data, size_t n, int sealed, int parse, harnes
 	rpc_conn c;
 	rpc_stats stats = {0};
 	ntlm_ctx nt;
+	rpc_sec sec;
 	memset(&nt, 0, sizeof nt);
 	rpc_init(&c, io, "fuzz", 0, &stats);
 	if (sealed) {
 		if (ntlm_init(&nt, "ops", "CORP", "FUZZ", "Ops-Passw0rd", NULL) != NTLM_OK)
 			abort();
 		harness_fix_ntlm(&nt);
-		c.auth = 1;
-		c.ntlm = &nt;
+		rpc_sec_ntlm(&sec, &nt);
+		c.sec = &sec;
 	}
 	int nctx = (cfg & 3) + 1;
 	size_t stub_len = (cfg & 4) ? LARGE_STUB : SMALL_STUB;

@@ -580,11 +580,15 @@ def main():
                         help="RPC auth level: 1 none, 5 integrity, 6 privacy (default)")
     parser.add_argument("--timeout", type=float, default=5)
     parser.add_argument("--max-recv-frag", type=int)
+    parser.add_argument("--kerberos-ccache", help="bind with Kerberos (SPNEGO) using the service "
+                        "ticket in this ccache (impacket's Kerberos; SMB stays NTLM)")
+    parser.add_argument("--kerberos-spn", default="host/ts01.corp.test@CORP.TEST")
     parser.add_argument("ops", nargs="+", metavar="OP")
     opts = parser.parse_args()
     LOG.setLevel(logging.CRITICAL)
     client = T.Client(opts.port, opts.user, opts.password, opts.domain, opts.level,
-                      opts.timeout, opts.max_recv_frag, opts.rpc_password)
+                      opts.timeout, opts.max_recv_frag, opts.rpc_password,
+                      opts.kerberos_ccache, opts.kerberos_spn)
     print(json.dumps([run(client, op) for op in opts.ops]))
 
 

@@ -518,10 +518,13 @@ class Client:
     """Opens pipes on one simulated host with impacket, one bind per pipe."""
 
     def __init__(self, port, user, password, domain, level=6, timeout=5, max_recv_frag=None,
-                 rpc_password=None):
+                 rpc_password=None, krb_ccache=None, krb_spn=None):
         self.port, self.user, self.password, self.domain = port, user, password, domain
         self.level, self.timeout, self.max_recv_frag = level, timeout, max_recv_frag
         self.rpc_password = rpc_password      # RPC-level NTLM password, if not the SMB one
+        # RPC-level Kerberos (SPNEGO, impacket's own Kerberos code): the
+        # service ticket for krb_spn from that ccache; the SMB logon stays NTLM
+        self.krb_ccache, self.krb_spn = krb_ccache, krb_spn
 
     def connect(self, pipe, iface, bogus_binds=0):
         rpctransport = transport.DCERPCTransportFactory(r"ncacn_np:127.0.0.1[\pipe\%s]" % pipe)
@@ -531,6 +534,16 @@ class Client:
         dce = rpctransport.get_dce_rpc()
         if self.rpc_password is not None:
             dce.set_credentials(self.user, self.rpc_password, self.domain)
+        if self.krb_ccache:
+            from impacket.krb5.ccache import CCache
+            cache = CCache.loadFile(self.krb_ccache)
+            principal = cache.principal.prettyPrint().decode()
+            user, _, realm = principal.partition("@")
+            cred = cache.getCredential(self.krb_spn)
+            if cred is None:
+                raise rpcrt.DCERPCException("no ticket for %s in %s" % (self.krb_spn, self.krb_ccache))
+            dce.set_credentials(user, "", realm, TGS=cred.toTGS(self.krb_spn))
+            dce.set_auth_type(rpcrt.RPC_C_AUTHN_GSS_NEGOTIATE)
         dce.set_auth_level(self.level)
         dce.connect()
         checker = ResponseChecker(dce)

@@ -15,7 +15,8 @@ local CONFIG = table.concat{
   "  user = 'user' .. i, state = (i % 2 == 0) and 'Active' or 'Disconnected',\n",
   "  logon = '-' .. i .. 'h', disconnect = (i % 2 == 1) and ('-' .. i .. 'm') or nil,\n",
   "  last_input = '-' .. i .. 'm' } end\n",
-  "return { hosts = { { name = 'BIG', sessions = s }, { name = 'TS01' } } }\n" }
+  "return { hosts = { { name = 'BIG', sessions = s }, { name = 'TS01' },\n",
+  "  { name = 'KRB', kerberos = { keytab = KEYTAB } } } }\n" }
 
 -- SMB round trips after the logon, as the server side saw them: each pipe
 -- open is one CREATE, each request fragment one WRITE, each response
@@ -44,11 +45,23 @@ local function measure(host, opts, max_frag)
   return c, #list
 end
 
+-- a Kerberos world without a KDC (sim/krbworld): ticket in a ccache, key in a keytab
+local krb_dir, ccache
+
 setup(function()
-  env = sim.start{ config_text = CONFIG }
+  krb_dir = os.tmpname()
+  os.remove(krb_dir)
+  local out, ok, _, err = sim.run{ sim.root .. "/sim/krbworld", krb_dir }
+  assert(ok, "sim/krbworld: " .. err)
+  local keytab
+  ccache, keytab = out:match("^([^\n]+)\n([^\n]+)\n")
+  env = sim.start{ config_text = ("local KEYTAB = %q\n"):format(keytab) .. CONFIG }
   port = env.ports
 end)
-teardown(function() sim.stop(env) end)
+teardown(function()
+  sim.stop(env)
+  os.execute("rm -rf '" .. krb_dir .. "'")
+end)
 
 describe("connection economy", function()
   -- The one-call answer for 40 sessions is 13.9 KB: at the 4280-byte
@@ -79,6 +92,25 @@ describe("connection economy", function()
   it("costs 3 round trips per session and 16 in all on the default host (one-fragment answers)", function()
     local c, n = measure("TS01", {})
     assert.same({ rpc_calls = n + 2, binds = 2, smb_round_trips = 3 * n + 16 }, c)
+  end)
+
+  it("with Kerberos: SPNEGO's alter_context costs 2 SMB round trips per bind, raw Kerberos none", function()
+    local function krb(auth_type)
+      sim.clear_log(env)
+      local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port.KRB, user = env.user,
+        domain = env.domain, password = env.password, kerberos = { ccache = ccache, smb = false,
+        spn = "host/ts01.corp.test@CORP.TEST", auth_type = auth_type } })
+      assert(h:sessions{ times = false })
+      local c = cost("KRB")
+      assert.equals(c.smb_round_trips, h:stats().smb_round_trips)
+      return c
+    end
+    local ntlm = measure("KRB", { times = false })
+    local spnego, raw = krb("spnego"), krb("krb5")
+    io.write(string.format("  listing without times: NTLM %d, Kerberos SPNEGO %d, raw Kerberos %d SMB round trips\n",
+      ntlm.smb_round_trips, spnego.smb_round_trips, raw.smb_round_trips))
+    assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = ntlm.smb_round_trips + 2 }, spnego)
+    assert.same(ntlm, raw)
   end)
 
   it("reuses the bound pipes and the server handle for later calls", function()

@@ -6,6 +6,7 @@
  */
 #include "dcerpc.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const rpc_iface IF_TSENUM = {"TermSrvEnumeration",
@@ -170,42 +171,13 @@ int rpc_parse_bind_ack(const uint8_t *pdu, size_t n, rpc_bind_ack *ack, ts_err *
 	return 0;
 }
 
-static int send_auth3(rpc_conn *c, const uint8_t *token, size_t tlen, ts_err *e)
+/* bind and alter_context share their layout: sizes, association group, the
+ * presentation context list, and the provider's token in the sec_trailer */
+static int send_bind(rpc_conn *c, uint8_t ptype, const rpc_iface *const *ifaces, int n,
+		     const wbuf *token, ts_err *e)
 {
 	wbuf w;
 	wb_init(&w);
-	uint8_t *p = wb_reserve(&w, HDR_LEN + 4 + TRAILER_LEN);
-	if (p) {
-		put_header(p, PT_AUTH3, PFC_FIRST_FRAG | PFC_LAST_FRAG,
-			   (uint16_t)(HDR_LEN + 4 + TRAILER_LEN + tlen), (uint16_t)tlen, c->call_id);
-		uint8_t *t = p + HDR_LEN + 4;
-		t[0] = AUTH_TYPE_NTLM;
-		t[1] = AUTH_LEVEL_PRIVACY;
-		st32(t + 4, c->auth_ctx_id);
-	}
-	wb_bytes(&w, token, tlen);
-	int rc = w.err ? ts_fail(e, TS_K_ERRNO, 12, "smb_error", "out of memory")
-		       : write_frag(c, w.p, w.len, e);
-	wb_free(&w);
-	return rc;
-}
-
-int rpc_bind(rpc_conn *c, const rpc_iface *const *ifaces, int n, ts_err *e)
-{
-	if (n < 1 || n > RPC_MAX_CTX)
-		return ts_fail(e, TS_K_NONE, 0, "invalid_parameter", "bind: %d contexts", n);
-	uint8_t neg[NTLM_NEGOTIATE_MAX];
-	int neglen = 0;
-	if (c->auth) {
-		neglen = ntlm_negotiate(c->ntlm, neg, sizeof neg);
-		if (neglen < 0)
-			return ts_fail(e, TS_K_NONE, 0, "auth_failed", "NTLM negotiate failed (%d)", neglen);
-	}
-	wbuf w, in;
-	wb_init(&w);
-	wb_init(&in);
-	int rc = -1;
-	c->call_id++;
 	(void)wb_reserve(&w, HDR_LEN);
 	wb_u16(&w, c->max_recv); /* what we send at most: our requests are small */
 	wb_u16(&w, c->max_recv);
@@ -223,103 +195,197 @@ int rpc_bind(rpc_conn *c, const rpc_iface *const *ifaces, int n, ts_err *e)
 		wb_bytes(&w, NDR20, 16);
 		wb_u32(&w, 2);
 	}
-	if (c->auth) {
-		wb_u8(&w, AUTH_TYPE_NTLM);
+	uint8_t flags = PFC_FIRST_FRAG | PFC_LAST_FRAG;
+	if (c->sec) {
+		wb_u8(&w, c->sec->auth_type);
 		wb_u8(&w, AUTH_LEVEL_PRIVACY);
 		wb_u8(&w, 0);
 		wb_u8(&w, 0);
 		wb_u32(&w, c->auth_ctx_id);
-		wb_bytes(&w, neg, (size_t)neglen);
+		wb_bytes(&w, token->p, token->len);
+		if (c->sec->offer_header_sign)
+			flags |= PFC_SUPPORT_HEADER_SIGN;
 	}
-	if (w.err) {
-		ts_fail(e, TS_K_ERRNO, 12, "smb_error", "out of memory");
-		goto out;
+	int rc;
+	if (w.err || w.len > 0xFFFF || token->len > 0xFFFF) {
+		rc = ts_fail(e, TS_K_ERRNO, 12, "smb_error", "out of memory (or a token too large)");
+	} else {
+		put_header(w.p, ptype, flags, (uint16_t)w.len, (uint16_t)(c->sec ? token->len : 0),
+			   c->call_id);
+		rc = write_frag(c, w.p, w.len, e);
 	}
-	put_header(w.p, PT_BIND, PFC_FIRST_FRAG | PFC_LAST_FRAG, (uint16_t)w.len,
-		   (uint16_t)(c->auth ? neglen : 0), c->call_id);
-	if (write_frag(c, w.p, w.len, e) < 0)
-		goto out;
+	wb_free(&w);
+	return rc;
+}
 
-	rpc_hdr h;
-	if (read_frag(c, &in, &h, e) < 0)
-		goto out;
-	if (h.call_id != c->call_id) {
+static int send_auth3(rpc_conn *c, const wbuf *token, ts_err *e)
+{
+	wbuf w;
+	wb_init(&w);
+	uint8_t *p = wb_reserve(&w, HDR_LEN + 4 + TRAILER_LEN);
+	if (p) {
+		put_header(p, PT_AUTH3, PFC_FIRST_FRAG | PFC_LAST_FRAG,
+			   (uint16_t)(HDR_LEN + 4 + TRAILER_LEN + token->len), (uint16_t)token->len,
+			   c->call_id);
+		uint8_t *t = p + HDR_LEN + 4;
+		t[0] = c->sec->auth_type;
+		t[1] = AUTH_LEVEL_PRIVACY;
+		st32(t + 4, c->auth_ctx_id);
+	}
+	wb_bytes(&w, token->p, token->len);
+	int rc = w.err || token->len > 0xFFFF - HDR_LEN - 4 - TRAILER_LEN
+			 ? ts_fail(e, TS_K_ERRNO, 12, "smb_error", "out of memory")
+			 : write_frag(c, w.p, w.len, e);
+	wb_free(&w);
+	return rc;
+}
+
+/* Reads the answer to a bind (want = PT_BIND_ACK) or an alter_context
+ * (PT_ALTER_RESP) and parses it; a nak, a foreign call id or PDU type, or
+ * a result list that does not match fails. */
+static int read_bind_answer(rpc_conn *c, uint8_t want, const rpc_iface *const *ifaces, int n,
+			    wbuf *in, rpc_hdr *h, rpc_bind_ack *ack, ts_err *e)
+{
+	if (read_frag(c, in, h, e) < 0)
+		return -1;
+	if (h->call_id != c->call_id) {
 		ts_fail(e, TS_K_NONE, 0, "malformed_response", "bind answer has call_id %u, expected %u",
-			h.call_id, c->call_id);
-		broken(c, e);
-		goto out;
+			h->call_id, c->call_id);
+		return broken(c, e);
 	}
-	if (h.ptype == PT_BIND_NAK) {
-		uint16_t reason = in.len >= HDR_LEN + 2 ? ld16(in.p + HDR_LEN) : 0;
+	if (h->ptype == PT_BIND_NAK) {
+		uint16_t reason = in->len >= HDR_LEN + 2 ? ld16(in->p + HDR_LEN) : 0;
 		ts_fail(e, TS_K_BINDNAK, reason, NULL, "bind to %s on %s", ifaces[0]->name, c->where);
-		goto out;
+		if (reason == 8 && c->sec) /* authentication_type_not_recognized */
+			ts_detail(e, "the host refuses %s for RPC%s", c->sec->mech,
+				  c->sec->auth_type == AUTH_TYPE_NTLM ? ": use Kerberos (kerberos = true, -k)"
+								     : "");
+		return -1;
 	}
-	if (h.ptype != PT_BIND_ACK) {
-		ts_fail(e, TS_K_NONE, 0, "malformed_response", "bind answered with PDU type %u", h.ptype);
-		broken(c, e);
-		goto out;
+	if (h->ptype != want) {
+		ts_fail(e, TS_K_NONE, 0, "malformed_response", "bind answered with PDU type %u", h->ptype);
+		return broken(c, e);
 	}
-	rpc_bind_ack ack;
-	if (rpc_parse_bind_ack(in.p, in.len, &ack, e) < 0) {
-		broken(c, e);
-		goto out;
-	}
-	if (ack.nresults != n) {
+	if (rpc_parse_bind_ack(in->p, in->len, ack, e) < 0)
+		return broken(c, e);
+	if (ack->nresults != n) {
 		ts_fail(e, TS_K_NONE, 0, "malformed_response", "bind_ack has %d results for %d contexts",
-			ack.nresults, n);
-		broken(c, e);
-		goto out;
+			ack->nresults, n);
+		return broken(c, e);
 	}
+	return 0;
+}
+
+/* Takes the contexts and sizes of a bind_ack. */
+static int take_contexts(rpc_conn *c, const rpc_iface *const *ifaces, int n,
+			 const rpc_bind_ack *ack, ts_err *e)
+{
 	c->nctx = n;
 	int accepted = 0;
 	for (int i = 0; i < n; i++) {
 		c->ctx[i] = ifaces[i];
-		c->ctx_ok[i] = ack.result[i] == 0;
-		c->ctx_reason[i] = ack.reason[i];
+		c->ctx_ok[i] = ack->result[i] == 0;
+		c->ctx_reason[i] = ack->reason[i];
 		accepted += c->ctx_ok[i];
 	}
 	/* the server's receive limit bounds what we send */
-	if (ack.max_recv < RPC_MIN_FRAG) {
+	if (ack->max_recv < RPC_MIN_FRAG) {
 		ts_fail(e, TS_K_NONE, 0, "malformed_response", "bind_ack max_recv_frag %u is too small",
-			ack.max_recv);
-		broken(c, e);
+			ack->max_recv);
+		return broken(c, e);
+	}
+	c->max_xmit = ack->max_recv < c->max_recv ? ack->max_recv : c->max_recv;
+	if (!accepted)
+		return ts_fail(e, TS_K_BINDRES, ack->reason[0], NULL, "bind to %s on %s",
+			       ifaces[0]->name, c->where);
+	return 0;
+}
+
+/* Names the bind in a provider's error ("bind to X on Y: <what>"). */
+static int bind_failed(rpc_conn *c, const rpc_iface *iface, ts_err *e)
+{
+	char was[sizeof e->what];
+	memcpy(was, e->what, sizeof was);
+	(void)snprintf(e->what, sizeof e->what, "bind to %s on %s: %.80s", iface->name, c->where,
+		       was);
+	return broken(c, e);
+}
+
+/* The provider's legs after the bind_ack: feed the server's token, send
+ * ours in an alter_context (reading its answer, which may carry a last
+ * server token) or an rpc_auth_3 (no answer). */
+static int authenticate(rpc_conn *c, const rpc_iface *const *ifaces, int n, const rpc_hdr *h,
+			const rpc_bind_ack *ack, wbuf *in, ts_err *e)
+{
+	rpc_sec *s = c->sec;
+	if (!ack->auth_token || ack->auth_type != s->auth_type)
+		return ts_fail(e, TS_K_NONE, 0, "auth_level_refused",
+			       "bind to %s on %s: the server did not continue %s authentication",
+			       ifaces[0]->name, c->where, s->mech);
+	s->header_sign = s->offer_header_sign && (h->flags & PFC_SUPPORT_HEADER_SIGN);
+	wbuf out;
+	wb_init(&out);
+	int done = 0, rc = s->ops->next(s, ack->auth_token, ack->auth_len, &out, &done, e);
+	if (rc < 0)
+		rc = bind_failed(c, ifaces[0], e);
+	else if (out.len && !s->third_leg_alter)
+		rc = send_auth3(c, &out, e);
+	else if (out.len) {
+		rpc_hdr h2;
+		rpc_bind_ack ack2;
+		rc = send_bind(c, PT_ALTER, ifaces, n, &out, e);
+		if (rc == 0)
+			rc = read_bind_answer(c, PT_ALTER_RESP, ifaces, n, in, &h2, &ack2, e);
+		if (rc == 0 && ack2.auth_token) {
+			if (ack2.auth_type != s->auth_type) {
+				ts_fail(e, TS_K_NONE, 0, "malformed_response",
+					"alter_context_resp carries auth type %u", ack2.auth_type);
+				rc = broken(c, e);
+			} else {
+				wb_reset(&out);
+				if (s->ops->next(s, ack2.auth_token, ack2.auth_len, &out, &done, e) < 0)
+					rc = bind_failed(c, ifaces[0], e);
+			}
+		}
+	}
+	if (rc == 0 && !done) {
+		ts_fail(e, TS_K_NONE, 0, "auth_failed",
+			"bind to %s on %s: %s authentication did not complete", ifaces[0]->name,
+			c->where, s->mech);
+		rc = broken(c, e);
+	}
+	wb_free(&out);
+	return rc;
+}
+
+int rpc_bind(rpc_conn *c, const rpc_iface *const *ifaces, int n, ts_err *e)
+{
+	if (n < 1 || n > RPC_MAX_CTX)
+		return ts_fail(e, TS_K_NONE, 0, "invalid_parameter", "bind: %d contexts", n);
+	wbuf token, in;
+	wb_init(&token);
+	wb_init(&in);
+	int rc = -1;
+	c->call_id++;
+	if (c->sec && c->sec->ops->first(c->sec, &token, e) < 0) {
+		bind_failed(c, ifaces[0], e);
 		goto out;
 	}
-	c->max_xmit = ack.max_recv < c->max_recv ? ack.max_recv : c->max_recv;
-	if (!accepted) {
-		ts_fail(e, TS_K_BINDRES, ack.reason[0], NULL, "bind to %s on %s", ifaces[0]->name, c->where);
+	rpc_hdr h;
+	rpc_bind_ack ack;
+	if (send_bind(c, PT_BIND, ifaces, n, &token, e) < 0 ||
+	    read_bind_answer(c, PT_BIND_ACK, ifaces, n, &in, &h, &ack, e) < 0 ||
+	    take_contexts(c, ifaces, n, &ack, e) < 0)
 		goto out;
-	}
-	if (c->auth) {
-		if (!ack.auth_token || ack.auth_type != AUTH_TYPE_NTLM) {
-			ts_fail(e, TS_K_NONE, 0, "auth_level_refused",
-				"bind to %s on %s: the server did not continue NTLM authentication",
-				ifaces[0]->name, c->where);
-			goto out;
-		}
-		uint8_t auth[NTLM_AUTH_MAX];
-		int alen = ntlm_authenticate(c->ntlm, ack.auth_token, ack.auth_len, auth, sizeof auth);
-		if (alen < 0) {
-			ts_fail(e, TS_K_NONE, 0, alen == NTLM_ENOSUPP ? "auth_failed" : "malformed_response",
-				"bind to %s on %s: NTLM challenge %s", ifaces[0]->name, c->where,
-				alen == NTLM_ENOSUPP ? "lacks packet privacy (NTLMv2 session security, "
-						       "sealing, 128-bit keys)"
-						     : "is malformed");
-			broken(c, e);
-			goto out;
-		}
-		rc = send_auth3(c, auth, (size_t)alen, e);
-		ntlm_memwipe(auth, sizeof auth);
-		if (rc < 0)
-			goto out;
-	}
+	if (c->sec && authenticate(c, ifaces, n, &h, &ack, &in, e) < 0)
+		goto out;
 	c->bound = 1;
 	c->calls_since_bind = 0;
 	if (c->stats)
 		c->stats->binds++;
 	rc = 0;
 out:
-	wb_free(&w);
+	wb_free(&token);
 	wb_free(&in);
 	return rc;
 }
@@ -329,7 +395,8 @@ out:
 static int send_request(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
 			ts_err *e)
 {
-	size_t overhead = REQ_HDR_LEN + (c->auth ? AUTH_PAD - 1 + TRAILER_LEN + NTLM_SIG_LEN : 0);
+	size_t sig = c->sec ? c->sec->sig_len : 0;
+	size_t overhead = REQ_HDR_LEN + (c->sec ? AUTH_PAD - 1 + TRAILER_LEN + sig : 0);
 	size_t chunk = c->max_xmit - overhead;
 	chunk -= chunk % AUTH_PAD; /* full fragments need no auth padding */
 	wbuf w;
@@ -344,30 +411,27 @@ static int send_request(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stu
 		if (n)  /* an empty request may come with stub == NULL */
 			wb_bytes(&w, stub + off, n);
 		size_t pad = 0;
-		if (c->auth) {
+		if (c->sec) {
 			pad = (AUTH_PAD - n % AUTH_PAD) % AUTH_PAD;
 			(void)wb_reserve(&w, pad);
-			wb_u8(&w, AUTH_TYPE_NTLM);
+			wb_u8(&w, c->sec->auth_type);
 			wb_u8(&w, AUTH_LEVEL_PRIVACY);
 			wb_u8(&w, (uint8_t)pad);
 			wb_u8(&w, 0);
 			wb_u32(&w, c->auth_ctx_id);
-			(void)wb_reserve(&w, NTLM_SIG_LEN);
+			(void)wb_reserve(&w, sig);
 		}
 		if (w.err) {
 			rc = ts_fail(e, TS_K_ERRNO, 12, "smb_error", "out of memory");
 			break;
 		}
-		put_header(w.p, PT_REQUEST, flags, (uint16_t)w.len,
-			   (uint16_t)(c->auth ? NTLM_SIG_LEN : 0), c->call_id);
+		put_header(w.p, PT_REQUEST, flags, (uint16_t)w.len, (uint16_t)sig, c->call_id);
 		st32(w.p + 16, (uint32_t)(len - off)); /* alloc_hint: what is left */
 		st16(w.p + 20, (uint16_t)ctx);
 		st16(w.p + 22, opnum);
-		if (c->auth &&
-		    ntlm_seal(c->ntlm, w.p, w.len - NTLM_SIG_LEN, REQ_HDR_LEN, n + pad,
-			      w.p + w.len - NTLM_SIG_LEN) != NTLM_OK) {
-			rc = ts_fail(e, TS_K_NONE, 0, "auth_failed", "sealing a request failed");
-			broken(c, e);
+		if (c->sec && c->sec->ops->seal(c->sec, w.p, w.len - sig, REQ_HDR_LEN, n + pad,
+						w.p + w.len - sig, e) < 0) {
+			rc = broken(c, e);
 			break;
 		}
 		if (write_frag(c, w.p, w.len, e) < 0) {
@@ -384,26 +448,32 @@ static int send_request(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stu
  * decrypting its body in place. Returns the plaintext stub length. */
 static long unseal_frag(rpc_conn *c, uint8_t *pdu, const rpc_hdr *h, size_t body_off, ts_err *e)
 {
-	if (h->auth_len != NTLM_SIG_LEN || h->frag_len < body_off + TRAILER_LEN + NTLM_SIG_LEN) {
+	rpc_sec *s = c->sec;
+	size_t sig = h->auth_len;
+	/* 16 bytes: the smallest verifier of either mechanism */
+	if ((s->sig_len_varies ? sig < 16 : sig != s->sig_len) ||
+	    h->frag_len < body_off + TRAILER_LEN + sig) {
 		ts_fail(e, TS_K_NONE, 0, "bad_signature",
-			"response on %s carries no valid NTLM verifier (auth_length %u)", c->where,
+			"response on %s carries no valid %s verifier (auth_length %u)", c->where, s->mech,
 			h->auth_len);
 		return broken(c, e);
 	}
-	size_t trailer = h->frag_len - NTLM_SIG_LEN - TRAILER_LEN;
+	size_t trailer = h->frag_len - sig - TRAILER_LEN;
 	const uint8_t *t = pdu + trailer;
 	uint8_t pad = t[2];
-	if (t[0] != AUTH_TYPE_NTLM || t[1] != AUTH_LEVEL_PRIVACY || ld32(t + 4) != c->auth_ctx_id ||
+	if (t[0] != s->auth_type || t[1] != AUTH_LEVEL_PRIVACY || ld32(t + 4) != c->auth_ctx_id ||
 	    pad > trailer - body_off) {
 		ts_fail(e, TS_K_NONE, 0, "bad_signature",
 			"response on %s has a bad security trailer (type %u level %u pad %u)", c->where,
 			t[0], t[1], pad);
 		return broken(c, e);
 	}
-	if (ntlm_unseal(c->ntlm, pdu, h->frag_len - NTLM_SIG_LEN, body_off, trailer - body_off,
-			pdu + h->frag_len - NTLM_SIG_LEN) != NTLM_OK) {
-		ts_fail(e, TS_K_NONE, 0, "bad_signature",
-			"response on %s failed NTLM signature verification", c->where);
+	if (s->ops->unseal(s, pdu, h->frag_len - sig, body_off, trailer - body_off,
+			   pdu + h->frag_len - sig, sig, e) < 0) {
+		/* unverified plaintext is never left behind */
+		memset(pdu + body_off, 0, trailer - body_off);
+		(void)snprintf(e->what, sizeof e->what, "response on %s failed %s signature verification",
+			       c->where, s->mech);
 		return broken(c, e);
 	}
 	return (long)(trailer - body_off - pad);
@@ -439,7 +509,7 @@ int rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t l
 		if (h.ptype == PT_FAULT) {
 			uint32_t status = 0;
 			if (frag.len >= REQ_HDR_LEN + 4) {
-				if (h.auth_len && c->auth) {
+				if (h.auth_len && c->sec) {
 					if (unseal_frag(c, frag.p, &h, REQ_HDR_LEN, e) < 0)
 						break;
 				}
@@ -449,8 +519,12 @@ int rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t l
 				c->ctx[ctx]->name, opnum);
 			/* the call is over; the connection stays usable unless the
 			 * fault came before authentication was ever accepted */
-			if (c->calls_since_bind == 0 && (status == 5 || status == 0x721))
+			if (c->calls_since_bind == 0 && (status == 5 || status == 0x721)) {
 				e->code = "auth_failed";
+				if (c->sec && c->sec->auth_type != AUTH_TYPE_NTLM)
+					ts_detail(e, "the host took the Kerberos ticket but refused its "
+						     "principal");
+			}
 			c->calls_since_bind++;
 			if (c->stats)
 				c->stats->calls++;
@@ -469,7 +543,7 @@ int rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t l
 			break;
 		}
 		long n;
-		if (c->auth) {
+		if (c->sec) {
 			n = unseal_frag(c, frag.p, &h, REQ_HDR_LEN, e);
 			if (n < 0)
 				break;

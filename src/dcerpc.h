@@ -1,8 +1,10 @@
 /*
  * Connection-oriented DCE/RPC (C706 + MS-RPCE) over a byte transport that
  * carries one PDU fragment per write: bind with several presentation
- * contexts, NTLM packet privacy (bind / bind_ack / rpc_auth_3), requests and
- * responses fragmented at the negotiated sizes, faults.
+ * contexts, packet privacy through a security provider (rpcsec.h: NTLM in
+ * bind / bind_ack / rpc_auth_3, Kerberos in bind / bind_ack /
+ * alter_context or rpc_auth_3), requests and responses fragmented at the
+ * negotiated sizes, faults.
  *
  * The transport is two callbacks, so the layer runs over an SMB pipe in
  * production and over memory buffers in the unit tests and fuzzers.
@@ -15,7 +17,7 @@
 
 #include "errors.h"
 #include "ndr.h"
-#include "ntlmssp.h"
+#include "rpcsec.h"
 
 #define RPC_MAX_CTX 4
 #define RPC_DEFAULT_FRAG 4280   /* what Windows clients offer on named pipes */
@@ -24,8 +26,8 @@
 
 enum { PT_REQUEST = 0, PT_RESPONSE = 2, PT_FAULT = 3, PT_BIND = 11, PT_BIND_ACK = 12,
        PT_BIND_NAK = 13, PT_ALTER = 14, PT_ALTER_RESP = 15, PT_AUTH3 = 16 };
-enum { PFC_FIRST_FRAG = 0x01, PFC_LAST_FRAG = 0x02 };
-enum { AUTH_TYPE_NTLM = 10, AUTH_LEVEL_NONE = 1, AUTH_LEVEL_PRIVACY = 6 };
+enum { PFC_FIRST_FRAG = 0x01, PFC_LAST_FRAG = 0x02, PFC_SUPPORT_HEADER_SIGN = 0x04 };
+enum { AUTH_LEVEL_NONE = 1, AUTH_LEVEL_PRIVACY = 6 };
 
 typedef struct rpc_io {
 	void *ud;
@@ -55,8 +57,7 @@ typedef struct rpc_conn {
 	uint16_t max_xmit;      /* largest fragment we may send */
 	uint16_t max_recv;      /* largest fragment we accept (we advertise it) */
 	uint32_t call_id;       /* last call id used */
-	int auth;               /* 0 = no RPC auth (SMB identity), 1 = NTLM privacy */
-	ntlm_ctx *ntlm;         /* set by the caller when auth = 1 */
+	rpc_sec *sec;           /* packet privacy provider; NULL = no RPC auth (SMB identity) */
 	uint32_t auth_ctx_id;
 	int bound;
 	int broken;             /* a protocol or signature failure: do not reuse */

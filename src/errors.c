@@ -37,8 +37,9 @@ static const struct code_hint {
 	 "pipe or our authentication was not accepted"},
 	{"auth_level_refused", "the host requires RPC packet privacy: connect with a password or NT "
 	 "hash (not the SMB identity alone)"},
-	{"auth_failed", "RPC-level NTLM authentication failed although the SMB logon worked: check "
-	 "the password, and that the account is not restricted for network logon"},
+	{"auth_failed", "RPC-level authentication failed although the SMB logon worked: with NTLM "
+	 "check the password; with Kerberos that the ticket is the SMB logon's account; and that "
+	 "the account is not restricted for network logon"},
 	{"not_supported", "this Windows version does not implement that call"},
 	{"rpc_fault", "the RPC server reported a fault; the raw status tells which"},
 	{"malformed_response", "the host sent data that does not parse as MS-TSTS; nothing from it "
@@ -57,9 +58,27 @@ static const struct code_hint {
 	{"server_error", "the host reported an internal failure (low on memory or shutting down); "
 	 "retry later"},
 	{"smb_error", "an SMB failure libsmbclient does not name: common causes are an account "
-	 "locked out, a host that only allows SMB1, or one that requires SMB encryption (which "
-	 "libsmbclient 4.17 cannot do)"},
+	 "locked out, a host that refuses NTLM (use Kerberos: kerberos = true, -k), a host that "
+	 "only allows SMB1, or one that requires SMB encryption (which libsmbclient 4.17 cannot "
+	 "do)"},
 	{"response_too_large", "the host sent more data than termsrv accepts for one call"},
+	{"krb_no_ticket", "no Kerberos ticket: run kinit user@REALM (and check KRB5CCNAME), or use a "
+	 "keytab (--keytab/--principal; kerberos = {keytab = ..., principal = ...}) or a password"},
+	{"krb_ticket_expired", "the Kerberos ticket has expired: kinit again (kinit -R renews), or "
+	 "use a keytab so that termsrv gets fresh tickets itself"},
+	{"krb_clock_skew", "the clocks differ by more than Kerberos allows (5 minutes): sync this "
+	 "machine and the host with NTP (the domain controllers are the reference)"},
+	{"krb_unknown_spn", "the KDC knows no service host/<name>: use the host's DNS name as it is "
+	 "registered in AD (setspn -Q host/<fqdn>), not an alias, or give spn="},
+	{"krb_kdc_unreachable", "no KDC answered: check [realms] and [domain_realm] in krb5.conf "
+	 "(or the DNS SRV records _kerberos._tcp.<realm>), and that TCP/UDP 88 is open"},
+	{"krb_etype", "no common Kerberos encryption type: enable AES for the account and the host "
+	 "(msDS-SupportedEncryptionTypes); RC4 is switched off"},
+	{"krb_wrong_key", "the host could not decrypt the ticket: its key differs from the KDC's "
+	 "(stale ticket after a machine-password reset: kdestroy, kinit; or a keytab out of date)"},
+	{"krb_needs_name", "Kerberos needs the host's DNS name, not an IP address: name the host "
+	 "by its FQDN, or give spn = \"host/<fqdn>\""},
+	{"krb_failed", "Kerberos failed; the detail says why (klist shows the tickets you have)"},
 };
 
 #define R(k, v, n, c, m, h) {k, v, n, c, m, h}
@@ -208,6 +227,50 @@ static const ts_status_info table[] = {
 	R(TS_K_ERRNO, ENOMEM, "ENOMEM", "smb_error", "out of memory", "the local machine is out of "
 	  "memory"),
 	R(TS_K_ERRNO, EIO, "EIO", "connection_lost", "I/O error", NULL),
+
+	/* MIT krb5 codes (ERROR_TABLE_BASE_krb5 0x96C73A00 + the Kerberos
+	 * protocol error, or a library error above 127) */
+	R(TS_K_KRB5, 0x96C73AC3, "KRB5_FCC_NOFILE", "krb_no_ticket", "no credential cache", NULL),
+	R(TS_K_KRB5, 0x96C73A8D, "KRB5_CC_NOTFOUND", "krb_no_ticket",
+	  "no matching ticket in the credential cache", NULL),
+	R(TS_K_KRB5, 0x96C73A8E, "KRB5_CC_END", "krb_no_ticket", "end of the credential cache", NULL),
+	R(TS_K_KRB5, 0x96C73A20, "KRB5KRB_AP_ERR_TKT_EXPIRED", "krb_ticket_expired",
+	  "ticket expired", NULL),
+	R(TS_K_KRB5, 0x96C73A25, "KRB5KRB_AP_ERR_SKEW", "krb_clock_skew", "clock skew too great",
+	  NULL),
+	R(TS_K_KRB5, 0x96C73A21, "KRB5KRB_AP_ERR_TKT_NYV", "krb_clock_skew", "ticket not yet valid",
+	  NULL),
+	R(TS_K_KRB5, 0x96C73A94, "KRB5_KDCREP_SKEW", "krb_clock_skew",
+	  "clock skew too great in the KDC reply", NULL),
+	R(TS_K_KRB5, 0x96C73A07, "KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN", "krb_unknown_spn",
+	  "server not found in the Kerberos database", NULL),
+	R(TS_K_KRB5, 0x96C73A9C, "KRB5_KDC_UNREACH", "krb_kdc_unreachable",
+	  "cannot contact any KDC for the realm", NULL),
+	R(TS_K_KRB5, 0x96C73A9A, "KRB5_REALM_UNKNOWN", "krb_kdc_unreachable",
+	  "cannot find a KDC for the realm", NULL),
+	R(TS_K_KRB5, 0x96C73AE0, "KRB5_CONFIG_NODEFREALM", "krb_kdc_unreachable",
+	  "no default realm configured", NULL),
+	R(TS_K_KRB5, 0x96C73A0E, "KRB5KDC_ERR_ETYPE_NOSUPP", "krb_etype",
+	  "encryption type not supported", NULL),
+	R(TS_K_KRB5, 0x96C73A29, "KRB5KRB_AP_ERR_MODIFIED", "krb_wrong_key",
+	  "the ticket did not decrypt with the host's key", NULL),
+	R(TS_K_KRB5, 0x96C73A1F, "KRB5KRB_AP_ERR_BAD_INTEGRITY", "krb_wrong_key",
+	  "decrypt integrity check failed", NULL),
+	R(TS_K_KRB5, 0x96C73A2C, "KRB5KRB_AP_ERR_BADKEYVER", "krb_wrong_key",
+	  "the host has no key of the ticket's version", NULL),
+	R(TS_K_KRB5, 0x96C73A2D, "KRB5KRB_AP_ERR_NOKEY", "krb_wrong_key",
+	  "the host has no key for the ticket", NULL),
+	R(TS_K_KRB5, 0x96C73A18, "KRB5KDC_ERR_PREAUTH_FAILED", "logon_failure",
+	  "Kerberos pre-authentication failed", "wrong password or key for the principal"),
+	R(TS_K_KRB5, 0x96C73A06, "KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN", "logon_failure",
+	  "client not found in the Kerberos database", "check the principal name and realm"),
+	R(TS_K_KRB5, 0x96C73A17, "KRB5KDC_ERR_KEY_EXP", "account_locked", "password has expired",
+	  "change the account's password"),
+	R(TS_K_KRB5, 0x96C73AB5, "KRB5_KT_NOTFOUND", "krb_no_ticket",
+	  "the keytab has no key for the principal", "check the keytab with klist -k and the "
+	  "principal= given"),
+	R(TS_K_KRB5, 0x96C73A22, "KRB5KRB_AP_ERR_REPEAT", "krb_failed", "request is a replay",
+	  NULL),
 };
 #undef R
 
@@ -251,6 +314,7 @@ const char *ts_kind_name(int kind)
 	case TS_K_BINDNAK: return "bind_nak";
 	case TS_K_BINDRES: return "bind result";
 	case TS_K_ERRNO: return "errno";
+	case TS_K_KRB5: return "Kerberos";
 	default: return "";
 	}
 }
@@ -289,6 +353,7 @@ static const char *kind_code(int kind)
 	case TS_K_BINDNAK:
 	case TS_K_BINDRES: return "bind_refused";
 	case TS_K_ERRNO: return "smb_error";
+	case TS_K_KRB5: return "krb_failed";
 	case TS_K_NTSTATUS:
 	case TS_K_HRESULT:
 	case TS_K_WIN32: return "server_error";

@@ -21,6 +21,7 @@ enum ts_kind {
 	TS_K_BINDNAK,    /* bind_nak provider reject reason */
 	TS_K_BINDRES,    /* bind_ack per-context result reason */
 	TS_K_ERRNO,      /* libsmbclient / socket errno */
+	TS_K_KRB5,       /* MIT krb5 error code (com_err, as uint32) */
 };
 
 typedef struct ts_err {

@@ -18,6 +18,7 @@
 
 #include "errors.h"
 #include "ntlmssp.h"
+#include "rpcpipe.h"
 #include "sandbox.h"
 #include "tsts.h"
 
@@ -185,16 +186,12 @@ static int opt_timeout_ms(lua_State *L, int t, const char *k, int dflt_ms)
 	return ms;
 }
 
-static int opt_bool(lua_State *L, int t, const char *k)
-{
-	lua_getfield(L, t, k);
-	int v = lua_toboolean(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
-/* core.connect{host=, port=, user=, domain=, password= | nthash= | kerberos=true,
- *              timeout=, connect_timeout=, rpc_auth="privacy"|"none", max_frag=} */
+/* core.connect{host=, port=, user=, domain=, password= | nthash=,
+ *              kerberos = true | {ccache=, keytab=, principal=, spn=,
+ *                                 auth_type = "spnego"|"krb5", smb = true},
+ *              timeout=, connect_timeout=,
+ *              rpc_auth = "kerberos"|"privacy"|"ntlm"|"none", max_frag=}
+ * (termsrv.connect validates the types; this checks what C relies on) */
 static int l_connect(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -208,7 +205,29 @@ static int l_connect(lua_State *L)
 	o.smb.domain = opt_str(L, 1, "domain");
 	const char *password = opt_str(L, 1, "password");
 	const char *nthash = opt_str(L, 1, "nthash");
-	o.smb.kerberos = opt_bool(L, 1, "kerberos");
+	/* kerberos: true, or a table of Kerberos options (kept on the stack
+	 * while its strings are used) */
+	lua_getfield(L, 1, "kerberos");
+	int kidx = lua_gettop(L);
+	int krb = lua_toboolean(L, kidx);
+	int krb_smb = krb;
+	if (lua_istable(L, kidx)) {
+		o.krb.ccache = opt_str(L, kidx, "ccache");
+		o.krb.keytab = opt_str(L, kidx, "keytab");
+		o.krb.principal = opt_str(L, kidx, "principal");
+		o.krb.spn = opt_str(L, kidx, "spn");
+		const char *at = opt_str(L, kidx, "auth_type");
+		if (at && strcmp(at, "krb5") != 0 && strcmp(at, "spnego") != 0)
+			return luaL_error(L, "connect: kerberos.auth_type must be \"spnego\" or \"krb5\"");
+		o.krb.raw = at && strcmp(at, "krb5") == 0;
+		lua_getfield(L, kidx, "smb");
+		krb_smb = lua_isnil(L, -1) || lua_toboolean(L, -1);
+		lua_pop(L, 1);
+		if (o.krb.keytab && !o.krb.principal)
+			return luaL_error(L, "connect: kerberos.keytab needs kerberos.principal");
+	}
+	o.krb.host = o.smb.host;
+	o.smb.kerberos = krb_smb;
 	if (password && nthash)
 		return luaL_error(L, "connect: give 'password' or 'nthash', not both");
 	o.smb.secret = nthash ? nthash : password;
@@ -223,16 +242,30 @@ static int l_connect(lua_State *L)
 	o.smb.connect_timeout_ms = opt_timeout_ms(L, 1, "connect_timeout", 5000);
 	const char *auth = opt_str(L, 1, "rpc_auth");
 	if (!auth)
-		auth = (o.smb.secret || !o.smb.kerberos) ? "privacy" : "none";
-	if (strcmp(auth, "privacy") == 0)
-		o.rpc_auth = 1;
+		auth = krb ? "kerberos" : "privacy";
+	if (strcmp(auth, "privacy") == 0 || strcmp(auth, "ntlm") == 0)
+		o.rpc_auth = TS_RPC_NTLM;
+	else if (strcmp(auth, "kerberos") == 0)
+		o.rpc_auth = TS_RPC_KERBEROS;
 	else if (strcmp(auth, "none") == 0)
-		o.rpc_auth = 0;
+		o.rpc_auth = TS_RPC_NONE;
 	else
-		return luaL_error(L, "connect: rpc_auth must be \"privacy\" or \"none\"");
-	if (o.rpc_auth && !o.smb.secret)
+		return luaL_error(L, "connect: rpc_auth must be \"kerberos\", \"privacy\" (NTLM) or "
+				     "\"none\"");
+	/* NTLM only when asked for: the SMB logon falls back to it after
+	 * Kerberos only when the RPC binds use NTLM anyway */
+	o.smb.ntlm_fallback = o.rpc_auth == TS_RPC_NTLM;
+	if (o.rpc_auth == TS_RPC_NTLM && !o.smb.secret)
 		return luaL_error(L, "connect: RPC packet privacy needs 'password' or 'nthash' "
 				     "(or set rpc_auth=\"none\" with kerberos=true)");
+	if (o.rpc_auth == TS_RPC_KERBEROS && nthash)
+		return luaL_error(L, "connect: Kerberos takes a password, keytab or ticket, not an NT hash");
+	/* a password is the Kerberos one when the SMB logon is Kerberos too
+	 * (and nothing else is given); with smb = false it is NTLM's, for SMB */
+	if (o.rpc_auth == TS_RPC_KERBEROS && krb_smb && password && !o.krb.keytab && !o.krb.ccache)
+		o.krb.password = password;
+	if (o.krb.password && !o.krb.principal)
+		o.krb.principal = o.smb.user;
 	o.max_frag = (uint16_t)opt_int(L, 1, "max_frag", RPC_DEFAULT_FRAG, RPC_MIN_FRAG, 65535);
 
 	/* userdata and metatable first, so __gc always sees a valid struct */
@@ -527,7 +560,7 @@ static int l_strerror(lua_State *L)
 {
 	lua_Integer st = luaL_checkinteger(L, 1);
 	static const char *const kinds[] = {"auto", "ntstatus", "hresult", "win32", "fault",
-					    "bind_nak", "bind_result", "errno", NULL};
+					    "bind_nak", "bind_result", "errno", "kerberos", NULL};
 	int k = luaL_checkoption(L, 2, "auto", kinds);
 	const ts_status_info *si = NULL;
 	uint32_t v = (uint32_t)st;

@@ -40,6 +40,7 @@ struct smb_conn {
 	char domain[257];
 	char secret[257];
 	int kerberos;
+	int ntlm_fallback;
 };
 
 struct smb_pipe {
@@ -169,6 +170,7 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 	copy(c->domain, sizeof c->domain, o->domain);
 	copy(c->secret, sizeof c->secret, o->secret);
 	c->kerberos = o->kerberos;
+	c->ntlm_fallback = o->ntlm_fallback;
 	if (tcp_check(c, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000, e) < 0)
 		goto fail;
 	/* Kerberos needs the host's name for its service ticket */
@@ -191,9 +193,10 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 			smbc_setOptionUseNTHash(c->ctx, 1);
 		if (o->kerberos) {
 			smbc_setOptionUseKerberos(c->ctx, 1);
-			/* with a password too, NTLM is the way in when there is
-			 * no ticket or the host has no Kerberos name */
-			if (o->secret && o->secret[0])
+			/* with a password, libsmbclient gets its own ticket; NTLM
+			 * is tried after Kerberos only when the caller asked for
+			 * NTLM (no ticket, or a host without a Kerberos name) */
+			if (o->secret && o->secret[0] && o->ntlm_fallback)
 				smbc_setOptionFallbackAfterKerberos(c->ctx, 1);
 		}
 		if (!smbc_init_context(c->ctx)) {
@@ -248,9 +251,9 @@ smb_pipe *smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
 		c->stats->opens++;
 	if (!p->f) {
 		ts_fail(e, TS_K_ERRNO, (uint32_t)err, NULL, "open \\PIPE\\%s on %s", name, c->host);
-		if (err == EACCES && c->kerberos && !c->secret[0])
-			ts_detail(e, "Kerberos logon refused: no valid ticket for the account in the "
-				     "credential cache (run kinit), or the host was named by address "
+		if (err == EACCES && c->kerberos && !(c->ntlm_fallback && c->secret[0]))
+			ts_detail(e, "Kerberos logon refused: no ticket for the account (kinit), no "
+				     "realm in it (give user@REALM), or the host named by address "
 				     "(Kerberos needs its DNS name)");
 		free(p);
 		return NULL;

@@ -18,6 +18,8 @@ typedef struct smb_opts {
 	const char *secret;      /* password, or the NT hash as 32 hex digits */
 	int secret_is_nthash;
 	int kerberos;            /* use the Kerberos credential cache for SMB */
+	int ntlm_fallback;       /* with kerberos and a password: NTLM when Kerberos fails
+				  * (only when the caller asked for NTLM) */
 	int timeout_ms;          /* each SMB exchange (0 = 20000) */
 	int connect_timeout_ms;  /* TCP connect check (0 = 5000) */
 } smb_opts;

@@ -13,5 +13,7 @@ int luaopen_termsrv_testkit(lua_State *L)
 	lua_setfield(L, -2, "ntlm");
 	testkit_tsts(L);
 	lua_setfield(L, -2, "tsts");
+	testkit_spnego(L);
+	lua_setfield(L, -2, "spnego");
 	return 1;
 }

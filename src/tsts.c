@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ntlmssp.h"
+#include "rpcpipe.h"
 
 #define STATUS_NO_MORE_ENTRIES 0x8000001Au
 #define FAULT_OP_RNG 0x1C010002u
@@ -535,27 +536,12 @@ int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t
 
 /* ---- the connection ------------------------------------------------------- */
 
-typedef struct ts_pipe {
-	const char *name;
-	const rpc_iface *ifaces[RPC_MAX_CTX];
-	int nif;
-	const char *absent_code;
-	smb_pipe *sp;
-	rpc_conn rpc;
-	ntlm_ctx ntlm;
-	int present;   /* -1 unknown, 0 absent, 1 present */
-} ts_pipe;
-
 struct ts_conn {
 	smb_conn *smb;
 	ts_stats stats;
-	ts_pipe pipes[TS_NPIPES];
-	int rpc_auth;
+	rpc_pipe pipes[TS_NPIPES];
+	ts_creds creds;
 	uint16_t max_frag;
-	char user[NTLM_MAX_NAME + 1];
-	char domain[NTLM_MAX_NAME + 1];
-	char workstation[64];
-	uint8_t nthash[16];
 	uint8_t server_handle[HANDLE_LEN];
 	int have_server;
 	int no_all_sessions;   /* learnt: RpcGetAllSessions missing (2008) */
@@ -569,61 +555,27 @@ enum { CTX_ENUM = 0, CTX_SESSION = 1 };
 const ts_stats *ts_get_stats(const ts_conn *c) { return &c->stats; }
 int ts_pipe_present(const ts_conn *c, int pipe) { return c->pipes[pipe].present; }
 
-static void pipe_drop(ts_conn *c, ts_pipe *p)
+static void pipe_drop(ts_conn *c, rpc_pipe *p)
 {
-	if (p->sp)
-		smb_pipe_close(p->sp);
-	p->sp = NULL;
-	ntlm_wipe(&p->ntlm);
-	memset(&p->rpc, 0, sizeof p->rpc);
+	rpc_pipe_drop(p);
 	if (p == &c->pipes[TS_PIPE_LEGACY])
 		c->have_server = 0; /* handles die with the association */
 }
 
-static int pipe_open(ts_conn *c, ts_pipe *p, ts_err *e)
+static rpc_pipe *pipe_get(ts_conn *c, int id, ts_err *e)
 {
-	p->sp = smb_pipe_open(c->smb, p->name, e);
-	if (p->sp) {
-		p->present = 1;
-		return 0;
-	}
-	if (e->kind == TS_K_ERRNO && e->status == ENOENT) {
-		p->present = 0;
-		e->code = p->absent_code;
-		ts_detail(e, "\\PIPE\\%s does not exist on the host", p->name);
-	}
-	return -1;
-}
-
-static ts_pipe *pipe_get(ts_conn *c, int id, ts_err *e)
-{
-	ts_pipe *p = &c->pipes[id];
+	rpc_pipe *p = &c->pipes[id];
 	if (p->present == 0) {
 		ts_fail(e, TS_K_ERRNO, ENOENT, p->absent_code, "open \\PIPE\\%s", p->name);
 		ts_detail(e, "\\PIPE\\%s does not exist on the host", p->name);
 		return NULL;
 	}
-	if (p->sp && (smb_pipe_dead(p->sp) || p->rpc.broken))
+	if (rpc_pipe_unusable(p))
 		pipe_drop(c, p);
-	if (!p->sp && pipe_open(c, p, e) < 0)
+	if (rpc_pipe_bind(p, c->smb, &c->creds, c->max_frag, &c->stats.rpc, e) < 0) {
+		if (p == &c->pipes[TS_PIPE_LEGACY])
+			c->have_server = 0;
 		return NULL;
-	if (!p->rpc.bound) {
-		rpc_io io = {p->sp, smb_pipe_write, smb_pipe_read};
-		rpc_init(&p->rpc, io, p->name, c->max_frag, &c->stats.rpc);
-		if (c->rpc_auth) {
-			if (ntlm_init(&p->ntlm, c->user, c->domain, c->workstation, NULL, c->nthash) !=
-			    NTLM_OK) {
-				ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
-					"user or domain name is too long or not valid UTF-8");
-				return NULL;
-			}
-			p->rpc.auth = 1;
-			p->rpc.ntlm = &p->ntlm;
-		}
-		if (rpc_bind(&p->rpc, p->ifaces, p->nif, e) < 0) {
-			pipe_drop(c, p);
-			return NULL;
-		}
 	}
 	return p;
 }
@@ -640,7 +592,7 @@ static int call(ts_conn *c, int pipe, int ctx, uint16_t opnum, const char *metho
 	if (req->err)
 		return ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
 			       "%s: a string argument is not valid UTF-8 or too long", method);
-	ts_pipe *p = pipe_get(c, pipe, e);
+	rpc_pipe *p = pipe_get(c, pipe, e);
 	int rc = p ? rpc_call(&p->rpc, ctx, opnum, req->p, req->len, resp, e) : -1;
 	if (rc < 0) {
 		if (e->kind == TS_K_FAULT) {
@@ -674,17 +626,6 @@ static int legacy_fail(ts_err *e, uint32_t res, const char *method)
 	return ts_fail(e, kind, res, NULL, "%s", method);
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 ts_conn *ts_open(const ts_opts *o, ts_err *e)
 {
 	ts_conn *c = calloc(1, sizeof *c);
@@ -692,36 +633,10 @@ ts_conn *ts_open(const ts_opts *o, ts_err *e)
 		oom(e);
 		return NULL;
 	}
-	c->rpc_auth = o->rpc_auth;
 	c->max_frag = o->max_frag;
-	(void)snprintf(c->user, sizeof c->user, "%s", o->smb.user ? o->smb.user : "");
-	(void)snprintf(c->domain, sizeof c->domain, "%s", o->smb.domain ? o->smb.domain : "");
-	if (gethostname(c->workstation, sizeof c->workstation) != 0)
-		c->workstation[0] = '\0';
-	c->workstation[15] = '\0'; /* a NetBIOS name */
-	if (c->rpc_auth) {
-		const char *s = o->smb.secret ? o->smb.secret : "";
-		int rc = 0;
-		if (o->smb.secret_is_nthash) {
-			rc = strlen(s) == 32 ? 0 : -1;
-			for (int i = 0; i < 32 && rc == 0; i++) {
-				int d = hexval(s[i]);
-				if (d < 0)
-					rc = -1;
-				else
-					c->nthash[i / 2] = (uint8_t)(c->nthash[i / 2] << 4 | d);
-			}
-		} else {
-			rc = ntlm_nt_hash(s, c->nthash) == NTLM_OK ? 0 : -1;
-		}
-		if (rc < 0) {
-			ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
-				o->smb.secret_is_nthash ? "nthash must be 32 hexadecimal digits"
-							: "the password is not valid UTF-8");
-			goto fail;
-		}
-	}
-	ts_pipe *lsm = &c->pipes[TS_PIPE_LSM], *rcm = &c->pipes[TS_PIPE_RCM],
+	if (ts_creds_init(&c->creds, o->rpc_auth, &o->smb, &o->krb, e) < 0)
+		goto fail;
+	rpc_pipe *lsm = &c->pipes[TS_PIPE_LSM], *rcm = &c->pipes[TS_PIPE_RCM],
 		*leg = &c->pipes[TS_PIPE_LEGACY];
 	lsm->name = "LSM_API_service";
 	lsm->ifaces[0] = &IF_TSENUM;
@@ -744,7 +659,7 @@ ts_conn *ts_open(const ts_opts *o, ts_err *e)
 		goto fail;
 	/* The first open logs on; opening the LSM pipe also tells us whether the
 	 * host has the LSM interfaces. A missing pipe is not a connect failure. */
-	if (pipe_open(c, lsm, e) < 0 && lsm->present != 0)
+	if (rpc_pipe_open(lsm, c->smb, e) < 0 && lsm->present != 0)
 		goto fail;
 	return c;
 fail:
@@ -761,7 +676,7 @@ void ts_close(ts_conn *c)
 	for (int i = 0; i < TS_NPIPES; i++)
 		pipe_drop(c, &c->pipes[i]);
 	smb_conn_free(c->smb);
-	ntlm_memwipe(c->nthash, sizeof c->nthash);
+	ts_creds_wipe(&c->creds);
 	ntlm_memwipe(c, sizeof *c);
 	free(c);
 }
@@ -1180,7 +1095,7 @@ int ts_connect_session(ts_conn *c, uint32_t source, uint32_t target, const char 
 {
 	/* without RPC packet privacy the stub travels in clear on a signed but
 	 * unencrypted SMB session: never put a password there */
-	if (!c->rpc_auth && password && password[0])
+	if (c->creds.rpc_auth == TS_RPC_NONE && password && password[0])
 		return ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
 			       "RpcConnect: refusing to send a session password without RPC packet "
 			       "privacy (connect with rpc_auth = \"privacy\")");

@@ -12,6 +12,7 @@
 
 #include "dcerpc.h"
 #include "errors.h"
+#include "krb5sec.h"
 #include "smbpipe.h"
 
 #define TS_NAME_MAX 100    /* WINSTATIONNAME: 32 UTF-16 units as UTF-8 */
@@ -89,7 +90,9 @@ int tsts_sid_string(const uint8_t *p, size_t n, char *out, size_t cap);
 
 typedef struct ts_opts {
 	smb_opts smb;
-	int rpc_auth;        /* 1 = NTLM packet privacy (default), 0 = SMB identity only */
+	int rpc_auth;        /* TS_RPC_NTLM (1) / TS_RPC_KERBEROS (2): packet privacy;
+			      * TS_RPC_NONE (0): the SMB identity only */
+	krb_opts krb;        /* with TS_RPC_KERBEROS */
 	uint16_t max_frag;   /* largest response fragment we accept (0 = 4280) */
 } ts_opts;
 

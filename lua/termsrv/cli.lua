@@ -93,8 +93,17 @@ local function setup(ctx, args, numbers_allowed)
   -- the secret is in this process (and in every worker it forks) from now on
   if creds.password or creds.nthash then require("termsrv.proc").protect() end
   ctx.creds = creds
+  local kerberos = creds.kerberos or nil
+  if kerberos and (args.keytab or args.principal or args.spn) then
+    if args.keytab and not args.principal then
+      util.usage_error("--keytab needs --principal")
+    end
+    kerberos = { keytab = args.keytab, principal = args.principal, spn = args.spn }
+  elseif args.keytab or args.principal or args.spn then
+    util.usage_error("--keytab, --principal and --spn go with -k")
+  end
   ctx.connect = { user = creds.user, domain = creds.domain, password = creds.password,
-    nthash = creds.nthash, kerberos = creds.kerberos or nil, timeout = args.timeout,
+    nthash = creds.nthash, kerberos = kerberos, timeout = args.timeout,
     connect_timeout = args.connect_timeout, rpc_auth = args.rpc_auth }
   return true
 end

@@ -226,7 +226,11 @@ function M.resolve(o)
   c.domain = o.domain or udomain or cli_file.domain or env("TERMSRV_DOMAIN") or env_file.domain
 
   if o.kerberos then
+    -- the ticket cache; a password configured (never asked for) gets a
+    -- ticket in memory, or serves --rpc-auth privacy (NTLM when asked for)
     c.user, c.kerberos, c.source = user, true, "kerberos"
+    local pw = cli_file.password or getenv("TERMSRV_PASSWORD") or env_file.password
+    if pw and pw ~= "" then c.password = pw end
     return c
   end
 

@@ -34,6 +34,9 @@ local FIX = {
   logon = "wrong password or unknown account (Windows does not say which): check the account "
     .. "(TERMSRV_USER=DOMAIN\\user, -U), the domain (-W; a local account takes the host name), "
     .. "and the password or NT hash",
+  krb_logon = "the host refused the Kerberos logon: check that the ticket is the account's (klist), "
+    .. "that the host has SPNs cifs/<fqdn> and host/<fqdn> (setspn -L), that it was named by its DNS "
+    .. "name, and that both clocks are in sync",
   locked = "the account is locked out, disabled or expired: unlock or re-enable it in AD / lusrmgr.msc",
   ipc = "the account may log on but not use IPC$: check 'Access this computer from the network' "
     .. "in the host's user rights, and that the Server service shares IPC$",
@@ -88,7 +91,7 @@ local function msg(err)
 end
 
 --- Checks from a failed connect: the step that failed, the earlier ones passed.
--- @tparam table spec `{name=, host=, port=, user=, domain=}`
+-- @tparam table spec `{name=, host=, port=, user=, domain=, kerberos=}`
 -- @tparam table err the error object from `termsrv.connect` (or a fleet result)
 -- @treturn {table,...} checks
 function M.from_connect_error(spec, err)
@@ -115,6 +118,12 @@ function M.from_connect_error(spec, err)
   elseif (code == "timeout" or code == "host_unreachable") and (text:find("^connect") or
       code == "host_unreachable") then
     pass(reached, "tcp", text, FIX.silent:format(port))
+  elseif code:match("^krb_") or (err and err.status_kind == "Kerberos") then
+    -- Kerberos names its own failure: a ticket, a clock, an SPN, a key
+    pass(reached, "smb", text, err.hint or FIX.krb_logon)
+  elseif (code == "logon_failure" or code == "auth_failed") and spec.kerberos then
+    -- no password was involved: never blame one
+    pass(reached, "smb", "Kerberos logon refused for " .. account(spec.user, spec.domain), FIX.krb_logon)
   elseif code == "logon_failure" or code == "auth_failed" then
     pass(reached, "smb", "logon refused for " .. account(spec.user, spec.domain), FIX.logon)
   elseif code == "account_locked" then
@@ -229,7 +238,7 @@ function M.run(opts)
   local name, port = host.split_host(opts.host, opts.port)
   local user, domain = host.split_user(opts.user, opts.domain)
   local spec = { name = opts.name or opts.host, host = name, port = port or 445, user = user,
-                 domain = domain }
+                 domain = domain, kerberos = opts.kerberos and true or nil }
   local h, err = termsrv.connect(opts)
   if not h then return M.from_connect_error(spec, err) end
   local checks = M.probe(h, spec)

@@ -63,13 +63,13 @@ local OPTION_TYPES = { hosts = "table|string", parallel = "number", timeout = "n
 
 -- what `connect` may hold (termsrv.connect's options, minus the per-host ones)
 local CONNECT_TYPES = { user = "string", domain = "string", password = "string", nthash = "string",
-  kerberos = "boolean", timeout = "number", connect_timeout = "number", rpc_auth = "string",
+  kerberos = "boolean|table", timeout = "number", connect_timeout = "number", rpc_auth = "string",
   max_frag = "number" }
 
 -- what a host given as a table may hold: where it is, and credentials that
 -- differ from the fleet's
 local SPEC_TYPES = { host = "string", port = "number", name = "string", user = "string",
-  domain = "string", password = "string", nthash = "string", kerberos = "boolean",
+  domain = "string", password = "string", nthash = "string", kerberos = "boolean|table",
   rpc_auth = "string", max_frag = "number" }
 
 local function check_types(t, types, what, level)
@@ -340,8 +340,9 @@ function M.new(opts)
     for k, v in pairs(opts.connect) do connect[k] = v end
   end
   if connect.connect_timeout == nil then connect.connect_timeout = self.connect_timeout end
-  if connect.rpc_auth ~= nil and connect.rpc_auth ~= "privacy" and connect.rpc_auth ~= "none" then
-    error('termsrv.fleet: connect.rpc_auth must be "privacy" or "none"', 2)
+  local RPC_AUTH = { kerberos = true, privacy = true, ntlm = true, none = true }
+  if connect.rpc_auth ~= nil and not RPC_AUTH[connect.rpc_auth] then
+    error('termsrv.fleet: connect.rpc_auth must be "kerberos", "privacy" (NTLM), "ntlm" or "none"', 2)
   end
   self.connect = connect
   self.hosts = host_specs(opts.hosts, 2)

@@ -73,13 +73,43 @@ end
 local CONNECT_KEYS = { host = "string", port = "number", user = "string", domain = "string",
   password = "string", nthash = "string", kerberos = "boolean", timeout = "number",
   connect_timeout = "number", rpc_auth = "string", max_frag = "number", name = "string" }
+local KERBEROS_KEYS = { ccache = "string", keytab = "string", principal = "string", spn = "string",
+  auth_type = "string", smb = "boolean" }
+local RPC_AUTH = { kerberos = true, privacy = true, ntlm = true, none = true }
+
+-- `kerberos` is `true` or a table of Kerberos options.
+local function check_kerberos(k)
+  if type(k) == "boolean" or k == nil then return end
+  if type(k) ~= "table" then
+    error("termsrv.connect: option 'kerberos' must be a boolean or a table, got " .. type(k), 3)
+  end
+  for key, v in pairs(k) do
+    local want = KERBEROS_KEYS[key]
+    if not want then error("termsrv.connect: unknown kerberos option '" .. tostring(key) .. "'", 3) end
+    if type(v) ~= want then
+      error(string.format("termsrv.connect: kerberos.%s must be a %s, got %s", key, want, type(v)), 3)
+    end
+  end
+  if k.auth_type ~= nil and k.auth_type ~= "spnego" and k.auth_type ~= "krb5" then
+    error('termsrv.connect: kerberos.auth_type must be "spnego" (9) or "krb5" (16)', 3)
+  end
+  if k.keytab and not k.principal then
+    error("termsrv.connect: kerberos.keytab needs kerberos.principal", 3)
+  end
+end
 
 --- Connects to a host.
 -- @tparam table opts `host` (name, address, or `host:port`), `port` (445),
 --   `user` (`user`, `DOMAIN\user` or `user@domain`), `domain`, one of `password`,
---   `nthash` (32 hex digits) or `kerberos=true`, `timeout` (seconds per SMB
+--   `nthash` (32 hex digits) or `kerberos` (`true`: the ticket cache, a
+--   password if given; or a table `{ccache=, keytab=, principal=, spn=
+--   ("host/<fqdn>[@REALM]", default host/<host>), auth_type = "spnego" (9,
+--   default) | "krb5" (16), smb = false (SMB logon by NTLM password, only the
+--   RPC binds by Kerberos)}`), `timeout` (seconds per SMB
 --   exchange, default 20), `connect_timeout` (seconds, default 5),
---   `rpc_auth` (`"privacy"` default, or `"none"` to rely on the SMB identity),
+--   `rpc_auth` (`"kerberos"` with `kerberos`, else `"privacy"` (NTLM; also
+--   `"ntlm"`): ask for `"privacy"` to fall back to NTLM, or `"none"` to rely on
+--   the SMB identity),
 --   `max_frag` (largest RPC fragment to accept, default 4280), `name` (label
 --   used in records and errors; default the host as given).
 -- @treturn[1] Host
@@ -90,13 +120,18 @@ function M.connect(opts)
   for k, v in pairs(opts) do
     local want = CONNECT_KEYS[k]
     if not want then error("termsrv.connect: unknown option '" .. tostring(k) .. "'", 2) end
-    if type(v) ~= want then
+    if k == "kerberos" then
+      check_kerberos(v)
+    elseif type(v) ~= want then
       error(string.format("termsrv.connect: option '%s' must be a %s, got %s", k, want, type(v)), 2)
     end
   end
   if not opts.host or opts.host == "" then error("termsrv.connect: 'host' is required", 2) end
   check_timeout("timeout", opts.timeout)
   check_timeout("connect_timeout", opts.connect_timeout)
+  if opts.rpc_auth ~= nil and not RPC_AUTH[opts.rpc_auth] then
+    error('termsrv.connect: rpc_auth must be "kerberos", "privacy" (NTLM), "ntlm" or "none"', 2)
+  end
   if not (opts.password or opts.nthash or opts.kerberos) then
     error("termsrv.connect: give password=, nthash= or kerberos=true", 2)
   end

@@ -53,7 +53,7 @@ DEFAULT_HOST = {"name": "TS01", "profile": "2019", "domain": "CORP", "max_sessio
 
 HOST_KEYS = {"name", "profile", "domain", "netbios_name", "dns_domain", "address", "port",
              "clock_offset", "max_sessions", "accounts", "allow_smb_identity", "min_auth_level",
-             "faults", "processes", "sessions", "boot"}
+             "faults", "processes", "sessions", "boot", "kerberos", "ntlm"}
 
 PORT_RANGE = (20000, 32000)      # below Linux's ephemeral range
 
@@ -130,6 +130,8 @@ def normalize(raw):
             "processes": h.get("processes", "auto"),
             "faults": _faults(h.get("faults", []), what + ".faults"),
             "boot": h.get("boot", "-12d"),
+            "kerberos": _kerberos(h.get("kerberos"), what + ".kerberos"),
+            "ntlm": bool(h.get("ntlm", True)),
         }
         if host["processes"] != "auto":
             host["processes"] = _list(host["processes"], what + ".processes")
@@ -152,6 +154,23 @@ def normalize(raw):
     _check_passwords(hosts)
     _assign_ports(hosts, ports)
     return {"hosts": hosts}
+
+
+def _kerberos(k, what):
+    """kerberos = {keytab = PATH, header_sign = true, smb_keytab = PATH,
+    realm = "CORP.TEST"}: the host accepts Kerberos binds with the keys of
+    keytab (host/<fqdn>); with smb_keytab its smbd accepts Kerberos SMB
+    logons too (cifs/<fqdn>; one per smbd, i.e. per pipe set)."""
+    if k in (None, False, {}, []):
+        return None
+    if not isinstance(k, dict) or not isinstance(k.get("keytab"), str):
+        raise W.ConfigError("%s: needs keytab = <path>" % what)
+    unknown = set(k) - {"keytab", "header_sign", "smb_keytab", "realm", "mech_list_mic"}
+    if unknown:
+        raise W.ConfigError("%s: unknown keys %s" % (what, ", ".join(sorted(unknown))))
+    return {"keytab": k["keytab"], "header_sign": bool(k.get("header_sign", True)),
+            "smb_keytab": k.get("smb_keytab"), "realm": str(k.get("realm", "CORP.TEST")),
+            "mech_list_mic": k.get("mech_list_mic")}
 
 
 def _check_passwords(hosts):

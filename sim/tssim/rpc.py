@@ -17,6 +17,7 @@ import uuid
 from . import npa
 from .ndr import BadStub, Reader
 from .ntlm import AuthError, NtlmContext, SignatureError
+from . import krb
 from . import services as S
 from . import world as W
 
@@ -24,10 +25,11 @@ PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_FAULT = 0, 2, 3
 PTYPE_BIND, PTYPE_BIND_ACK, PTYPE_BIND_NAK = 11, 12, 13
 PTYPE_ALTER, PTYPE_ALTER_RESP, PTYPE_AUTH3 = 14, 15, 16
 PTYPE_CO_CANCEL, PTYPE_ORPHANED = 18, 19
-PFC_FIRST_FRAG, PFC_LAST_FRAG = 0x01, 0x02
+PFC_FIRST_FRAG, PFC_LAST_FRAG, PFC_SUPPORT_HEADER_SIGN = 0x01, 0x02, 0x04
 PFC_DID_NOT_EXECUTE, PFC_OBJECT_UUID = 0x20, 0x80
 
 AUTH_TYPE_NONE, AUTH_TYPE_NTLM = 0, 10
+AUTH_TYPE_SPNEGO, AUTH_TYPE_KRB5 = krb.AUTH_TYPE_SPNEGO, krb.AUTH_TYPE_KRB5
 AUTH_LEVEL_NONE, AUTH_LEVEL_INTEGRITY, AUTH_LEVEL_PRIVACY = 1, 5, 6
 NTLM_TOKEN_SIZE = 16
 
@@ -36,7 +38,7 @@ BIND_TIME_FEATURES = uuid.UUID("6cb71c2c-9812-4540-0000-000000000000").bytes_le[
 ZERO_SYNTAX = b"\0" * 20
 
 # bind_nak reasons (MS-RPCE 2.2.2.5 / C706 p_reject_reason_t).
-NAK_NOT_SPECIFIED, NAK_PROTOCOL_VERSION, NAK_AUTH_TYPE = 0, 4, 8
+NAK_NOT_SPECIFIED, NAK_PROTOCOL_VERSION, NAK_AUTH_TYPE, NAK_INVALID_CHECKSUM = 0, 4, 8, 9
 # p_cont_def_result_t / p_provider_reason_t.
 ACCEPTANCE, PROVIDER_REJECTION, NEGOTIATE_ACK = 0, 2, 3
 ABSTRACT_NOT_SUPPORTED, TRANSFER_NOT_SUPPORTED = 1, 2
@@ -170,7 +172,7 @@ class PipeConnection:
             raise ProtocolError("auth_length %d does not fit frag_length %d"
                                 % (auth_len, frag_len))
         if ptype in (PTYPE_BIND, PTYPE_ALTER):
-            self.on_bind(msg, ptype, minor, call_id, auth_len)
+            self.on_bind(msg, ptype, minor, call_id, auth_len, flags)
         elif ptype == PTYPE_AUTH3:
             self.on_auth3(msg, call_id, auth_len)
         elif ptype == PTYPE_REQUEST:
@@ -187,7 +189,7 @@ class PipeConnection:
         auth_type, level, pad, _, ctx_id = struct.unpack_from("<BBBBI", msg, off)
         return auth_type, level, pad, ctx_id, msg[off + 8:], off
 
-    def on_bind(self, msg, ptype, minor, call_id, auth_len):
+    def on_bind(self, msg, ptype, minor, call_id, auth_len, flags=0):
         alter = ptype == PTYPE_ALTER
         event = "alter" if alter else "bind"
         fault = self.host.fault_for(("bind_nak",))
@@ -221,35 +223,76 @@ class PipeConnection:
         auth = b""
         level = AUTH_LEVEL_NONE
         auth_type = AUTH_TYPE_NONE
+        header_sign = False
         if auth_len:
             auth_type, level, _, auth_ctx, token, _ = self._trailer(msg, auth_len)
-            if auth_type != AUTH_TYPE_NTLM:
-                return self._bind_nak(call_id, NAK_AUTH_TYPE, event, len(msg))
-            sec = NtlmContext(self.host, level)
             try:
-                challenge = sec.challenge(token)
-            except AuthError:
+                sec, out = self._bind_auth(alter, auth_type, level, auth_ctx, token, flags)
+            except krb.KrbError as e:
+                self.log("error", detail=str(e), call_id=call_id, krb_code=e.code)
+                if e.token is None:
+                    return self._bind_nak(call_id, NAK_INVALID_CHECKSUM, event, len(msg))
+                # the KRB-ERROR goes back to the client, which can tell why
+                sec, out = None, (krb.neg_token_resp(krb.REJECT, e.token)
+                                  if auth_type == AUTH_TYPE_SPNEGO else e.token)
+            except AuthError as e:
+                self.log("error", detail=str(e), call_id=call_id)
                 return self._bind_nak(call_id, NAK_AUTH_TYPE, event, len(msg))
-            self.security[auth_ctx] = sec
-            auth = (auth_ctx, level, challenge)
+            if sec is not None:
+                self.security[auth_ctx] = sec
+                header_sign = getattr(sec, "header_sign", False)
+            auth = (auth_ctx, level, out)
         body = struct.pack("<HHI", self.max_xmit, self.max_recv, self.assoc_group)
         sec_addr = b"" if alter else b"\\PIPE\\" + PIPE_NAMES[self.pipe].encode() + b"\0"
         body += struct.pack("<H", len(sec_addr)) + sec_addr
         body += b"\0" * ((-(16 + len(body))) % 4)
         body += struct.pack("<BBH", len(results), 0, 0) + b"".join(results)
         auth_len_out = 0
-        if auth:
-            auth_ctx, level, challenge = auth
+        if auth and auth[2]:
+            auth_ctx, level, out = auth
             pad = (-(16 + len(body))) % 4
-            body += b"\0" * pad + struct.pack("<BBBBI", AUTH_TYPE_NTLM, level, pad, 0, auth_ctx)
-            body += challenge
-            auth_len_out = len(challenge)
-        pdu = header(PTYPE_ALTER_RESP if alter else PTYPE_BIND_ACK, PFC_FIRST_FRAG | PFC_LAST_FRAG,
+            body += b"\0" * pad + struct.pack("<BBBBI", auth_type, level, pad, 0, auth_ctx)
+            body += out
+            auth_len_out = len(out)
+        ack_flags = PFC_FIRST_FRAG | PFC_LAST_FRAG | (PFC_SUPPORT_HEADER_SIGN if header_sign else 0)
+        pdu = header(PTYPE_ALTER_RESP if alter else PTYPE_BIND_ACK, ack_flags,
                      16 + len(body), auth_len_out, call_id) + body
         self.send_message(pdu)
         self.log(event, call_id=call_id, result="ack", auth_level=level, auth_type=auth_type,
+                 header_sign=header_sign, token_in=auth_len, token_out=auth_len_out,
                  contexts=accepted, max_xmit_frag=self.max_xmit, max_recv_frag=self.max_recv,
                  bytes_in=len(msg), bytes_out=len(pdu), frags_in=1, frags_out=1)
+
+    def _bind_auth(self, alter, auth_type, level, auth_ctx, token, flags):
+        """A new security context (bind, or alter_context with a new id), or
+        the next leg of a Kerberos one; returns it and the token to answer."""
+        sec = self.security.get(auth_ctx)
+        if alter and isinstance(sec, krb.KerberosContext) and not sec.established:
+            if auth_type != sec.auth_type:
+                raise AuthError("auth type changed within a context")
+            out = sec.complete(token)
+            self._check_principal(sec)
+            return sec, out
+        if auth_type == AUTH_TYPE_NTLM:
+            if not self.host.ntlm:
+                raise AuthError("this host refuses NTLM")
+            sec = NtlmContext(self.host, level)
+            return sec, sec.challenge(token)
+        if auth_type in (AUTH_TYPE_SPNEGO, AUTH_TYPE_KRB5) and self.host.kerberos:
+            header_sign = bool(flags & PFC_SUPPORT_HEADER_SIGN) and \
+                self.host.kerberos.get("header_sign", True)
+            sec = krb.KerberosContext(self.host, level, auth_type, header_sign)
+            return sec, sec.start(token)
+        raise AuthError("auth type %d not served" % auth_type)
+
+    def _check_principal(self, sec):
+        """The RPC principal must be the SMB user (as on a host that maps both
+        to one logon); a stranger gets a context but no account: access denied."""
+        smb_user = self.info.get("smb_user") or ""
+        if sec.user is None or (smb_user and sec.user.lower() != smb_user.lower()):
+            self.log("error", detail="Kerberos principal %s@%s is not the SMB user %s"
+                     % (sec.user, sec.domain, smb_user))
+            sec.account = None
 
     def _negotiate_context(self, ctx_id, abstract, syntaxes, accepted):
         """One p_result_t for one presentation context element."""
@@ -278,21 +321,28 @@ class PipeConnection:
                  bytes_out=len(pdu), frags_in=1, frags_out=1)
 
     def on_auth3(self, msg, call_id, auth_len):
-        """rpc_auth_3 carries AUTHENTICATE; there is never a reply.  A failed
-        check only marks the context: the next request is refused."""
+        """rpc_auth_3 carries AUTHENTICATE (NTLM) or the client's AP-REP (raw
+        Kerberos); there is never a reply.  A failed check only marks the
+        context: the next request is refused."""
         if not auth_len:
             raise ProtocolError("rpc_auth_3 without auth data")
-        _, level, _, auth_ctx, token, _ = self._trailer(msg, auth_len)
+        auth_type, level, _, auth_ctx, token, _ = self._trailer(msg, auth_len)
         sec = self.security.get(auth_ctx)
         result, detail = 0, None
         if sec is None:
             result, detail = STATUS_LOGON_FAILURE, "unknown auth_context_id"
+        elif auth_type != getattr(sec, "auth_type", AUTH_TYPE_NTLM):
+            result, detail = STATUS_LOGON_FAILURE, "auth type changed within a context"
         else:
             try:
-                sec.authenticate(token)
+                if isinstance(sec, krb.KerberosContext):
+                    sec.complete(token)
+                    self._check_principal(sec)
+                else:
+                    sec.authenticate(token)
             except AuthError as e:
                 result, detail = STATUS_LOGON_FAILURE, str(e)
-        self.log("auth3", call_id=call_id, auth_level=level, auth_type=AUTH_TYPE_NTLM,
+        self.log("auth3", call_id=call_id, auth_level=level, auth_type=auth_type,
                  user="%s\\%s" % (sec.domain, sec.user) if sec and sec.user else None,
                  result=result, detail=detail, bytes_in=len(msg), bytes_out=0,
                  frags_in=1, frags_out=0)
@@ -336,15 +386,19 @@ class PipeConnection:
         auth_type, level, pad, auth_ctx, token, trailer_off = self._trailer(msg, auth_len)
         sec = self.security.get(auth_ctx)
         call.level, call.auth_type, call.sec, call.auth_ctx = level, auth_type, sec, auth_ctx
-        if auth_type != AUTH_TYPE_NTLM or sec is None or not sec.established or \
-                level != sec.level:
+        if sec is None or auth_type != getattr(sec, "auth_type", AUTH_TYPE_NTLM) or \
+                not sec.established or level != sec.level or sec.account is None:
             call.denied = S.RPC_ACCESS_DENIED
             return None
         if level not in (AUTH_LEVEL_INTEGRITY, AUTH_LEVEL_PRIVACY) or \
                 (level < self.host.min_auth_level and not self.host.allow_smb_identity):
             call.denied = S.RPC_ACCESS_DENIED
             return None
-        if auth_len != NTLM_TOKEN_SIZE or pad > trailer_off - hdr_len or pad > 15:
+        # NTLM verifiers have one size; a Kerberos one is whatever the
+        # client's wrap made (impacket's EC differs from MIT's): GSS decides
+        size_ok = auth_len >= 16 if isinstance(sec, krb.KerberosContext) else \
+            auth_len == NTLM_TOKEN_SIZE
+        if not size_ok or pad > trailer_off - hdr_len or pad > 15:
             call.denied = S.RPC_SEC_PKG_ERROR
             return None
         try:
@@ -458,11 +512,12 @@ class PipeConnection:
         Returns the messages to send and whether the server stops answering
         after them (a broken fragment was the last one)."""
         sec = call.sec if call.level in (AUTH_LEVEL_INTEGRITY, AUTH_LEVEL_PRIVACY) else None
-        room = self.max_xmit - 24 - (8 + NTLM_TOKEN_SIZE if sec else 0)
+        token_size = getattr(sec, "token_size", NTLM_TOKEN_SIZE)
+        room = self.max_xmit - 24 - (8 + token_size if sec else 0)
         chunk = room - room % 16
         pieces = [stub[i:i + chunk] for i in range(0, len(stub), chunk)] or [b""]
         fault = self.host.fault_for(("truncated", "bad_frag_length", "wrong_call_id",
-                                     "bad_signature"), **scope)
+                                     "bad_signature", "flip_bit"), **scope)
         if fault is not None:
             self._log_injected(fault["mode"], fault["arg"], fields)
         call_id = call.call_id
@@ -480,16 +535,22 @@ class PipeConnection:
                     struct.pack("<IHBB", alloc_hint, call.ctx_id, 0, 0) + piece
             else:
                 pad = (-len(piece)) % 16
-                frag_len = 24 + len(piece) + pad + 8 + NTLM_TOKEN_SIZE
-                head = header(PTYPE_RESPONSE, flags, frag_len, NTLM_TOKEN_SIZE, call_id) + \
+                frag_len = 24 + len(piece) + pad + 8 + token_size
+                head = header(PTYPE_RESPONSE, flags, frag_len, token_size, call_id) + \
                     struct.pack("<IHBB", alloc_hint, call.ctx_id, 0, 0)
-                trailer = struct.pack("<BBBBI", AUTH_TYPE_NTLM, call.level, pad, 0,
+                trailer = struct.pack("<BBBBI", call.auth_type, call.level, pad, 0,
                                       call.auth_ctx)
                 body, token = sec.protect(head, piece + b"\0" * pad, trailer,
                                           call.level == AUTH_LEVEL_PRIVACY)
                 if fault is not None and fault["mode"] == "bad_signature":
                     token = token[:4] + bytes([token[4] ^ 0xFF]) + token[5:]
                 pdu = head + body + trailer + token
+            if fault is not None and fault["mode"] == "flip_bit":
+                # one bit of the finished fragment, counted from its start
+                # (negative: from its end): the client must reject it
+                bit = int(fault["arg"] or 0)
+                at = (bit // 8) % len(pdu) if bit >= 0 else len(pdu) - 1 - ((-bit - 1) // 8)
+                pdu = pdu[:at] + bytes([pdu[at] ^ (1 << (abs(bit) % 8))]) + pdu[at + 1:]
             if fault is not None and fault["mode"] in ("truncated", "bad_frag_length"):
                 messages.append(self._broken(pdu, fault))
                 return messages, True

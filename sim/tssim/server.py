@@ -65,6 +65,14 @@ SMB_CONF = """[global]
 	disable spoolss = yes
 """
 
+# Kerberos SMB logons for a standalone smbd (KERBEROS-NOTES.md 4.1): the
+# service key from a keytab of its own; principal user@REALM maps to the
+# unix user when REALM is this realm.
+SMB_CONF_KERBEROS = """	realm = {realm}
+	kerberos method = dedicated keytab
+	dedicated keytab file = FILE:{keytab}
+"""
+
 
 class Server:
     def __init__(self, root):
@@ -123,6 +131,14 @@ class Server:
             with open(os.path.join(gdir, "smb.conf"), "w", encoding="utf-8") as f:
                 f.write(SMB_CONF.format(workgroup=hosts[0].domain, group=index, dir=self.root,
                                         gdir=gdir, ports=" ".join(str(h.port) for h in hosts)))
+                krb = next((h.kerberos for h in hosts if h.kerberos and
+                            h.kerberos.get("smb_keytab")), None)
+                if krb:
+                    f.write(SMB_CONF_KERBEROS.format(realm=krb["realm"],
+                                                     keytab=krb["smb_keytab"]))
+                    if not any(h.ntlm for h in hosts):
+                        # hosts that refuse NTLM: at the SMB logon too
+                        f.write("\tntlm auth = disabled\n")
             for pipe in pipes:
                 path = os.path.join(gdir, "ncalrpc", "np", pipe)
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

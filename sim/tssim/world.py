@@ -48,7 +48,7 @@ PROFILES = {
 
 # Fault modes that can be injected per host (see faults in sim/README.md).
 FAULT_MODES = ("hang", "close", "truncated", "bad_frag_length", "absurd_count",
-               "wrong_call_id", "bad_signature", "bind_nak", "fault", "delay")
+               "wrong_call_id", "bad_signature", "bind_nak", "fault", "delay", "flip_bit")
 
 WELL_KNOWN_SIDS = {"SYSTEM": "S-1-5-18", "LOCAL SERVICE": "S-1-5-19",
                    "NETWORK SERVICE": "S-1-5-20"}
@@ -188,6 +188,9 @@ class Host:
         self.max_sessions = spec.get("max_sessions")
         self.allow_smb_identity = bool(spec.get("allow_smb_identity", False))
         self.min_auth_level = int(spec.get("min_auth_level", 6))
+        # {"keytab": path, "header_sign": bool}: accept Kerberos binds (types 9, 16)
+        self.kerberos = spec.get("kerberos") or None
+        self.ntlm = bool(spec.get("ntlm", True))     # False: NTLM binds are refused
         self.accounts = [Account(a["name"], a["password"], a.get("domain", self.domain),
                                  bool(a.get("admin", False))) for a in spec["accounts"]]
         self.lock = threading.RLock()
@@ -472,7 +475,7 @@ class Host:
         arg = fault["arg"]
         if mode == "delay":
             fault["arg"] = parse_duration(arg if arg is not None else 1, what)
-        elif mode in ("fault", "bind_nak", "wrong_call_id") and arg is not None:
+        elif mode in ("fault", "bind_nak", "wrong_call_id", "flip_bit") and arg is not None:
             try:
                 fault["arg"] = int(arg, 0) if isinstance(arg, str) else int(arg)
             except ValueError:

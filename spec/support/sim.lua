@@ -162,6 +162,9 @@ function sim.selftest(env, opts, ...)
   if opts.rpc_password then
     args[#args + 1] = "--rpc-password"; args[#args + 1] = opts.rpc_password
   end
+  if opts.kerberos_ccache then
+    args[#args + 1] = "--kerberos-ccache"; args[#args + 1] = opts.kerberos_ccache
+  end
   for _, op in ipairs({ ... }) do args[#args + 1] = op end
   local out, ok, code, err = run(args)
   if not ok then

@@ -74,14 +74,23 @@ local function add_common(cmd, no_format)
     cmd:option("-W --account-domain", "Domain of the account (default $TERMSRV_DOMAIN)."):argname("DOMAIN"),
     cmd:option("--credentials", "Credentials file (username/password/domain/nthash = ...; mode 600; "
       .. "default $TERMSRV_CREDENTIALS)."):argname("FILE"),
-    cmd:flag("-k --kerberos", "Use the Kerberos ticket cache (KRB5CCNAME) instead of a password."),
+    cmd:flag("-k --kerberos", "Kerberos for the SMB logon and the RPC binds: the ticket cache "
+      .. "(KRB5CCNAME), or a ticket got with the configured password, or --keytab."),
+    cmd:option("--keytab", "With -k: the RPC binds get tickets from this keytab; needs --principal "
+      .. "(the SMB logon still reads KRB5CCNAME: kinit -k -t FILE first).")
+      :argname("FILE"),
+    cmd:option("--principal", "With -k: the Kerberos principal (user@REALM) of --keytab or the password.")
+      :argname("NAME"),
+    cmd:option("--spn", "With -k: the host's RPC service principal (default host/<host as given>).")
+      :argname("SPN"),
     cmd:flag("--no-prompt", "Never ask on the terminal; fail when no secret is configured."))
   cmd:group("Connection",
     cmd:option("--port", "SMB port (default 445)."):argname("PORT"):convert(port),
     cmd:option("--timeout", "Seconds per SMB exchange (default 20)."):argname("SECS"):convert(seconds),
     cmd:option("--connect-timeout", "Seconds to establish TCP (default 5)."):argname("SECS"):convert(seconds),
-    cmd:option("--rpc-auth", "RPC authentication: privacy (default) or none (rely on SMB identity).")
-      :choices{ "privacy", "none" })
+    cmd:option("--rpc-auth", "RPC authentication: kerberos (default with -k), privacy (NTLM; the "
+      .. "default otherwise, and the fallback with -k) or none (rely on SMB identity).")
+      :choices{ "kerberos", "privacy", "none" })
   if no_format then return end
   cmd:group("Output",
     cmd:option("--format", "Output: table, json (JSON Lines) or csv (RFC 4180).", "table")

@@ -22,7 +22,7 @@ function M.doctor(ctx, args)
       checks = r.value.checks
     else
       checks = doctor.from_connect_error({ name = spec.name, host = spec.host, port = spec.port,
-        user = ctx.creds.user, domain = ctx.creds.domain }, r.err)
+        user = ctx.creds.user, domain = ctx.creds.domain, kerberos = ctx.creds.kerberos }, r.err)
     end
     outcomes[i] = doctor.passed(checks) and "ok" or "failed"
     if ctx.format == "table" then

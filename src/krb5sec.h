@@ -1,0 +1,45 @@
+/*
+ * The Kerberos provider of the security seam (rpcsec.h), on MIT krb5's
+ * GSS-API: DCE style (AP-REQ in the bind, AP-REP in the bind_ack, the
+ * client's own AP-REP as the third leg), packet privacy with
+ * gss_wrap_iov / gss_unwrap_iov, header signing when the server acks it.
+ * Auth type 9 wraps the tokens in SPNEGO (spnego.h), the third leg in an
+ * alter_context; auth type 16 sends them raw, the third leg in rpc_auth_3.
+ *
+ * krb_cred holds the client's credentials and the target name, once per
+ * host connection; every pipe makes its own security context from it.
+ */
+#ifndef TERMSRV_KRB5SEC_H
+#define TERMSRV_KRB5SEC_H
+
+#include "errors.h"
+#include "rpcsec.h"
+
+typedef struct krb_opts {
+	const char *host;       /* the host as the user named it: SPN host/<host> */
+	const char *spn;        /* overrides the SPN ("host/ts01.corp.example[@REALM]") */
+	const char *ccache;     /* credential cache; NULL = KRB5CCNAME or the default */
+	const char *keytab;     /* client keytab (needs principal): a ticket in memory */
+	const char *principal;  /* client principal for keytab or password */
+	const char *password;   /* get a ticket with it (in memory, no kinit) */
+	int raw;                /* 1 = auth type 16 (raw Kerberos), 0 = SPNEGO (9) */
+} krb_opts;
+
+typedef struct krb_cred krb_cred;
+
+/* Checks the names and acquires the credentials (a password is used here
+ * and not kept). A host given as an IP address with no spn fails with
+ * code "krb_needs_name". */
+krb_cred *krb_cred_new(const krb_opts *o, ts_err *e);
+void krb_cred_free(krb_cred *c);
+
+/* Sets s up as a new Kerberos security context on c (which must outlive
+ * it); rpc_sec_wipe releases it. */
+int rpc_sec_krb5(rpc_sec *s, krb_cred *c, ts_err *e);
+
+/* Records a GSS-API failure: kind TS_K_KRB5 with the Kerberos code when the
+ * mechanism gave one, else a code from the major status. */
+int krb_fail(ts_err *e, uint32_t major, uint32_t minor, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif
