@@ -116,6 +116,20 @@ describe("termsrv CLI", function()
       }, "\n") .. "\n", out)
     end)
 
+    it("users --disconnected --locked --client: quser's columns, then DISC FOR, LOCKED, CLIENT, ADDRESS", function()
+      local code, out = run({ "users", ts01, "--client", "--locked", "--disconnected", "--user", "foo",
+                              "--user", "bob" }, ADMIN)
+      assert.equal(0, code)
+      assert.equal(table.concat({
+        " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME          DISC FOR  LOCKED"
+          .. "  CLIENT      ADDRESS",
+        " foo                   rdp-tcp#42          2  Active         3   11/26/2026 8:00 AM            no    "
+          .. "  LAPTOP-FOO  10.10.20.42",
+        " bob                                       4  Disc        9:00   11/25/2026 8:00 AM  9:00      no    "
+          .. "  PC-BOB      10.10.21.17",
+      }, "\n") .. "\n", out)
+    end)
+
     it("users --format json: JSON Lines, fixed key order, null for unknown", function()
       local code, out = run({ "users", ts01, "--format", "json", "--state", "disc" }, ADMIN)
       assert.equal(0, code)

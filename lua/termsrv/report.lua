@@ -183,10 +183,51 @@ function M.qwinsta(records, opts)
   return lines_out(lines)
 end
 
+local EXTRA = {
+  disconnected = { "DISC FOR", function(r)
+    local d = record.disconnected_for(r)
+    return d and M.quser_idle(d) or ""
+  end },
+  locked = { "LOCKED", function(r)
+    if r.locked == nil then return "" end
+    return r.locked and "yes" or "no"
+  end },
+  client = { "CLIENT", function(r) return cell(r.client) end },
+  address = { "ADDRESS", function(r) return cell(r.address) end },
+}
+
+-- Lines of a Windows-shaped table with more columns after its last one.
+local function with_extra(lines, recs, extra)
+  local w = 0
+  for _, l in ipairs(lines) do w = math.max(w, ulen(l)) end
+  local cols = {}
+  for i, name in ipairs(extra) do
+    cols[i] = EXTRA[name] or error("report.quser: unknown extra column " .. tostring(name), 3)
+  end
+  local cells, cw = {}, {}
+  for i, c in ipairs(cols) do cw[i] = ulen(c[1]) end
+  for n, r in ipairs(recs) do
+    cells[n] = {}
+    for i, c in ipairs(cols) do
+      cells[n][i] = c[2](r)
+      cw[i] = math.max(cw[i], ulen(cells[n][i]))
+    end
+  end
+  local out = {}
+  for n, l in ipairs(lines) do
+    local parts = { ljust(l, w) }
+    for i, c in ipairs(cols) do parts[#parts + 1] = ljust(n == 1 and c[1] or cells[n - 1][i], cw[i]) end
+    out[n] = rtrim(table.concat(parts, "  "))
+  end
+  return out
+end
+
 --- quser-style table: `USERNAME SESSIONNAME ID STATE IDLE TIME LOGON TIME`,
 -- only sessions with a user, laid out like Windows.
 -- @tparam {table,...} records
--- @tparam[opt] table opts `domain`, `host` as for `qwinsta`; `time = "iso"` and `utc` as for `logon_time`
+-- @tparam[opt] table opts `domain`, `host` as for `qwinsta`; `time = "iso"` and `utc` as for `logon_time`;
+--   `extra`: more columns after LOGON TIME, from `"disconnected"` (DISC FOR: how long disconnected),
+--   `"locked"` (LOCKED: yes / no / blank when unknown), `"client"`, `"address"`
 -- @treturn string
 function M.quser(records, opts)
   opts = opts or {}
@@ -212,6 +253,7 @@ function M.quser(records, opts)
       .. "  " .. ljust(record.STATE_ABBREV[r.state] or tostring(r.state or ""), 8)
       .. rjust(M.quser_idle(record.idle(r)), 8) .. "   " .. M.logon_time(r.logon_time, opts))
   end
+  if opts.extra and #opts.extra > 0 then lines = with_extra(lines, recs, opts.extra) end
   return lines_out(lines)
 end
 

@@ -161,6 +161,9 @@ function M.build_parser()
   c:flag("-D --show-domain", "Show DOMAIN\\user.")
   c:flag("--iso", "Logon times as ISO 8601 UTC.")
   c:flag("--utc", "Logon times in UTC (Windows format).")
+  c:flag("--client", "Add CLIENT and ADDRESS columns (one more call per session).")
+  c:flag("--locked", "Add a LOCKED column: is the desktop locked (one more call per session).")
+  c:flag("--disconnected", "Add a DISC FOR column: how long each session has been disconnected.")
   add_common(c)
 
   for _, a in ipairs{

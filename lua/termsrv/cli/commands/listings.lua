@@ -92,13 +92,18 @@ function M.sessions(ctx, args)
 end
 
 function M.users(ctx, args)
-  local recs, code = listing(ctx, args, { all = false, times = true },
+  local recs, code = listing(ctx, args, { all = false, times = true, client = args.client,
+                                          locked = args.locked },
     function(r) return r.user and r.user ~= "" end)
   if code == output.EXIT_FAILED or ctx.streamed then return code end
+  local extra = {}
+  if args.disconnected then extra[#extra + 1] = "disconnected" end
+  if args.locked then extra[#extra + 1] = "locked" end
+  if args.client then extra[#extra + 1] = "client"; extra[#extra + 1] = "address" end
   local multi = #ctx.hosts > 1
   output.emit(ctx, recs, function(items)
     return report.quser(items, { host = multi, domain = args.show_domain, time = args.iso and "iso" or nil,
-                                 utc = args.utc })
+                                 utc = args.utc, extra = extra })
   end)
   return code
 end
