@@ -155,6 +155,7 @@ describe("inputs that could hit the wrong session", function()
       assert.same({ ["CORP\\dave"] = true }, users{ user = "dave" })
       assert.same({ ["CORP\\dave"] = true }, users{ user = "corp\\DA*" })
       assert.same({}, users{ user = "OTHER\\dave" })
+      assert.same({ ["CORP\\dave"] = true }, users{ user = "dave@corp.example" }) -- a UPN
       sim.ctl(env, "set-session", simhost, 6, require("dkjson").encode{ user = "Åsa" })
       assert.same({ ["CORP\\Åsa"] = true }, users{ user = "corp\\åSA" })
       assert.same({ ["CORP\\Åsa"] = true }, users{ user = "ÅS?" })

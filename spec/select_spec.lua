@@ -300,3 +300,27 @@ describe("termsrv.select", function()
     assert.equal("criteria", out[2].why)
   end)
 end)
+
+describe("termsrv.select.account_matcher: one reading of an account pattern", function()
+  local select = require "termsrv.select"
+  it("takes bare names, DOMAIN\\user, user@domain and globs, case-folded beyond ASCII", function()
+    local function m(p, u, d) return select.account_matcher(p)(u, d) end
+    assert.is_true(m("alice", "Alice", "CORP"))
+    assert.is_true(m("a*", "alice", "ANY"))
+    assert.is_true(m("CORP\\al?ce", "ALICE", "corp"))
+    assert.is_false(m("OTHER\\alice", "alice", "CORP"))
+    assert.is_true(m("alice@corp", "alice", "CORP"))
+    assert.is_true(m("alice@corp.example.com", "alice", "CORP"))
+    assert.is_true(m("alice@CORP.EXAMPLE.COM", "alice", "corp.example.com"))
+    assert.is_false(m("alice@other.example.com", "alice", "CORP"))
+    assert.is_true(m("CORP\\Åsa", "åSA", "corp"))
+    assert.is_true(m("ÅS?", "åsa", "CORP"))
+    assert.has_error(function() select.account_matcher("\\x") end)
+    assert.has_error(function() select.account_matcher("CORP\\") end)
+  end)
+
+  it("selectors use it: user = 'alice@corp.example' selects CORP\\alice", function()
+    local m = select.compile{ user = "alice@corp.example", include_protected = true }
+    assert.is_true((m:match({ id = 3, user = "alice", domain = "CORP", state = "disconnected", kind = "user" })))
+  end)
+end)

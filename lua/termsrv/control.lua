@@ -332,17 +332,15 @@ function Process:totable()
   return t
 end
 
--- An account pattern as the session selectors read it: `dave` or `d*` is
--- the user part, `CORP\\d*` the domain too; case-insensitive beyond ASCII
--- (`CORP\\Åsa` matches `corp\\åsa`).
+-- An account pattern read as the session selectors read it
+-- (select.account_matcher), applied to a process's `DOMAIN\\user`.
 local function account_matcher(pattern)
-  local d, u = pattern:match("^(.*)\\(.*)$")
-  local fu, fd = select_mod.glob(u or pattern), d and select_mod.glob(d)
+  local f = select_mod.account_matcher(pattern)
   return function(account)
     if not account then return false end
     local ad, au = account:match("^(.*)\\(.*)$")
     if not ad then ad, au = "", account end
-    return fu(au) and (not fd or fd(ad))
+    return f(au, ad)
   end
 end
 

@@ -224,19 +224,33 @@ local function address_matcher(list)
   return any_of(fs, list)
 end
 
--- user patterns: "alice", "a*", or "CORP\\a*" (domain part too)
+--- One account pattern, the way every command and the library read it:
+-- `alice` or `a*` (the user part, any domain), `CORP\\a*` (domain too),
+-- `alice@corp.example` (a UPN: its domain matches the NetBIOS domain or the
+-- first label of a DNS one); globs `*` `?`, case-insensitive beyond ASCII.
+-- Raises on a pattern with an empty part.
+-- @tparam string pattern
+-- @treturn function `f(user, domain) -> bool`
+function M.account_matcher(pattern)
+  local d, u = pattern:match("^(.*)\\(.*)$")
+  if not d then u, d = pattern:match("^([^@]+)@(.+)$") end
+  if d and (d == "" or u == "") then
+    fail(nil, "user: bad pattern '" .. pattern .. "' (expected user, DOMAIN\\user or user@domain)")
+  end
+  local fu = M.glob(u or pattern)
+  if not d then return function(user) return fu(user) end end
+  local fd, fd1 = M.glob(d), d:find(".", 1, true) and M.glob(d:match("^[^.]+"))
+  return function(user, domain)
+    return fu(user) and (fd(domain or "") or (fd1 and fd1(domain or "")) or false)
+  end
+end
+
+-- user patterns (see account_matcher) for session records
 local function user_matcher(list)
   local fs = {}
   for i, g in ipairs(list) do
-    local d, u = g:match("^(.*)\\(.*)$")
-    if d then
-      if d == "" or u == "" then fail(nil, "user: bad pattern '" .. g .. "' (expected DOMAIN\\user)") end
-      local fd, fu = M.glob(d), M.glob(u)
-      fs[i] = function(rec) return fu(rec.user) and fd(rec.domain) end
-    else
-      local fu = M.glob(g)
-      fs[i] = function(rec) return fu(rec.user) end
-    end
+    local f = M.account_matcher(g)
+    fs[i] = function(rec) return f(rec.user, rec.domain) end
   end
   return function(rec)
     if rec.user == nil or rec.user == "" then return false end
