@@ -69,7 +69,7 @@ describe("policy sandbox", function()
       } do
         local err, took = load_fails(src)
         assert.equal("instructions", err.limit, src)
-        assert.is_true(within(took, 1), src .. ": " .. took)
+        assert.is_true(within(took, 3), src .. ": " .. took) -- 0.1-0.7 s on an idle machine
       end
     end)
 

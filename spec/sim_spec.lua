@@ -181,9 +181,11 @@ describe("sim: the default host", function()
       local r = op(env, nil, "info:4")
       assert.is_true(r.ok, r.error)
       assert.equal(DISCONNECTED, r.ex.state)
-      assert.near(os.time() - 9 * 3600, r.ex.disconnect, 5)
+      -- relative times are fixed when the simulator starts: allow for the
+      -- time the suite took to get here on a busy machine
+      assert.near(os.time() - 9 * 3600, r.ex.disconnect, 60)
       local dave = op(env, nil, "info:6")
-      assert.near(os.time() - 2 * 3600, dave.ex.last_input, 5)
+      assert.near(os.time() - 2 * 3600, dave.ex.last_input, 60)
       assert.equal(0, dave.ex.flags)                         -- locked
     end)
 
@@ -621,7 +623,7 @@ describe("sim: a fleet of hosts", function()
     local t1 = os.time()
     assert.is_true(r.current_time >= t0 + 7200 - 2 and r.current_time <= t1 + 7200 + 2,
       string.format("%s not in [%d, %d]", tostring(r.current_time), t0 + 7200, t1 + 7200))
-    assert.near(r.current_time - 300, r.last_input, 5)
+    assert.near(r.current_time - 300, r.last_input, 60) -- fixed at the simulator's start
   end)
 
   it("accepts packet integrity where min_auth_level is 5", function()
