@@ -44,6 +44,15 @@ PROFILES = {
                      "version": (10, 0, 17763), "missing": set()},
     "legacy-only": {"pipes": (PIPE_CTX,), "legacy_codes": "ntstatus", "version": (5, 2, 3790),
                     "missing": set()},
+    # Windows Server 2025 / Windows 11 24H2: SMB signing required on every
+    # connection (their default); "2025-encrypted" also requires SMB
+    # encryption server-wide (Set-SmbServerConfiguration -EncryptData $true),
+    # which covers IPC$.
+    "2025": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (10, 0, 26100),
+             "missing": set(), "smb": (("server signing", "mandatory"),)},
+    "2025-encrypted": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (10, 0, 26100),
+                       "missing": set(), "smb": (("server signing", "mandatory"),
+                                                 ("server smb encrypt", "required"))},
 }
 
 # Fault modes that can be injected per host (see faults in sim/README.md).
