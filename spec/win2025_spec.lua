@@ -51,6 +51,31 @@ describe("Windows Server 2025 profiles", function()
         if case.encrypted then assert.matches("^AES", enc, line) else assert.equal("-", enc, line) end
       end)
 
+      it("takes the success codes current Windows answers with (0x10000000, 1) as success", function()
+        local name = env.hosts[i].name
+        local h = assert(termsrv.connect{ host = "127.0.0.1", port = env.hosts[i].port, user = "CORP\\ops",
+                                          password = ADMIN.TERMSRV_PASSWORD })
+        local a = assert(sim.ctl(env, "rdp-login", name, "jdoe")).session.id
+        local b = assert(sim.ctl(env, "rdp-login", name, "ops")).session.id
+        assert(h:disconnect(a, { wait = true }))
+        assert(h:disconnect(a)) -- already disconnected: 1
+        assert(h:connect(a, b, "Jdoe-Passw0rd")) -- 1
+        assert.equal("active", assert(h:session(a)).state)
+        local r = assert(h:logoff(a, { wait = true })) -- 0x10000000
+        assert.equal("gone", r.after)
+        assert.is_nil(r.fallback)
+        h:close()
+        local seen = {}
+        for _, c in ipairs(sim.calls(env, function(c) return c.host == name and c.event == "call" end)) do
+          seen[c.method] = seen[c.method] or {}
+          seen[c.method][#seen[c.method] + 1] = c.result
+        end
+        assert.same({ 0, 1 }, seen.RpcDisconnect)
+        assert.same({ 1 }, seen.RpcConnect)
+        assert.same({ 0x10000000 }, seen.RpcLogoff)
+        sim.ctl(env, "remove-session", name, b)
+      end)
+
       it("lists, resets and applies a policy", function()
         local code, out, err = run({ "users", target }, ADMIN)
         assert.equal(0, code, err)
