@@ -59,8 +59,9 @@ static const struct code_hint {
 	 "retry later"},
 	{"smb_error", "an SMB failure libsmbclient does not name: common causes are an account "
 	 "locked out, a host that refuses NTLM (use Kerberos: kerberos = true, -k), a host that "
-	 "only allows SMB1, or one that requires SMB encryption (which libsmbclient 4.17 cannot "
-	 "do)"},
+	 "only allows SMB1, or a client limited to SMB2 ('client max protocol' in smb.conf) "
+	 "facing a host that requires SMB encryption (libsmbclient encrypts by itself when the "
+	 "host requires it, over SMB3)"},
 	{"response_too_large", "the host sent more data than termsrv accepts for one call"},
 	{"krb_no_ticket", "no Kerberos ticket: run kinit user@REALM (and check KRB5CCNAME), or use a "
 	 "keytab (--keytab/--principal; kerberos = {keytab = ..., principal = ...}) or a password"},

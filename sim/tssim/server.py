@@ -99,11 +99,12 @@ class Server:
     # -- start-up ----------------------------------------------------------------
 
     def groups(self):
-        """Hosts grouped by the pipes they offer, in first-appearance order."""
+        """Hosts grouped by the pipes they offer and the SMB settings their
+        profile needs (one smbd each), in first-appearance order."""
         groups = {}
         for h in self.hosts:
-            groups.setdefault(h.caps["pipes"], []).append(h)
-        return list(groups.items())
+            groups.setdefault((h.caps["pipes"], h.caps.get("smb", ())), []).append(h)
+        return [(key[0], hosts) for key, hosts in groups.items()]
 
     def ensure_accounts(self):
         """Unix accounts for every configured account (created once, never
@@ -131,6 +132,8 @@ class Server:
             with open(os.path.join(gdir, "smb.conf"), "w", encoding="utf-8") as f:
                 f.write(SMB_CONF.format(workgroup=hosts[0].domain, group=index, dir=self.root,
                                         gdir=gdir, ports=" ".join(str(h.port) for h in hosts)))
+                for key, value in hosts[0].caps.get("smb", ()):
+                    f.write("\t%s = %s\n" % (key, value))
                 krb = next((h.kerberos for h in hosts if h.kerberos and
                             h.kerberos.get("smb_keytab")), None)
                 if krb:

@@ -264,6 +264,14 @@ def _hresult_only(hr):
     return struct.pack("<I", hr), hr
 
 
+def _success(call, what):
+    """The success code the host's profile answers `what` with: S_OK, or
+    what current Windows sends instead (impacket's notes from real hosts:
+    0x10000000 for a logoff; S_FALSE, 1, for connect and for disconnecting
+    a session that already is)."""
+    return call.host.caps.get("success", {}).get(what, S_OK)
+
+
 def rpc_connect(call, r):
     """RpcConnect(hSession, LONG TargetSessionId, [string] szPassword) -> HRESULT.
 
@@ -297,7 +305,7 @@ def rpc_connect(call, r):
             call.host.disconnect_session(target.id)
         else:
             call.host.remove_session(target.id)
-    return _hresult_only(S_OK)
+    return _hresult_only(_success(call, "connect"))
 
 
 def rpc_disconnect(call, r):
@@ -307,6 +315,8 @@ def rpc_disconnect(call, r):
         status, session = _session_from_handle(call, r)
         if status != "ok":
             return _hresult_only(_hresult_for(status))
+        if session.state == W.STATE_DISCONNECTED and _success(call, "disconnected") != S_OK:
+            return _hresult_only(_success(call, "disconnected"))
         if session.state == W.STATE_DISCONNECTED or session.id == 0:
             return _hresult_only(HR_INVALID_STATE)
         call.host.disconnect_session(session.id)
@@ -323,7 +333,7 @@ def rpc_logoff(call, r):
         if session.id == 0:
             return _hresult_only(HR_INVALID_STATE)
         call.host.remove_session(session.id)
-    return _hresult_only(S_OK)
+    return _hresult_only(_success(call, "logoff"))
 
 
 def get_user_name(call, r):

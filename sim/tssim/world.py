@@ -31,6 +31,10 @@ PIPE_LSM, PIPE_TERMSRV, PIPE_CTX = "lsm_api_service", "termsrv_api_service", \
     "ctx_winstation_api_service"
 ALL_PIPES = (PIPE_LSM, PIPE_TERMSRV, PIPE_CTX)
 # "version" (major, minor, build) goes into the NTLM CHALLENGE's VERSION field.
+# Success codes current Windows answers with instead of S_OK (impacket's
+# notes from real hosts): the high bit clear, so success all the same.
+WIN2025_SUCCESS = {"logoff": 0x10000000, "connect": 1, "disconnected": 1}
+
 PROFILES = {
     "2008": {"pipes": ALL_PIPES, "legacy_codes": "ntstatus", "version": (6, 0, 6003),
              "missing": {("TermSrvSession", 17), ("TermSrvEnumeration", 10)}},
@@ -44,6 +48,17 @@ PROFILES = {
                      "version": (10, 0, 17763), "missing": set()},
     "legacy-only": {"pipes": (PIPE_CTX,), "legacy_codes": "ntstatus", "version": (5, 2, 3790),
                     "missing": set()},
+    # Windows Server 2025 / Windows 11 24H2: SMB signing required on every
+    # connection (their default); "2025-encrypted" also requires SMB
+    # encryption server-wide (Set-SmbServerConfiguration -EncryptData $true),
+    # which covers IPC$.
+    "2025": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (10, 0, 26100),
+             "missing": set(), "smb": (("server signing", "mandatory"),),
+             "success": WIN2025_SUCCESS},
+    "2025-encrypted": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (10, 0, 26100),
+                       "missing": set(), "smb": (("server signing", "mandatory"),
+                                                 ("server smb encrypt", "required")),
+                       "success": WIN2025_SUCCESS},
 }
 
 # Fault modes that can be injected per host (see faults in sim/README.md).
