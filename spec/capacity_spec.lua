@@ -88,3 +88,18 @@ describe("the simulator enforces the listener's limit", function()
     assert.equals(8, assert(h:capacity()).limit)
   end)
 end)
+
+describe("the simulator's WinStationCreateData, read by impacket (sim/selftest.py)", function()
+  it("is 8 bytes: fEnableWinStation in bit 0 of the ULONG @0, MaxInstanceCount @4", function()
+    local r = sim.selftest(env, { port = env.ports.CAP10 }, "create:65536", "create:65536:4",
+      "create:65536:16", "create:70000")
+    assert.same({ 0, 1, 8, 1, 10 }, { r[1].result, r[1]["return"], r[1].return_length, r[1].enabled,
+      r[1].max_instance_count })
+    -- a buffer short of sizeof(WINSTATIONCREATE): too small, the size needed
+    assert.same({ 0x8007007A, 0, 8 }, { r[2].result, r[2]["return"], r[2].return_length })
+    -- any other length: 3.7.4.1.6 says it MUST be sizeof(WINSTATIONCREATE)
+    assert.same({ 0x80070057, 0 }, { r[3].result, r[3]["return"] })
+    -- no such session
+    assert.same({ 0x80071B6E, 0 }, { r[4].result, r[4]["return"] })
+  end)
+end)
