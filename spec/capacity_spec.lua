@@ -4,12 +4,20 @@
 -- listener's session id), through the real smbd to the simulator; and the
 -- simulator enforcing the same limit on RDP logons.
 local sim = require "support.sim"
+local support = require "support.cli"
 local termsrv = require "termsrv"
+
+local TMP = support.scratch()
+local run = support.runner{ unset = support.TERMSRV_VARS, set = { "TZ=UTC", "HOME=" .. TMP } }
+local ADMIN = support.ADMIN
 
 local env
 
 setup(function() env = sim.start{ config = "spec/fixtures/sim/capacity.lua" } end)
-teardown(function() sim.stop(env) end)
+teardown(function()
+  sim.stop(env)
+  support.rmdir(TMP)
+end)
 
 local function connect(name, user, password)
   return assert(termsrv.connect{ host = "127.0.0.1", port = env.ports[name], name = name,
@@ -101,5 +109,60 @@ describe("the simulator's WinStationCreateData, read by impacket (sim/selftest.p
     assert.same({ 0x80070057, 0 }, { r[3].result, r[3]["return"] })
     -- no such session
     assert.same({ 0x80071B6E, 0 }, { r[4].result, r[4]["return"] })
+  end)
+end)
+
+describe("termsrv check and metrics use the host's limit", function()
+  local function target(name) return name .. "=127.0.0.1:" .. env.ports[name] end
+  local function perf(out, label)
+    local v, rest = out:match("'" .. label .. "'=(%d+)([^ \n]*)")
+    return tonumber(v), rest
+  end
+
+  it("check: 7 of 10 slots used, slots left judged against the host's limit", function()
+    local code, out = run({ "check", target("CAP10"), "--warning-slots-left", "5:", "--critical-slots-left", "2:" },
+      ADMIN)
+    assert.equal(1, code, out)
+    assert.matches("^TERMSRV WARNING %- CAP10: 7 in use, .*3 of 10 slots left %(7 of 10 used; the host's limit; "
+      .. "WARNING: < 5%) |", out)
+    local v, rest = perf(out, "slots_left")
+    assert.equal(3, v)
+    assert.equal(";5:;2:;0;10", rest)
+    code, out = run({ "check", target("CAP10"), "--critical-slots-left", "4:" }, ADMIN)
+    assert.equal(2, code, out)
+  end)
+
+  it("--slots still overrides the host's limit", function()
+    local code, out = run({ "check", target("CAP10"), "--slots", "20", "--critical-slots-left", "5:" }, ADMIN)
+    assert.equal(0, code, out)
+    assert.matches("13 of 20 slots left |", out)
+  end)
+
+  it("check: unknown where the host does not say, and never a guess", function()
+    local code, out = run({ "check", target("DENIED"), "--critical-slots-left", "1:" }, ADMIN)
+    assert.equal(3, code, out)
+    assert.matches("UNKNOWN: slots left unknown %(the host does not say its connection limit: access denied "
+      .. "%[E_ACCESSDENIED%]; give it with %-%-slots N%)", out)
+    assert.is_nil(out:find("slots_left", 1, true))
+    code, out = run({ "check", target("UNLIM"), "--critical-slots-left", "1:" }, ADMIN)
+    assert.equal(0, code, out)
+    assert.matches("7 slots used, no limit %(the host's listener sets none%)", out)
+  end)
+
+  it("metrics: termsrv_slots_limit from the host where it says one; promtool accepts it", function()
+    local code, out = run({ "metrics", target("CAP10"), target("DENIED"), target("UNLIM"), target("RDPOFF") },
+      ADMIN)
+    assert.equal(0, code, out)
+    local limits = {}
+    for l in out:gmatch("termsrv_slots_limit(%b{} %d+)") do limits[#limits + 1] = l end
+    assert.same({ '{host="CAP10"} 10' }, limits)
+    assert.truthy(out:find('termsrv_slots_used{host="CAP10"} 7', 1, true))
+    if os.execute("command -v promtool >/dev/null 2>&1") then
+      local f = TMP .. "/capacity.prom"
+      support.spit(f, out)
+      local p = io.popen("promtool check metrics < " .. support.q(f) .. " 2>&1")
+      local said = p:read("a")
+      assert.is_true(p:close(), said)
+    end
   end)
 end)

@@ -286,14 +286,15 @@ function M.build_parser()
     c:option("--warning-stale", "Stale sessions (see --stale): warning range.")
       :argname("RANGE"):convert(range),
     c:option("--critical-stale", "... critical range."):argname("RANGE"):convert(range),
-    c:option("--warning-slots-left", "Slots left of --slots (e.g. 2: warns below 2): warning range.")
+    c:option("--warning-slots-left", "Slots left of the limit (e.g. 2: warns below 2): warning range.")
       :argname("RANGE"):convert(range),
     c:option("--critical-slots-left", "... critical range."):argname("RANGE"):convert(range))
   c:group("Counting",
     c:option("--stale", "Disconnected at least this long is stale (default 8h).", "8h")
       :argname("DURATION"):convert(duration_opt),
-    c:option("--slots", "The host's connection limit (its RDP 'limit number of connections'); "
-      .. "without it slots left are unknown: termsrv does not guess it.")
+    c:option("--slots", "The host's connection limit. Without it the host is asked (its RDP "
+      .. "listener's MaxInstanceCount, one more call); where it does not say, slots left are unknown: "
+      .. "termsrv does not guess.")
       :argname("N"):convert(slots),
     c:option("--error-state", "State of a host that cannot be asked (unreachable, logon refused, "
       .. "timeout): unknown (default) or critical.", "unknown"):choices{ "unknown", "critical" })
@@ -308,7 +309,8 @@ function M.build_parser()
   c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
   c:option("--stale", "Disconnected at least this long is stale (default 8h).", "8h")
     :argname("DURATION"):convert(duration_opt)
-  c:option("--slots", "The hosts' connection limit, exported as termsrv_slots_limit (absent without it).")
+  c:option("--slots", "The hosts' connection limit, exported as termsrv_slots_limit; without it each "
+    .. "host's own (its RDP listener's MaxInstanceCount), absent where the host does not say or has none.")
     :argname("N"):convert(slots)
   c:option("-o --output", "Write to FILE atomically (temp file + rename) instead of standard output.")
     :argname("FILE")
