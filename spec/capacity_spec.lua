@@ -166,3 +166,39 @@ describe("termsrv check and metrics use the host's limit", function()
     end
   end)
 end)
+
+describe("termsrv sessions --slots", function()
+  local function target(name) return name .. "=127.0.0.1:" .. env.ports[name] end
+
+  it("says after the table how many of each host's slots are used, and of which limit", function()
+    local code, out, err = run({ "sessions", target("CAP10"), target("DENIED"), target("UNLIM"), "--slots",
+      "-j", "1" }, ADMIN)
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.truthy(out:find("\nCAP10: 7 of 10 slots used (the host's limit)\n", 1, true), out)
+    assert.truthy(out:find("\nDENIED: 7 slots used of an unknown limit (the host does not say: access denied "
+      .. "[E_ACCESSDENIED])\n", 1, true), out)
+    assert.truthy(out:find("\nUNLIM: 7 slots used, no limit (the host's listener sets none)\n", 1, true), out)
+    assert.is_nil(out:find("rdp-tcp  ", 1, true)) -- the listener is asked, not shown without --all
+  end)
+
+  it("JSON: in each host's status record", function()
+    local code, out = run({ "sessions", target("CAP10"), target("NOCLASS"), "--slots", "--format", "json",
+      "-j", "1" }, ADMIN)
+    assert.equal(0, code)
+    local json = require "dkjson"
+    local st = {}
+    for l in out:gmatch("[^\n]+") do
+      local r = json.decode(l)
+      if r.type == "host" then st[r.host] = r end
+    end
+    assert.same({ 7, 10, false }, { st.CAP10.slots_used, st.CAP10.slots_limit, st.CAP10.slots_unlimited })
+    assert.is_nil(st.NOCLASS.slots_limit)
+    assert.truthy(out:find('"host":"NOCLASS".-"slots_limit":null'), out)
+    assert.equal("information class not supported [STATUS_INVALID_INFO_CLASS]", st.NOCLASS.slots_unknown)
+    -- without --slots the status record has no slot columns
+    code, out = run({ "sessions", target("CAP10"), "--format", "json" }, ADMIN)
+    assert.equal(0, code)
+    assert.is_nil(out:find("slots_", 1, true))
+  end)
+end)

@@ -147,6 +147,8 @@ function M.build_parser()
   c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
   c:flag("--all", "Include the services session and listeners.")
   c:flag("--client", "Add client name and address (one more call per session).")
+  c:flag("--slots", "Say how many of each host's slots are used, of the limit the host itself says "
+    .. "(its RDP listener's MaxInstanceCount: one more call per host).")
   c:flag("--no-times", "Skip per-session times in JSON/CSV (one RPC call per host; the table never "
     .. "needs them).")
   c:option("--state", "Only sessions in this state."):count("*")
