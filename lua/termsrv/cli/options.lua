@@ -242,6 +242,8 @@ function M.build_parser()
   c:option("--min-idle", "Consider only sessions idle (or disconnected) at least this long.")
     :argname("DURATION")
   c:option("--exclude-user", "Never these users (glob)."):argname("GLOB"):count("*")
+  c:flag("--slots", "Also say how many of each host's slots were in use before, of the limit the host "
+    .. "itself says (its RDP listener's MaxInstanceCount: two more calls per host).")
   add_apply(c, true)
   c:flag("--no-wait", "Do not verify that each action took effect.")
   add_common(c)

@@ -24,15 +24,37 @@ local function slots(h, l)
   return t
 end
 
+--- A host's slots on their own (a listing with the listener, and the
+-- query): `{used=, limit=, unlimited=, why=}`, or nil, err.
+function M.host_slots(h)
+  local l, err = h:sessions{ all = true, times = false }
+  if not l then return nil, err end
+  return slots(h, l)
+end
+
+--- Makes the status records of JSON/CSV output carry a host's slots
+-- (`value.slots` of its result).
+function M.slot_status(ctx)
+  ctx.status_extra = { "slots_used", "slots_limit", "slots_unlimited", "slots_unknown" }
+  ctx.status_of = function(r)
+    local t = r.value and r.value.slots
+    if not t then return {} end
+    return { slots_used = t.used, slots_limit = t.limit, slots_unlimited = t.unlimited or false,
+             slots_unknown = t.why }
+  end
+end
+
 --- One line: "7 of 10 slots used", "7 slots used, no limit", or unknown and why.
-function M.slots_text(host, t)
+-- `when` ("before") follows "used".
+function M.slots_text(host, t, when)
+  local used = when and "used " .. when or "used"
   if t.limit then
-    return string.format("%s: %d of %d slots used (the host's limit)", host, t.used, t.limit)
+    return string.format("%s: %d of %d slots %s (the host's limit)", host, t.used, t.limit, used)
   end
   if t.unlimited then
-    return string.format("%s: %d slots used, no limit (the host's listener sets none)", host, t.used)
+    return string.format("%s: %d slots %s, no limit (the host's listener sets none)", host, t.used, used)
   end
-  return string.format("%s: %d slots used of an unknown limit (the host does not say: %s)", host, t.used,
+  return string.format("%s: %d slots %s of an unknown limit (the host does not say: %s)", host, t.used, used,
     t.why or "?")
 end
 
@@ -77,16 +99,7 @@ local function listing(ctx, args, opts, keep)
     -- what it shows is complete for this account)
     if r.value.partial then output.diag(ctx, "termsrv: " .. r.host .. ": " .. r.value.partial) end
   end
-  if args.slots then
-    -- JSON and CSV: in each host's status record
-    ctx.status_extra = { "slots_used", "slots_limit", "slots_unlimited", "slots_unknown" }
-    ctx.status_of = function(r)
-      local t = r.value and r.value.slots
-      if not t then return {} end
-      return { slots_used = t.used, slots_limit = t.limit, slots_unlimited = t.unlimited or false,
-               slots_unknown = t.why }
-    end
-  end
+  if args.slots then M.slot_status(ctx) end -- JSON and CSV: in each host's status record
   local streaming = output.stream(ctx, report.SESSION_FIELDS, "session", records_of, diagnose)
   local results = hosts.run_hosts(ctx, list)
   local all, outcomes = record.list{}, {}
@@ -102,10 +115,10 @@ local function listing(ctx, args, opts, keep)
 end
 
 -- After the table: a line per host that answered, with its slots.
-local function slot_lines(ctx, results)
+function M.slot_lines(ctx, results, when)
   for _, r in ipairs(results) do
-    if not output.host_err(r) and r.value.slots then
-      output.out(ctx, M.slots_text(r.host, r.value.slots) .. "\n")
+    if r.value and r.value.slots then
+      output.out(ctx, M.slots_text(r.host, r.value.slots, when) .. "\n")
     end
   end
 end
@@ -140,7 +153,7 @@ function M.sessions(ctx, args)
     if args.client then return sessions_with_client(items, multi, args.show_domain) end
     return report.qwinsta(items, { host = multi, domain = args.show_domain })
   end)
-  if args.slots then slot_lines(ctx, results) end
+  if args.slots then M.slot_lines(ctx, results) end
   return code
 end
 
