@@ -172,7 +172,7 @@ void harness_engine(const uint8_t *data, size_t n, int sealed, int parse, harnes
 
 const char *const harness_parser_names[HP_COUNT] = {
 	"all_sessions", "enum_result", "info_ex", "info12", "query_info8",
-	"legacy_enum", "processes", "client_data", "remote_address",
+	"legacy_enum", "processes", "client_data", "remote_address", "query_create",
 };
 
 int harness_parser_for(const char *pipe, int ctx, unsigned opnum)
@@ -242,6 +242,11 @@ int harness_parse(int which, const uint8_t *p, size_t n, const char **code)
 		break;
 	case HP_PROCESSES: rc = tsts_parse_processes(copy, n, &pl, &status, &ok, &e); break;
 	case HP_CLIENT_DATA: rc = tsts_parse_client_data(copy, n, &cl, &status, &e); break;
+	case HP_QUERY_CREATE: {
+		ts_create cd;
+		rc = tsts_parse_query_create(copy, n, &cd, &status, &ok, &e);
+		break;
+	}
 	default: rc = tsts_parse_remote_address(copy, n, &cl, &status, &e); break;
 	}
 	free(copy);

@@ -15,6 +15,7 @@ OPs (IDs are session ids):
   info:ID               RpcOpenSession + GetSessionInformationEx/Times/UserName/State,
                         and RpcGetSessionInformation
   query:ID              RpcWinStationQueryInformation class 8, decoded by offsets
+  create:ID[:LENGTH]    RpcWinStationQueryInformation class 0 (WINSTATIONCREATE, 8 bytes)
   client:ID             RCMPublic GetClientData / GetRemoteAddress / GetLastInputTime
   logoff:ID  disconnect:ID  connect:SRC:DST[:PASSWORD]  message:ID:TITLE:TEXT[:nowait]
   reset:ID  legacy-disconnect:ID  legacy-message:ID:TITLE:TEXT[:nowait]
@@ -249,6 +250,26 @@ def op_query(c, sid):
                    connect=q(80), disconnect=q(88), last_input=q(96), logon=q(104),
                    domain=T.wchars(i[1124:1160]), user=T.wchars(i[1160:1202]),
                    current_time=q(1208))
+    close_server(dce, handle)
+    return out
+
+
+def op_create(c, sid, length="8"):
+    """Class 0 (WinStationCreateData): WINSTATIONCREATE, MS-TSTS 6.5:
+    { ULONG fEnableWinStation : 1; ULONG MaxInstanceCount; }, 8 bytes."""
+    dce, handle = open_server(c)
+    req = T.RpcWinStationQueryInformation()
+    req["hServer"] = handle
+    req["LogonId"] = int(sid)
+    req["WinStationInformationClass"] = 0
+    req["pWinStationInformation"] = b"\0" * int(length)
+    req["WinStationInformationLength"] = int(length)
+    resp = request(dce, req)
+    out = {"result": resp["pResult"], "return": resp["ReturnValue"],
+           "return_length": resp["pReturnLength"]}
+    if resp["ReturnValue"]:
+        flags, count = struct.unpack_from("<II", blob(resp, "pWinStationInformation"), 0)
+        out.update(enabled=flags & 1, max_instance_count=count)
     close_server(dce, handle)
     return out
 

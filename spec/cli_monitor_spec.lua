@@ -97,7 +97,8 @@ describe("termsrv check and metrics", function()
       assert.equal("", err)
       assert.equal(0, code)
       assert.equal("TERMSRV OK - TS01: 6 in use, 3 disconnected, 2 stale (disconnected >= 8h), slots left unknown "
-        .. "(the connection limit is not known: --slots N) | 'in_use'=6;;;0 'disconnected'=3;;;0 'stale'=2;;;0\n",
+        .. "(the host does not say its connection limit: information class not supported "
+        .. "[STATUS_INVALID_INFO_CLASS]; give it with --slots N) | 'in_use'=6;;;0 'disconnected'=3;;;0 'stale'=2;;;0\n",
         out)
       local p = perfdata(out)
       assert.same({ value = 6, uom = "", warn = "", crit = "", min = "0", max = "" }, p.in_use)

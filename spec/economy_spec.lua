@@ -126,3 +126,41 @@ describe("connection economy", function()
     assert.same({ rpc_calls = n + 1, binds = 0, smb_round_trips = 3 * (n + 1) }, again)
   end)
 end)
+
+describe("connection economy of the host's connection limit (host:capacity)", function()
+  local function fresh()
+    return assert(termsrv.connect{ host = "127.0.0.1", port = port.TS01, user = env.user,
+      domain = env.domain, password = env.password })
+  end
+
+  it("a listing does not ask for it: no call more than before", function()
+    sim.clear_log(env)
+    local h <close> = fresh()
+    local n = #assert(h:sessions())
+    assert.same({ rpc_calls = n + 2, binds = 2, smb_round_trips = 3 * n + 16 }, cost("TS01"))
+  end)
+
+  it("after a listing with listeners: ONE RPC call and 3 SMB round trips", function()
+    local h <close> = fresh()
+    local list = assert(h:sessions{ all = true })
+    sim.clear_log(env)
+    local before = h:stats()
+    assert.is_true(assert(h:capacity{ sessions = list }).unlimited) -- TS01 here sets no limit
+    local c = cost("TS01")
+    io.write(string.format("\n  the connection limit after a listing: %d RPC call, %d SMB round trips\n",
+      c.rpc_calls, c.smb_round_trips))
+    assert.same({ rpc_calls = 1, binds = 0, smb_round_trips = 3 }, c)
+    assert.equals(3, h:stats().smb_round_trips - before.smb_round_trips)
+  end)
+
+  it("on its own, on a fresh handle: listing + bind + OpenServer + the query", function()
+    sim.clear_log(env)
+    local h <close> = fresh()
+    assert.is_true(assert(h:capacity()).unlimited)
+    local c = cost("TS01")
+    io.write(string.format("  the connection limit alone: %d RPC calls, %d binds, %d SMB round trips\n",
+      c.rpc_calls, c.binds, c.smb_round_trips))
+    assert.equals(c.smb_round_trips, h:stats().smb_round_trips)
+    assert.same({ rpc_calls = 3, binds = 2, smb_round_trips = 19 }, c)
+  end)
+end)

@@ -138,6 +138,53 @@ describe("RpcWinStationQueryInformation, class WinStationInformation", function(
   end)
 end)
 
+-- MS-TSTS 3.7.4.1.6, class WinStationCreateData (0): the buffer is a
+-- WINSTATIONCREATE (6.5 winsta.h: { ULONG fEnableWinStation : 1; ULONG
+-- MaxInstanceCount; }, 8 bytes: the bit field in the ULONG @0, bit 0, the
+-- count @4).
+describe("RpcWinStationQueryInformation, WinStationCreateData (WINSTATIONCREATE)", function()
+  local function stub(flags, max, returned, ok)
+    return string.pack("<I4I4I4", 0, 0x20000, 8) .. string.pack("<I4I4", flags, max)
+      .. string.pack("<I4B", returned or 8, ok == false and 0 or 1)
+  end
+
+  it("reads fEnableWinStation (bit 0 of the first ULONG) and MaxInstanceCount", function()
+    local c, status, ok = parse("query_create", stub(1, 10))
+    assert.is_true(ok)
+    assert.equals(0, status)
+    assert.same({ enabled = true, max_instance_count = 10 }, c)
+    -- the other 31 bits of the bit field's ULONG are not the flag
+    assert.same({ enabled = false, max_instance_count = 0xFFFFFFFF },
+      (parse("query_create", stub(0xFFFFFFFE, 0xFFFFFFFF))))
+  end)
+
+  it("the exact bytes of a vector", function()
+    local bytes = "\0\0\0\0" .. "\0\0\2\0" .. "\8\0\0\0" .. "\1\0\0\0" .. "\7\0\0\0" .. "\8\0\0\0" .. "\1"
+    assert.same({ enabled = true, max_instance_count = 7 }, (parse("query_create", bytes)))
+  end)
+
+  it("returns FALSE and pResult for a failed query, reading no structure", function()
+    local c, status, ok = parse("query_create", string.pack("<I4I4I4B", 0xC0000022, 0, 0, 0))
+    assert.is_false(ok)
+    assert.equals(0xC0000022, status)
+    assert.same({}, c)
+  end)
+
+  it("refuses a short buffer, a ReturnLength short of the structure, a NULL buffer and truncation", function()
+    local short = string.pack("<I4I4I4", 0, 0x20000, 4) .. string.pack("<I4", 1) .. string.pack("<I4B", 4, 1)
+    assert.is_nil((parse("query_create", short)))
+    -- TRUE with ReturnLength 0: our zero-filled buffer came back unsaid; not "0 instances"
+    assert.is_nil((parse("query_create", stub(0, 0, 0))))
+    assert.is_nil((parse("query_create", string.pack("<I4I4I4B", 0, 0, 8, 1))))
+    local full = stub(1, 10)
+    for cut = 0, #full - 1 do
+      assert.is_nil((parse("query_create", full:sub(1, cut))), "cut at " .. cut)
+    end
+    -- a conformance larger than the bytes present
+    assert.is_nil((parse("query_create", string.pack("<I4I4I4", 0, 0x20000, 0x7fffffff) .. full:sub(13))))
+  end)
+end)
+
 describe("RpcWinStationEnumerate (LOGONID array)", function()
   it("reads ids, names and states, and the next index", function()
     local function logonid(id, name, state) return string.pack("<I4", id) .. u16(name, 33) .. "\0\0" .. string.pack("<I4", state) end

@@ -375,6 +375,23 @@ static int l_server_time(lua_State *L)
 	return 1;
 }
 
+/* conn:create_data(id) -> {enabled=, max_instance_count=} | nil, err:
+ * the session's WINSTATIONCREATE (legacy class WinStationCreateData). */
+static int l_create_data(lua_State *L)
+{
+	lconn *lc = check_conn(L);
+	uint32_t id = check_id(L, 2);
+	ts_create cd;
+	ts_err e = {0};
+	if (ts_create_data(lc->c, id, &cd, &e) < 0)
+		return fail(L, &e, lc->host);
+	lua_createtable(L, 0, 2);
+	lua_pushboolean(L, cd.enabled);
+	lua_setfield(L, -2, "enabled");
+	set_int(L, "max_instance_count", cd.max_instances);
+	return 1;
+}
+
 static int l_client(lua_State *L)
 {
 	lconn *lc = check_conn(L);
@@ -622,7 +639,7 @@ static const luaL_Reg conn_methods[] = {
 	{"message", l_message},   {"processes", l_processes},
 	{"kill", l_kill},         {"shutdown", l_shutdown},
 	{"stats", l_stats},       {"pipes", l_pipes},
-	{"probe", l_probe},
+	{"probe", l_probe},       {"create_data", l_create_data},
 	{"close", l_close},       {NULL, NULL},
 };
 

@@ -69,7 +69,8 @@ static void push_sessions(lua_State *L, const ts_session_list *l)
 static int t_parse(lua_State *L)
 {
 	static const char *const kinds[] = {"all_sessions", "enum_result", "info_ex", "info12",
-		"query_info8", "legacy_enum", "processes", "client_data", "remote_address", NULL};
+		"query_info8", "legacy_enum", "processes", "client_data", "remote_address",
+		"query_create", NULL};
 	int k = luaL_checkoption(L, 1, NULL, kinds);
 	size_t n;
 	const uint8_t *p = (const uint8_t *)luaL_checklstring(L, 2, &n);
@@ -82,6 +83,20 @@ static int t_parse(lua_State *L)
 	ts_process_list pl = {0};
 	ts_client cl;
 	memset(&cl, 0, sizeof cl);
+	if (k == 9) {
+		ts_create cd;
+		if (tsts_parse_query_create(p, n, &cd, &status, &ok, &e) < 0)
+			return push_err(L, &e);
+		lua_createtable(L, 0, 2);
+		if (ok) {
+			lua_pushboolean(L, cd.enabled);
+			lua_setfield(L, -2, "enabled");
+			set_int(L, "max_instance_count", cd.max_instances);
+		}
+		lua_pushinteger(L, status);
+		lua_pushboolean(L, ok);
+		return 3;
+	}
 	switch (k) {
 	case 0: rc = tsts_parse_all_sessions(p, n, &l, &status, &e); break;
 	case 1: rc = tsts_parse_enum_result(p, n, &l, &status, &e); break;

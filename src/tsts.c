@@ -24,6 +24,7 @@
 #define WINSTATIONNAME_UNITS 33
 #define WINSTATIONINFORMATION_SIZE 1216  /* see tsts_parse_query_info8 */
 #define LOGONID_SIZE 76
+#define WINSTATIONCREATE_SIZE 8          /* see tsts_parse_query_create */
 #define TS_SYS_PROCESS_INFORMATION_SIZE 136
 #define MAX_PROCESSES 0x8000             /* BOUNDED_ULONG range in the IDL */
 #define MAX_SESSIONS 0x10000
@@ -332,6 +333,45 @@ int tsts_parse_query_info8(const uint8_t *p, size_t n, ts_session *s, uint32_t *
 	s->current_time = ld64(w + 1208);
 	s->has_user = 1;
 	s->has_times = 1;
+	return 0;
+}
+
+/* RpcWinStationQueryInformation (opnum 5), class WinStationCreateData (0).
+ * MS-TSTS 3.7.4.1.6: "pWinStationInformation points to a WINSTATIONCREATE
+ * structure, and WinStationInformationLength MUST be
+ * sizeof(WINSTATIONCREATE)". WINSTATIONCREATE (MS-TSTS 6.5, winsta.h):
+ *   typedef struct { ULONG fEnableWinStation : 1; ULONG MaxInstanceCount; }
+ * a C structure: the bit field takes a whole ULONG, so
+ *   @0 u32, bit 0 = fEnableWinStation (other bits unused)
+ *   @4 u32 MaxInstanceCount;  size 8.
+ * The response has the class-8 shape: pResult, the [in,out,unique] buffer
+ * (referent, conformance, bytes), pReturnLength, BOOLEAN. The buffer is the
+ * one we sent (zeros) with the server's bytes over it, so a TRUE answer
+ * whose ReturnLength does not cover the structure did not say anything: it
+ * is refused rather than read as "0 instances". */
+int tsts_parse_query_create(const uint8_t *p, size_t n, ts_create *c, uint32_t *status, int *ok,
+			    ts_err *e)
+{
+	rbuf r;
+	rb_init(&r, p, n);
+	*status = rb_u32(&r);
+	uint32_t ref = rb_u32(&r);
+	const uint8_t *buf = NULL;
+	uint32_t len = 0;
+	if (ref) {
+		len = rb_u32(&r);
+		buf = rb_take(&r, len);
+	}
+	rb_align(&r, 4);
+	uint32_t returned = rb_u32(&r);
+	if (legacy_tail(&r, ok) < 0)
+		return malformed(e, "RpcWinStationQueryInformation(WinStationCreateData)");
+	if (!*ok)
+		return 0;
+	if (!buf || len < WINSTATIONCREATE_SIZE || returned < WINSTATIONCREATE_SIZE)
+		return malformed(e, "RpcWinStationQueryInformation(WinStationCreateData)");
+	c->enabled = (ld32(buf) & 1u) != 0;
+	c->max_instances = ld32(buf + 4);
 	return 0;
 }
 
@@ -930,6 +970,36 @@ int ts_server_time(ts_conn *c, uint32_t probe_id, uint64_t *now, ts_err *e)
 		return -1;
 	*now = s.current_time;
 	return 0;
+}
+
+int ts_create_data(ts_conn *c, uint32_t id, ts_create *out, ts_err *e)
+{
+	memset(out, 0, sizeof *out);
+	if (legacy_handle(c, e) < 0)
+		return -1;
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	const char *m = "RpcWinStationQueryInformation(WinStationCreateData)";
+	wb_bytes(&q, c->server_handle, HANDLE_LEN);
+	wb_u32(&q, id);
+	wb_u32(&q, 0);            /* WinStationCreateData */
+	wb_u32(&q, 0x00020000);   /* referent of the [in,out,unique] buffer */
+	wb_u32(&q, WINSTATIONCREATE_SIZE);
+	(void)wb_reserve(&q, WINSTATIONCREATE_SIZE); /* zeros */
+	wb_align(&q, 4);
+	wb_u32(&q, WINSTATIONCREATE_SIZE);
+	int rc = call(c, TS_PIPE_LEGACY, 0, 5, m, &q, &a, e);
+	if (rc == 0) {
+		uint32_t status;
+		int ok;
+		rc = tsts_parse_query_create(a.p, a.len, out, &status, &ok, e);
+		if (rc == 0 && !ok)
+			rc = legacy_fail(e, status, m);
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
 }
 
 int ts_client_info(ts_conn *c, uint32_t id, ts_client *out, ts_err *e)

@@ -59,6 +59,12 @@ typedef struct ts_client {
 	int have_name, have_address;
 } ts_client;
 
+/* A listener's WINSTATIONCREATE (legacy class WinStationCreateData). */
+typedef struct ts_create {
+	int enabled;                /* fEnableWinStation */
+	uint32_t max_instances;     /* MaxInstanceCount, as the host sent it */
+} ts_create;
+
 void ts_session_list_free(ts_session_list *l);
 void ts_process_list_free(ts_process_list *l);
 
@@ -76,6 +82,8 @@ int tsts_parse_info12(const uint8_t *p, size_t n, ts_session *s, uint32_t *statu
 /* legacy: *ok is the BOOLEAN the method returned */
 int tsts_parse_query_info8(const uint8_t *p, size_t n, ts_session *s, uint32_t *status, int *ok,
 			   ts_err *e);
+int tsts_parse_query_create(const uint8_t *p, size_t n, ts_create *c, uint32_t *status, int *ok,
+			    ts_err *e);
 int tsts_parse_legacy_enum(const uint8_t *p, size_t n, ts_session_list *out, uint32_t *index,
 			   uint32_t *status, int *ok, ts_err *e);
 int tsts_parse_processes(const uint8_t *p, size_t n, ts_process_list *out, uint32_t *status,
@@ -126,6 +134,10 @@ int ts_session_info(ts_conn *c, uint32_t id, int prefer, ts_session *s, int *sou
 /* The server's current time (FILETIME) through legacy class 8 on any session. */
 int ts_server_time(ts_conn *c, uint32_t probe_id, uint64_t *now, ts_err *e);
 int ts_client_info(ts_conn *c, uint32_t id, ts_client *out, ts_err *e);
+/* A session's (normally a listener's, id >= 65536) WINSTATIONCREATE through
+ * legacy RpcWinStationQueryInformation class 0: one call (and OpenServer if
+ * the legacy handle is not open yet). */
+int ts_create_data(ts_conn *c, uint32_t id, ts_create *out, ts_err *e);
 
 /* Actions. Each returns 0, or -1 with e set to the server's answer. */
 int ts_reset(ts_conn *c, uint32_t id, int wait, ts_err *e);

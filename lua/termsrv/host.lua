@@ -360,6 +360,68 @@ function Host:server_time()
   return t
 end
 
+-- MaxInstanceCount values that mean "no limit". MS-TSTS does not name one;
+-- 0xFFFFFFFF is the registry's default for WinStations\RDP-Tcp
+-- MaxInstanceCount, and the "Limit number of connections" policy documents
+-- 999999 as "unlimited" (terminalserver.admx, TS_MAX_CON_POLICY).
+M.UNLIMITED_INSTANCES = { [0xFFFFFFFF] = true, [999999] = true }
+
+-- The listener whose limit counts: the RDP listener (RDP-Tcp) if the host
+-- lists one, else the lowest listener id.
+local function pick_listener(list)
+  local best
+  for _, r in ipairs(list) do
+    if r.id >= 65536 then
+      if (r.name or ""):lower() == "rdp-tcp" then return r end
+      if not best or r.id < best.id then best = r end
+    end
+  end
+  return best
+end
+
+--- What the host itself says about its connection limit: its RDP
+-- listener's MaxInstanceCount (WINSTATIONCREATE, legacy
+-- RpcWinStationQueryInformation class WinStationCreateData (0) on the
+-- listener's session id, MS-TSTS 3.7.4.1.6). One call on the legacy pipe
+-- (and its OpenServer if not open yet), plus a listing unless `opts` gives
+-- the listener.
+-- @tparam[opt] table opts `listener` (the listener's session id) or
+--   `sessions` (a listing with listeners: `h:sessions{all = true}`)
+-- @treturn[1] table `limit` (integer, nil when `unlimited`), `unlimited`,
+--   `enabled` (fEnableWinStation), `max_instance_count` (as sent),
+--   `listener` (id), `listener_name`, `source` (`"listener"`)
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error where Windows did not say: `no_listener` (none
+--   visible: not an administrator, or no RDP listener), `rdp_disabled` (no
+--   legacy pipe), `access_denied`, `not_supported` (the class is refused) ...
+function Host:capacity(opts)
+  opts = opts or {}
+  local c = conn(self)
+  local id, name = opts.listener, nil
+  if id == nil then
+    local list = opts.sessions
+    if list == nil then
+      local raw, err = c:list()
+      if not raw then return fail(self, err, "list sessions to find the listener") end
+      list = raw
+    end
+    local l = pick_listener(list)
+    if not l then
+      return nil, errors.new{ code = "no_listener", host = self.name, op = "read the connection limit",
+        message = "the host lists no listener session, so it does not say its connection limit",
+        hint = "an administrator of the host sees the RDP-Tcp listener; or give the limit (--slots N)" }
+    end
+    id, name = l.id, l.name
+  end
+  id = M.check_id(id, "host:capacity", 3)
+  local cd, err = c:create_data(id)
+  if not cd then return fail(self, err, "read the connection limit of listener " .. id) end
+  local n = cd.max_instance_count
+  local unlimited = M.UNLIMITED_INSTANCES[n] == true
+  return { limit = not unlimited and n or nil, unlimited = unlimited, enabled = cd.enabled,
+           max_instance_count = n, listener = id, listener_name = blank(name), source = "listener" }
+end
+
 --- Which pipes the host has (true/false; absent key = not tried yet).
 function Host:pipes()
   return conn(self):pipes()

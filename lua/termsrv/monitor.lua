@@ -175,7 +175,10 @@ end
 -- @tparam table t from `tally`
 -- @tparam table opts `thresholds` (key of `CHECKS` -> `{warn=, crit=}`
 --   ranges), `stale` (seconds), `slots` (the connection limit, nil when
---   unknown), `prefix` (of perfdata labels, e.g. `"TS01::"`)
+--   unknown), `slots_from` (`"host"` when the host said it: the text adds
+--   "N of M used"), `unlimited` (the host said it has no limit),
+--   `slots_unknown` (why the limit is not known, for the text),
+--   `prefix` (of perfdata labels, e.g. `"TS01::"`)
 -- @treturn table `state`, `text` (one line), `perf` (a list of perfdata items)
 function M.judge(t, opts)
   local th = opts.thresholds or {}
@@ -187,8 +190,12 @@ function M.judge(t, opts)
     local v, lim = values[c.key], th[c.key] or {}
     local piece
     if v == nil then
-      if c.key == "slots_left" then
-        piece = "slots left unknown (the connection limit is not known: --slots N)"
+      if c.key == "slots_left" and opts.unlimited then
+        -- no limit: no slot can run out, whatever the thresholds
+        piece = string.format("%d slots used, no limit (the host's listener sets none)", t.in_use)
+      elseif c.key == "slots_left" then
+        piece = "slots left unknown ("
+          .. (opts.slots_unknown or "the connection limit is not known: --slots N") .. ")"
         if lim.warn or lim.crit then
           state = M.worst(state, M.UNKNOWN)
           piece = "UNKNOWN: " .. piece
@@ -203,6 +210,9 @@ function M.judge(t, opts)
         piece = num(v) .. " " .. c.what
       end
       local notes = {}
+      if c.key == "slots_left" and opts.slots_from == "host" then
+        notes[1] = string.format("%d of %d used; the host's limit", t.in_use, opts.slots)
+      end
       if c.key == "stale" and opts.stale then
         notes[1] = "disconnected >= " .. duration.format(opts.stale)
       end
@@ -367,7 +377,8 @@ function M.families(hosts, opts)
     "Disconnected sessions whose disconnect time the host did not say.")
   family("termsrv_slots_used", "gauge", "Remote Desktop slots in use: sessions with a user, any state.")
   family("termsrv_slots_limit", "gauge",
-    "The host's connection limit, when known (given with --slots; absent when unknown).")
+    "The host's connection limit: --slots, else its RDP listener's MaxInstanceCount "
+      .. "(absent when unknown or unlimited).")
   if opts.stale then add("termsrv_stale_threshold_seconds", opts.stale) end
   for _, h in ipairs(hosts) do
     local host = { { "host", h.name } }

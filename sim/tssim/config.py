@@ -52,7 +52,8 @@ DEFAULT_SESSIONS = [
 DEFAULT_HOST = {"name": "TS01", "profile": "2019", "domain": "CORP", "max_sessions": 10}
 
 HOST_KEYS = {"name", "profile", "domain", "netbios_name", "dns_domain", "address", "port",
-             "clock_offset", "max_sessions", "accounts", "allow_smb_identity", "min_auth_level",
+             "clock_offset", "max_sessions", "max_instance_count", "listener_query", "accounts",
+             "allow_smb_identity", "min_auth_level",
              "faults", "processes", "sessions", "boot", "kerberos", "ntlm"}
 
 PORT_RANGE = (20000, 32000)      # below Linux's ephemeral range
@@ -123,6 +124,8 @@ def normalize(raw):
             "address": "127.0.0.1", "port": h.get("port"),
             "clock_offset": W.parse_duration(h.get("clock_offset", 0), what + ".clock_offset"),
             "max_sessions": h.get("max_sessions"),
+            "max_instance_count": h.get("max_instance_count"),
+            "listener_query": h.get("listener_query", "ok"),
             "allow_smb_identity": bool(h.get("allow_smb_identity", False)),
             "min_auth_level": int(h.get("min_auth_level", 6)),
             "accounts": _list(h.get("accounts", DEFAULT_ACCOUNTS), what + ".accounts"),

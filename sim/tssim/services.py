@@ -741,16 +741,31 @@ def winstation_information(host, s):
     return struct.pack("<HH", WSI_SIZE, 4) + bytes(info)
 
 
+# WINSTATIONCREATE (MS-TSTS 6.5 winsta.h) for class WinStationCreateData (0,
+# MS-TSTS 3.7.4.1.6): { ULONG fEnableWinStation : 1; ULONG MaxInstanceCount; }
+# in its C layout: the bit field in the ULONG at 0 (bit 0), the count at 4.
+CREATE_CLASS = 0
+WINSTATIONCREATE_SIZE = 8
+
+
+def create_data(host):
+    """The listener's WINSTATIONCREATE.  Every session of the host answers
+    with the RDP listener's (sessions inherit their listener's settings)."""
+    enabled, max_instances = host.listener_create()
+    return struct.pack("<II", 1 if enabled else 0, max_instances)
+
+
 def query_information(call, r):
     """RpcWinStationQueryInformation(hServer, [out] pResult, LogonId, Class,
     [in,out,unique,size_is(Length)] pWinStationInformation, [range(0,0x8000)]
     Length, [out] pReturnLength).
 
-    Only class 8 (WinStationInformation) is served: 1220 bytes (VARDATA_WIRE
-    + WINSTATIONINFORMATION).  Response: pResult, referent + MaxCount
+    Classes served: 8 (WinStationInformation): 1220 bytes (VARDATA_WIRE +
+    WINSTATIONINFORMATION); 0 (WinStationCreateData): WINSTATIONCREATE, 8
+    bytes (see create_data).  Response: pResult, referent + MaxCount
     (= Length) + Length bytes, u32 ReturnLength, BOOLEAN.  A short buffer
     gets STATUS_BUFFER_TOO_SMALL (its 2012 R2+ HRESULT) and ReturnLength
-    1220; other classes STATUS_INVALID_INFO_CLASS."""
+    the size needed; other classes STATUS_INVALID_INFO_CLASS."""
     call.conn.get_handle(r.context_handle(), "server")
     sid = r.u32()
     info_class = r.u32()
@@ -758,18 +773,26 @@ def query_information(call, r):
     length = r.ranged_u32(0, 0x8000)
     if buf is not None and len(buf) != length:
         raise BadStub("buffer conformance does not match WinStationInformationLength")
-    needed = 4 + WSI_SIZE
+    needed = WINSTATIONCREATE_SIZE if info_class == CREATE_CLASS else 4 + WSI_SIZE
     out = bytearray(buf or b"")
     with call.host.lock:
         status, s = call.session_access(sid)
-        if info_class != WSI_CLASS:
+        if info_class not in (WSI_CLASS, CREATE_CLASS) or \
+                (info_class == CREATE_CLASS and call.host.listener_query == "invalid_class"):
             result, returned = STATUS_INVALID_INFO_CLASS, 0
         elif status != "ok":
             result, returned = call.legacy(status), 0
+        elif info_class == CREATE_CLASS and call.host.listener_query == "denied":
+            result, returned = call.legacy("denied"), 0
         elif buf is None or length < needed:
             result, returned = call.legacy("too_small"), needed
+        elif info_class == CREATE_CLASS and length != needed:
+            # 3.7.4.1.6: the length MUST be sizeof(WINSTATIONCREATE)
+            result, returned = call.legacy("invalid"), 0
         else:
-            out[:needed] = winstation_information(call.host, s)
+            data = create_data(call.host) if info_class == CREATE_CLASS \
+                else winstation_information(call.host, s)
+            out[:needed] = data
             result, returned = STATUS_SUCCESS, needed
     w = Writer()
     w.u32(result)

@@ -16,6 +16,10 @@ STATES = ["Active", "Connected", "ConnectQuery", "Shadow", "Disconnected",
           "Idle", "Listen", "Reset", "Down", "Init"]
 STATE_ACTIVE, STATE_DISCONNECTED = 0, 4
 LISTENER_BASE = 65536
+# MaxInstanceCount of a listener with no limit (the registry's default for
+# WinStations\RDP-Tcp\MaxInstanceCount).
+UNLIMITED_INSTANCES = 0xFFFFFFFF
+LISTENER_QUERY = ("ok", "denied", "invalid_class")
 
 IDOK, IDCANCEL, IDABORT, IDRETRY, IDIGNORE, IDYES, IDNO = 1, 2, 3, 4, 5, 6, 7
 IDTIMEOUT, IDASYNC = 32000, 32001
@@ -201,6 +205,13 @@ class Host:
         self.dns_domain = spec["dns_domain"]
         self.clock_offset = float(spec.get("clock_offset", 0))
         self.max_sessions = spec.get("max_sessions")
+        self.max_instance_count = self._instances(spec.get("max_instance_count"))
+        # how legacy class WinStationCreateData answers: "ok", "denied"
+        # (access denied), "invalid_class" (a server that does not serve it)
+        self.listener_query = spec.get("listener_query", "ok")
+        if self.listener_query not in LISTENER_QUERY:
+            raise ConfigError("listener_query must be one of %s, not %r"
+                              % (", ".join(LISTENER_QUERY), self.listener_query))
         self.allow_smb_identity = bool(spec.get("allow_smb_identity", False))
         self.min_auth_level = int(spec.get("min_auth_level", 6))
         # {"keytab": path, "header_sign": bool}: accept Kerberos binds (types 9, 16)
@@ -359,6 +370,35 @@ class Host:
             s.disconnect_time = self.now()
             s.name = ""
 
+    @staticmethod
+    def _instances(value):
+        if value is None:
+            return None
+        if value == "unlimited":
+            return UNLIMITED_INSTANCES
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFFFFFF:
+            raise ConfigError("max_instance_count must be an integer 0..4294967295 or "
+                              "\"unlimited\", not %r" % (value,))
+        return value
+
+    def listener_create(self):
+        """The RDP listener's WINSTATIONCREATE: (fEnableWinStation,
+        MaxInstanceCount). The listener's own setting when the config gives
+        one; else the host's max_sessions (the limit rdp_login enforces), or
+        no limit at all."""
+        if self.max_instance_count is not None:
+            return True, self.max_instance_count
+        if self.max_sessions is not None:
+            return True, self.max_sessions
+        return True, UNLIMITED_INSTANCES
+
+    def connection_limit(self):
+        """The limit rdp_login enforces: the smaller of max_sessions and the
+        listener's MaxInstanceCount; None when neither sets one."""
+        limits = [n for n in (self.max_sessions, self.max_instance_count)
+                  if n is not None and n != UNLIMITED_INSTANCES]
+        return min(limits) if limits else None
+
     def user_session_count(self):
         """Sessions that count against the connection limit: every non-listener
         session with a user logged on, whatever its state (Windows counts
@@ -377,7 +417,8 @@ class Host:
                     s.state, s.name, s.connect_time = STATE_ACTIVE, station, now
                     s.disconnect_time, s.last_input_time = 0.0, now
                     return {"ok": True, "reconnected": True, "session": s.to_json()}
-            if self.max_sessions is not None and self.user_session_count() >= self.max_sessions:
+            limit = self.connection_limit()
+            if limit is not None and self.user_session_count() >= limit:
                 return {"ok": False,
                         "error": "The maximum number of connections has been exceeded"}
             self.next_station += 1
@@ -527,6 +568,8 @@ class Host:
                 "host": dict(self.describe(), domain=self.domain, netbios_name=self.netbios_name,
                              clock_offset=self.clock_offset, now=self.now(),
                              max_sessions=self.max_sessions,
+                             max_instance_count=self.max_instance_count,
+                             listener_query=self.listener_query,
                              allow_smb_identity=self.allow_smb_identity,
                              min_auth_level=self.min_auth_level,
                              accounts=[a.to_json() for a in self.accounts]),

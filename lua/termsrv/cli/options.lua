@@ -147,6 +147,8 @@ function M.build_parser()
   c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
   c:flag("--all", "Include the services session and listeners.")
   c:flag("--client", "Add client name and address (one more call per session).")
+  c:flag("--slots", "Say how many of each host's slots are used, of the limit the host itself says "
+    .. "(its RDP listener's MaxInstanceCount: one more call per host).")
   c:flag("--no-times", "Skip per-session times in JSON/CSV (one RPC call per host; the table never "
     .. "needs them).")
   c:option("--state", "Only sessions in this state."):count("*")
@@ -243,6 +245,8 @@ function M.build_parser()
   c:option("--min-idle", "Consider only sessions idle (or disconnected) at least this long.")
     :argname("DURATION")
   c:option("--exclude-user", "Never these users (glob)."):argname("GLOB"):count("*")
+  c:flag("--slots", "Also say how many of each host's slots were in use before, of the limit the host "
+    .. "itself says (its RDP listener's MaxInstanceCount: two more calls per host).")
   add_apply(c, true)
   c:flag("--no-wait", "Do not verify that each action took effect.")
   add_common(c)
@@ -289,14 +293,15 @@ function M.build_parser()
     c:option("--warning-stale", "Stale sessions (see --stale): warning range.")
       :argname("RANGE"):convert(range),
     c:option("--critical-stale", "... critical range."):argname("RANGE"):convert(range),
-    c:option("--warning-slots-left", "Slots left of --slots (e.g. 2: warns below 2): warning range.")
+    c:option("--warning-slots-left", "Slots left of the limit (e.g. 2: warns below 2): warning range.")
       :argname("RANGE"):convert(range),
     c:option("--critical-slots-left", "... critical range."):argname("RANGE"):convert(range))
   c:group("Counting",
     c:option("--stale", "Disconnected at least this long is stale (default 8h).", "8h")
       :argname("DURATION"):convert(duration_opt),
-    c:option("--slots", "The host's connection limit (its RDP 'limit number of connections'); "
-      .. "without it slots left are unknown: termsrv does not guess it.")
+    c:option("--slots", "The host's connection limit. Without it the host is asked (its RDP "
+      .. "listener's MaxInstanceCount, one more call); where it does not say, slots left are unknown: "
+      .. "termsrv does not guess.")
       :argname("N"):convert(slots),
     c:option("--error-state", "State of a host that cannot be asked (unreachable, logon refused, "
       .. "timeout): unknown (default) or critical.", "unknown"):choices{ "unknown", "critical" })
@@ -311,7 +316,8 @@ function M.build_parser()
   c:argument("target", HOSTS_HELP):args("*"):argname("HOST")
   c:option("--stale", "Disconnected at least this long is stale (default 8h).", "8h")
     :argname("DURATION"):convert(duration_opt)
-  c:option("--slots", "The hosts' connection limit, exported as termsrv_slots_limit (absent without it).")
+  c:option("--slots", "The hosts' connection limit, exported as termsrv_slots_limit; without it each "
+    .. "host's own (its RDP listener's MaxInstanceCount), absent where the host does not say or has none.")
     :argname("N"):convert(slots)
   c:option("-o --output", "Write to FILE atomically (temp file + rename) instead of standard output.")
     :argname("FILE")

@@ -111,6 +111,13 @@ function M.status_record(r, records)
   return t
 end
 
+local function util_concat(a, b)
+  local t = {}
+  for _, v in ipairs(a) do t[#t + 1] = v end
+  for _, v in ipairs(b) do t[#t + 1] = v end
+  return t
+end
+
 local function flush(ctx) if ctx.stdout.flush then ctx.stdout:flush() end end
 
 --- With `--format json` or `csv`, sets `ctx.on_host` so that each host's
@@ -128,7 +135,18 @@ function M.stream(ctx, fields, kind, records_of, each)
   end
   local columns = { "type" }
   local have = { type = true }
-  for _, list in ipairs{ fields, M.STATUS_FIELDS } do
+  -- a command may add columns to the status records (ctx.status_extra,
+  -- filled by ctx.status_of(result))
+  local status_fields = M.STATUS_FIELDS
+  if ctx.status_extra then
+    status_fields = util_concat(M.STATUS_FIELDS, ctx.status_extra)
+  end
+  local function status_of(r, n)
+    local st = M.status_record(r, n)
+    if ctx.status_of then for k, v in pairs(ctx.status_of(r)) do st[k] = v end end
+    return st
+  end
+  for _, list in ipairs{ fields, status_fields } do
     for _, k in ipairs(list) do
       if not have[k] then columns[#columns + 1], have[k] = k, true end
     end
@@ -140,13 +158,13 @@ function M.stream(ctx, fields, kind, records_of, each)
     local items = records_of(r) or {}
     if fmt == "json" then
       if #items > 0 then M.out(ctx, report.jsonl(items, { fields = fields })) end
-      local st = M.status_record(r, #items)
-      for _, k in ipairs(M.STATUS_FIELDS) do if st[k] == nil then st[k] = json.null end end
-      M.out(ctx, json.encode(st, M.STATUS_FIELDS) .. "\n")
+      local st = status_of(r, #items)
+      for _, k in ipairs(status_fields) do if st[k] == nil then st[k] = json.null end end
+      M.out(ctx, json.encode(st, status_fields) .. "\n")
     else
       local rows = report.rows(items, { fields = fields })
       for _, row in ipairs(rows) do row.type = kind end
-      rows[#rows + 1] = M.status_record(r, #items)
+      rows[#rows + 1] = status_of(r, #items)
       local csv = report.csv(rows, { fields = columns })
       M.out(ctx, (csv:gsub("^[^\n]*\n", ""))) -- the header went out first
     end

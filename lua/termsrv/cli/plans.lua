@@ -82,6 +82,7 @@ end
 -- A SIGINT or SIGTERM stops the run: no action starts after it, the one in
 -- flight finishes and is audited; `ctx.stopped` then holds the signal.
 -- @tparam table o `apply`, `audit` (path), `wait`, `extra` (options for every action),
+--   `slots` (a function(h) -> a host's slots, read before planning: kept in `value.slots`),
 --   `ids` (the session ids given on the command line: listed with services and listeners,
 --   and reported when absent)
 function M.run_policy(ctx, pol, o)
@@ -93,9 +94,11 @@ function M.run_policy(ctx, pol, o)
   end
   local results = hosts.run_hosts(ctx, function(h)
     if o.apply then stop.begin() end -- in a worker: its own trap
+    -- the host's slots before anything is done (free-slots --slots)
+    local slots = o.slots and o.slots(h) or nil
     local p, perr = plan.make({ h }, pol, { all = o.ids ~= nil or nil })
     if not p then return { err = perr } end
-    local v = { plan = plan_data(p) }
+    local v = { plan = plan_data(p), slots = slots }
     if #p.errors > 0 then v.err = p.errors[1].err end
     local missing = o.ids and missing_ids(h, p, o.ids) or {}
     -- named ids are judged one by one: what else the account sees does not matter

@@ -2,12 +2,61 @@
 -- @module termsrv.cli.commands.listings
 
 local hosts = require "termsrv.cli.hosts"
+local monitor = require "termsrv.monitor"
 local output = require "termsrv.cli.output"
 local record = require "termsrv.record"
 local report = require "termsrv.report"
 local util = require "termsrv.cli.util"
 
 local M = {}
+
+-- Slots of a host (--slots): those in use (sessions with a user, any
+-- state) and what the host says its limit is; `why` when it does not say.
+local function slots(h, l)
+  local t = { used = monitor.tally(l).in_use }
+  local cap, err = h:capacity{ sessions = l }
+  if cap then
+    t.limit, t.unlimited = cap.limit, cap.unlimited
+  else
+    t.why = tostring(err.message or err.code):gsub("^RpcWinStation%w*%b(): ", "")
+      .. (err.status_name and " [" .. err.status_name .. "]" or "")
+  end
+  return t
+end
+
+--- A host's slots on their own (a listing with the listener, and the
+-- query): `{used=, limit=, unlimited=, why=}`, or nil, err.
+function M.host_slots(h)
+  local l, err = h:sessions{ all = true, times = false }
+  if not l then return nil, err end
+  return slots(h, l)
+end
+
+--- Makes the status records of JSON/CSV output carry a host's slots
+-- (`value.slots` of its result).
+function M.slot_status(ctx)
+  ctx.status_extra = { "slots_used", "slots_limit", "slots_unlimited", "slots_unknown" }
+  ctx.status_of = function(r)
+    local t = r.value and r.value.slots
+    if not t then return {} end
+    return { slots_used = t.used, slots_limit = t.limit, slots_unlimited = t.unlimited or false,
+             slots_unknown = t.why }
+  end
+end
+
+--- One line: "7 of 10 slots used", "7 slots used, no limit", or unknown and why.
+-- `when` ("before") follows "used".
+function M.slots_text(host, t, when)
+  local used = when and "used " .. when or "used"
+  if t.limit then
+    return string.format("%s: %d of %d slots %s (the host's limit)", host, t.used, t.limit, used)
+  end
+  if t.unlimited then
+    return string.format("%s: %d slots %s, no limit (the host's listener sets none)", host, t.used, used)
+  end
+  return string.format("%s: %d slots %s of an unknown limit (the host does not say: %s)", host, t.used, used,
+    t.why or "?")
+end
 
 -- The sessions of every host that pass --state/--user (and `keep`), and
 -- the exit code. With JSON or CSV they stream out as each host finishes
@@ -22,13 +71,19 @@ local function listing(ctx, args, opts, keep)
     filter = util.compile(sel)
   end
   local function list(h)
-    local l, err = h:sessions(opts)
+    -- --slots needs the listener: list it too (no call more), show it only with --all
+    local o = opts
+    if args.slots then o = util.copy(opts); o.all = true end
+    local l, err = h:sessions(o)
     if not l then return { err = err } end
     local kept = {}
     for _, s in ipairs(l) do
-      if not filter or filter:match(s) then kept[#kept + 1] = s end
+      if (not filter or filter:match(s)) and (opts.all or not args.slots or
+          (s.kind ~= "listener" and s.kind ~= "services")) then
+        kept[#kept + 1] = s
+      end
     end
-    return { sessions = kept, problems = l.errors, partial = l.partial }
+    return { sessions = kept, problems = l.errors, partial = l.partial, slots = args.slots and slots(h, l) }
   end
   local function records_of(r)
     local t = {}
@@ -44,6 +99,7 @@ local function listing(ctx, args, opts, keep)
     -- what it shows is complete for this account)
     if r.value.partial then output.diag(ctx, "termsrv: " .. r.host .. ": " .. r.value.partial) end
   end
+  if args.slots then M.slot_status(ctx) end -- JSON and CSV: in each host's status record
   local streaming = output.stream(ctx, report.SESSION_FIELDS, "session", records_of, diagnose)
   local results = hosts.run_hosts(ctx, list)
   local all, outcomes = record.list{}, {}
@@ -55,7 +111,16 @@ local function listing(ctx, args, opts, keep)
       outcomes[i] = #(r.value.problems or {}) > 0 and "partial" or "ok"
     end
   end
-  return all, output.exit_of(outcomes)
+  return all, output.exit_of(outcomes), results
+end
+
+-- After the table: a line per host that answered, with its slots.
+function M.slot_lines(ctx, results, when)
+  for _, r in ipairs(results) do
+    if r.value and r.value.slots then
+      output.out(ctx, M.slots_text(r.host, r.value.slots, when) .. "\n")
+    end
+  end
 end
 
 local SESSION_CLIENT_HEAD = { "SESSIONNAME", "USERNAME", "ID", "STATE", "IDLE", "CLIENT", "ADDRESS" }
@@ -81,13 +146,14 @@ end
 function M.sessions(ctx, args)
   -- the qwinsta table shows no times: skip the per-session call for it
   local times = not args.no_times and (ctx.format ~= "table" or args.client)
-  local recs, code = listing(ctx, args, { all = args.all, times = times, client = args.client })
+  local recs, code, results = listing(ctx, args, { all = args.all, times = times, client = args.client })
   if code == output.EXIT_FAILED or ctx.streamed then return code end
   local multi = #ctx.hosts > 1
   output.emit(ctx, recs, function(items)
     if args.client then return sessions_with_client(items, multi, args.show_domain) end
     return report.qwinsta(items, { host = multi, domain = args.show_domain })
   end)
+  if args.slots then M.slot_lines(ctx, results) end
   return code
 end
 

@@ -23,22 +23,6 @@ function M.unknown(ctx, msg)
   return monitor.UNKNOWN
 end
 
--- The function each host runs: counts of its sessions (with the times the
--- ages need), or the error; a listing that cannot see every session is an
--- error here, since its counts would be too low.
-local function survey(stale)
-  return function(h)
-    local l, err = h:sessions{ all = false, times = true }
-    if not l then return { err = err } end
-    if l.partial then
-      return { err = errors.new{ code = "access_denied", host = h.name, op = "list sessions",
-        message = l.partial, hint = "use an account that administers the host: counts of only some "
-          .. "sessions would be wrong" } }
-    end
-    return { tally = monitor.tally(l, stale), problems = l.errors and #l.errors or 0 }
-  end
-end
-
 -- The one-line text of a host's error, without its host name (the line
 -- names the host already).
 local function error_text(e)
@@ -50,6 +34,48 @@ local function error_text(e)
     t.hint = "the host or the network is slow or hung; raise --host-timeout if it is only slow"
   end
   return tostring(setmetatable(t, errors.Error))
+end
+
+-- The function each host runs: counts of its sessions (with the times the
+-- ages need), or the error; a listing that cannot see every session is an
+-- error here, since its counts would be too low. With `capacity` (no
+-- --slots given) it also asks the host for its connection limit, on the
+-- listener of the same listing (one more call); `capacity_unknown` says
+-- why when the host does not say.
+local function survey(stale, capacity)
+  return function(h)
+    local l, err = h:sessions{ all = capacity, times = true }
+    if not l then return { err = err } end
+    if l.partial then
+      return { err = errors.new{ code = "access_denied", host = h.name, op = "list sessions",
+        message = l.partial, hint = "use an account that administers the host: counts of only some "
+          .. "sessions would be wrong" } }
+    end
+    local v = { tally = monitor.tally(l, stale), problems = l.errors and #l.errors or 0 }
+    if capacity then
+      local cap, cerr = h:capacity{ sessions = l }
+      if cap then
+        v.capacity = { limit = cap.limit, unlimited = cap.unlimited }
+      else
+        -- the reason in a few words: what Windows answered, not which call
+        local why = tostring(cerr.message or cerr.code):gsub("^RpcWinStation%w*%b(): ", "")
+        if cerr.status_name then why = why .. " [" .. cerr.status_name .. "]" end
+        v.capacity_unknown = { code = cerr.code, text = why }
+      end
+    end
+    return v
+  end
+end
+
+-- The connection limit a host's counts are judged against: --slots, else
+-- what the host said. -> slots, from ("option"/"host"), unlimited, why unknown
+local function slots_of(args, value)
+  if args.slots then return args.slots, "option" end
+  local cap = value.capacity
+  if cap then return cap.limit, "host", cap.unlimited end
+  local u = value.capacity_unknown
+  return nil, nil, false,
+    u and ("the host does not say its connection limit: " .. u.text .. "; give it with --slots N")
 end
 
 local function thresholds(args)
@@ -64,7 +90,7 @@ function M.check(ctx, args)
   local th = thresholds(args)
   if not ctx.host_timeout then ctx.host_timeout = M.CHECK_HOST_TIMEOUT end
   local error_state = args.error_state == "critical" and monitor.CRITICAL or monitor.UNKNOWN
-  local results = hosts.run_hosts(ctx, survey(args.stale))
+  local results = hosts.run_hosts(ctx, survey(args.stale, args.slots == nil))
   local multi = #results > 1
   local judged, totals, answered = {}, { in_use = 0, disconnected = 0, stale = 0 }, 0
   for i, r in ipairs(results) do
@@ -73,7 +99,9 @@ function M.check(ctx, args)
       judged[i] = { name = r.host, state = error_state, text = error_text(e) }
     else
       local t = r.value.tally
-      local j = monitor.judge(t, { thresholds = th, stale = args.stale, slots = args.slots,
+      local slots, from, unlimited, why = slots_of(args, r.value)
+      local j = monitor.judge(t, { thresholds = th, stale = args.stale, slots = slots, slots_from = from,
+                                   unlimited = unlimited, slots_unknown = why,
                                    prefix = multi and r.host .. "::" or nil })
       if r.value.problems > 0 then
         j.text = j.text .. string.format(" (%d session detail%s could not be read)", r.value.problems,
@@ -135,12 +163,13 @@ function M.write_atomic(path, data)
 end
 
 function M.metrics(ctx, args)
-  local results = hosts.run_hosts(ctx, survey(args.stale))
+  local results = hosts.run_hosts(ctx, survey(args.stale, args.slots == nil))
   output.report_host_errors(ctx, results)
   local list, outcomes = {}, {}
   for i, r in ipairs(results) do
     local e = output.host_err(r)
-    list[i] = { name = r.host, up = e == nil, duration = r.duration, slots = args.slots,
+    list[i] = { name = r.host, up = e == nil, duration = r.duration,
+                slots = not e and (slots_of(args, r.value)) or args.slots,
                 tally = not e and r.value.tally or nil,
                 error_code = e and (type(e) == "table" and e.code or "error") or nil }
     outcomes[i] = e and "failed" or "ok"

@@ -3,6 +3,7 @@
 -- @module termsrv.cli.commands.policies
 
 local audit = require "termsrv.cli.audit"
+local listings = require "termsrv.cli.commands.listings"
 local output = require "termsrv.cli.output"
 local plans = require "termsrv.cli.plans"
 local policy = require "termsrv.policy"
@@ -106,8 +107,16 @@ function M.free_slots(ctx, args)
   if not ok then util.usage_error(tostring(p)) end
   local path = audit.prepare(ctx, args, apply)
   if path == nil then return output.EXIT_FAILED end
-  local results = plans.run_policy(ctx, p, { apply = apply, audit = path, wait = not args.no_wait })
-  return plans.finish_policy(ctx, results, p.name, p.free_slots, apply)
+  local slots
+  if args.slots then
+    listings.slot_status(ctx)
+    slots = function(h) return (listings.host_slots(h)) end
+  end
+  local results = plans.run_policy(ctx, p, { apply = apply, audit = path, wait = not args.no_wait,
+                                             slots = slots })
+  local code = plans.finish_policy(ctx, results, p.name, p.free_slots, apply)
+  if args.slots and ctx.format == "table" then listings.slot_lines(ctx, results, "before") end
+  return code
 end
 
 return M
