@@ -1,7 +1,7 @@
 --- The command-line grammar (argparse): commands, options, help texts.
 -- @module termsrv.cli.options
 
-local argparse = require "argparse"
+local argparse = require("termsrv.need").need("argparse")
 local duration = require "termsrv.duration"
 local monitor = require "termsrv.monitor"
 
