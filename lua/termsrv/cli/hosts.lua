@@ -10,7 +10,7 @@ local M = {}
 
 local usage_error = util.usage_error
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- host specs
 
 --- One host spec from `ADDRESS[:PORT]` or `LABEL=ADDRESS[:PORT]` (see
@@ -25,9 +25,9 @@ function M.parse_hosts_file(text, default_port, where)
   return fleet.parse_hosts(text, where, default_port or 445)
 end
 
---- Splits the positional targets into host specs (with those of `--hosts`
--- files, each host once) and integers (session ids, pids). Bad ones are
--- usage errors.
+--- Splits the positional targets into host specs and integers.
+-- The host specs include those of `--hosts` files, each host once; the
+-- integers are session ids or pids. Bad ones are usage errors.
 -- @treturn {table,...} host specs
 -- @treturn {integer,...} numbers
 function M.targets(ctx, args, numbers_allowed)
@@ -73,7 +73,7 @@ function M.targets(ctx, args, numbers_allowed)
   return uniq, nums
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- running a function on every host
 
 --- Runs `fn(h, spec)` on every host of `ctx.hosts` with a connected handle,
