@@ -50,6 +50,9 @@ describe("the rockspec", function()
     assert.same({ "lua >= 5.4, < 5.5", "dkjson >= 2.5", "argparse >= 0.7" }, spec.dependencies)
   end)
 
+  -- the version the code says (termsrv.core.version) is the next or the last
+  -- release: its rockspec builds what the scm one builds (regenerate it with
+  -- `luarocks new_version termsrv-scm-1.rockspec X.Y.Z --tag=vX.Y.Z` in rockspecs/)
   it("has a release rockspec for this version: the same build, from the tag v" .. core.version, function()
     local scm = load_rockspec("termsrv-scm-1.rockspec")
     local rel = load_rockspec("rockspecs/termsrv-" .. core.version .. "-1.rockspec")
@@ -88,6 +91,9 @@ describe("installing with luarocks", function()
     -- the modules came from the tree, not from the checkout
     local where = sh(run .. "lua5.4 -e 'print(package.searchpath(\"termsrv.cli\", package.path))'")
     assert.equals(tree .. "/share/lua/5.4/termsrv/cli.lua\n", where)
+    -- and the REPL's help works there, without LDoc or the checkout
+    local help = sh(run .. "lua5.4 -e 'require(\"termsrv\").help(\"Host:sessions\")'")
+    assert.equals("Host:sessions([opts])  (termsrv.host)  Lists the sessions of the host.\n", help)
   end)
 
   it("a release rockspec builds from its git tag", function()
