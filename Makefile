@@ -34,7 +34,7 @@ KIT      := $(BUILD)/termsrv/testkit.so
 PROC     := $(BUILD)/termsrv/proc.so
 export TERMSRV_BUILD := $(BUILD)
 
-.PHONY: all deps test demo lint clean bench doc
+.PHONY: all deps test demo lint clean bench doc rockspec
 all: $(SO) $(PROC)
 
 deps:
@@ -63,6 +63,12 @@ demo: deps
 	@set -e; eval "$$(sim/start)"; trap 'sim/stop "$$TERMSRV_SIM_DIR"' EXIT; \
 	  TERMSRV_USER="$$TERMSRV_SIM_DOMAIN\\$$TERMSRV_SIM_USER" TERMSRV_PASSWORD="$$TERMSRV_SIM_PASSWORD" \
 	  $(LUA) examples/demo.lua "$$TERMSRV_SIM_HOST:$$TERMSRV_SIM_PORT" "$$TERMSRV_SIM_NAME"
+
+# The rockspec of release X.Y.Z (tag vX.Y.Z), from the scm one: make rockspec VERSION=X.Y.Z
+rockspec:
+	@test -n "$(VERSION)" || { echo "usage: make rockspec VERSION=X.Y.Z" >&2; exit 64; }
+	cd rockspecs && luarocks --lua-version=5.4 new_version ../termsrv-scm-1.rockspec $(VERSION) --tag=v$(VERSION) \
+	  && rm -f termsrv-scm-1.rockspec
 
 # The API reference (config.ld; doc/ is not committed) and the table
 # termsrv.help prints (lua/termsrv/helpdata.lua, committed: an installed

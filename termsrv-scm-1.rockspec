@@ -3,9 +3,8 @@ package = "termsrv"
 version = "scm-1"
 -- `luarocks make` builds from a checkout and ignores `source`; `luarocks
 -- build termsrv-scm-1.rockspec` clones main. A release's rockspec is this
--- file with a version and a tag (README "Install"):
---   luarocks new_version termsrv-scm-1.rockspec X.Y.Z --tag=vX.Y.Z
--- which writes termsrv-X.Y.Z-1.rockspec; rockspecs/ keeps the released ones.
+-- file with a version and a tag, made by `make rockspec VERSION=X.Y.Z`
+-- (luarocks new_version ... --tag=vX.Y.Z) in rockspecs/ (README "Install").
 source = { url = "git+https://github.com/termsrv/termsrv.git" }
 description = {
   summary = "List and clean up Remote Desktop sessions on Windows hosts from Linux",

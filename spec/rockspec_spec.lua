@@ -52,7 +52,7 @@ describe("the rockspec", function()
 
   -- the version the code says (termsrv.core.version) is the next or the last
   -- release: its rockspec builds what the scm one builds (regenerate it with
-  -- `luarocks new_version termsrv-scm-1.rockspec X.Y.Z --tag=vX.Y.Z` in rockspecs/)
+  -- `make rockspec VERSION=X.Y.Z`)
   it("has a release rockspec for this version: the same build, from the tag v" .. core.version, function()
     local scm = load_rockspec("termsrv-scm-1.rockspec")
     local rel = load_rockspec("rockspecs/termsrv-" .. core.version .. "-1.rockspec")
