@@ -76,6 +76,7 @@ rockspec:
 # both are up to date and that every public function is documented.
 LDOC ?= ldoc
 doc:
+	@rm -rf doc
 	@out=$$($(LDOC) . 2>&1) || { echo "$$out" >&2; exit 1; }; \
 	  warn=$$(echo "$$out" | grep -v -e '^reading configuration' -e '^output written'); \
 	  if [ -n "$$warn" ]; then echo "$$warn" >&2; echo "make doc: LDoc warnings" >&2; exit 1; fi
@@ -83,7 +84,7 @@ doc:
 	@echo "doc/index.html, lua/termsrv/helpdata.lua"
 
 lint:
-	luacheck -q lua spec examples bench sim bin/termsrv .busted
+	luacheck -q lua spec examples bench sim bin/termsrv .busted doc-src/helpgen.lua config.ld
 
 clean:
 	rm -rf $(BUILD) build-*
