@@ -34,7 +34,7 @@ KIT      := $(BUILD)/termsrv/testkit.so
 PROC     := $(BUILD)/termsrv/proc.so
 export TERMSRV_BUILD := $(BUILD)
 
-.PHONY: all deps test demo lint clean bench
+.PHONY: all deps test demo lint clean bench doc rockspec
 all: $(SO) $(PROC)
 
 deps:
@@ -64,8 +64,27 @@ demo: deps
 	  TERMSRV_USER="$$TERMSRV_SIM_DOMAIN\\$$TERMSRV_SIM_USER" TERMSRV_PASSWORD="$$TERMSRV_SIM_PASSWORD" \
 	  $(LUA) examples/demo.lua "$$TERMSRV_SIM_HOST:$$TERMSRV_SIM_PORT" "$$TERMSRV_SIM_NAME"
 
+# The rockspec of release X.Y.Z (tag vX.Y.Z), from the scm one: make rockspec VERSION=X.Y.Z
+rockspec:
+	@test -n "$(VERSION)" || { echo "usage: make rockspec VERSION=X.Y.Z" >&2; exit 64; }
+	cd rockspecs && luarocks --lua-version=5.4 new_version ../termsrv-scm-1.rockspec $(VERSION) --tag=v$(VERSION) \
+	  && rm -f termsrv-scm-1.rockspec
+
+# The API reference (config.ld; doc/ is not committed) and the table
+# termsrv.help prints (lua/termsrv/helpdata.lua, committed: an installed
+# tree has no LDoc). Any LDoc warning fails; spec/doc_spec.lua checks that
+# both are up to date and that every public function is documented.
+LDOC ?= ldoc
+doc:
+	@rm -rf doc
+	@out=$$($(LDOC) . 2>&1) || { echo "$$out" >&2; exit 1; }; \
+	  warn=$$(echo "$$out" | grep -v -e '^reading configuration' -e '^output written'); \
+	  if [ -n "$$warn" ]; then echo "$$warn" >&2; echo "make doc: LDoc warnings" >&2; exit 1; fi
+	@TERMSRV_HELPDATA=lua/termsrv/helpdata.lua LUA_PATH='./doc-src/?.lua;;' $(LDOC) --filter helpgen.write . >/dev/null
+	@echo "doc/index.html, lua/termsrv/helpdata.lua"
+
 lint:
-	luacheck -q lua spec examples bench sim bin/termsrv .busted
+	luacheck -q lua spec examples bench sim bin/termsrv .busted doc-src/helpgen.lua config.ld
 
 clean:
 	rm -rf $(BUILD) build-*

@@ -1,7 +1,11 @@
 rockspec_format = "3.0"
 package = "termsrv"
 version = "scm-1"
-source = { url = "git+file:///termsrv" } -- `luarocks make` builds from the checkout
+-- `luarocks make` builds from a checkout and ignores `source`; `luarocks
+-- build termsrv-scm-1.rockspec` clones main. A release's rockspec is this
+-- file with a version and a tag, made by `make rockspec VERSION=X.Y.Z`
+-- (luarocks new_version ... --tag=vX.Y.Z) in rockspecs/ (README "Install").
+source = { url = "git+https://github.com/termsrv/termsrv.git" }
 description = {
   summary = "List and clean up Remote Desktop sessions on Windows hosts from Linux",
   detailed = [[
@@ -12,9 +16,9 @@ description = {
   ]],
   license = "MIT",
 }
--- Debian provides these; luarocks cannot see Debian's Lua packages, so
--- lua-dkjson and lua-argparse are installed with apt (see .ci/install-deps).
-dependencies = { "lua >= 5.4, < 5.5" }
+-- luarocks cannot see Debian's Lua packages: with lua-dkjson and
+-- lua-argparse installed by apt, build with --deps-mode=none (README "Install").
+dependencies = { "lua >= 5.4, < 5.5", "dkjson >= 2.5", "argparse >= 0.7" }
 external_dependencies = {
   SMBCLIENT = { header = "samba-4.0/libsmbclient.h", library = "smbclient" },
   NETTLE = { header = "nettle/arcfour.h", library = "nettle" },
@@ -45,6 +49,9 @@ build = {
     ["termsrv.report"] = "lua/termsrv/report.lua",
     ["termsrv.audit"] = "lua/termsrv/audit.lua",
     ["termsrv.json"] = "lua/termsrv/json.lua",
+    ["termsrv.need"] = "lua/termsrv/need.lua",
+    ["termsrv.help"] = "lua/termsrv/help.lua",
+    ["termsrv.helpdata"] = "lua/termsrv/helpdata.lua",
     ["termsrv.fleet"] = "lua/termsrv/fleet.lua",
     ["termsrv.progress"] = "lua/termsrv/progress.lua",
     ["termsrv.serialize"] = "lua/termsrv/serialize.lua",
@@ -59,6 +66,7 @@ build = {
     ["termsrv.cli.hosts"] = "lua/termsrv/cli/hosts.lua",
     ["termsrv.cli.audit"] = "lua/termsrv/cli/audit.lua",
     ["termsrv.cli.plans"] = "lua/termsrv/cli/plans.lua",
+    ["termsrv.cli.stop"] = "lua/termsrv/cli/stop.lua",
     ["termsrv.cli.commands.listings"] = "lua/termsrv/cli/commands/listings.lua",
     ["termsrv.cli.commands.sessions"] = "lua/termsrv/cli/commands/sessions.lua",
     ["termsrv.cli.commands.processes"] = "lua/termsrv/cli/commands/processes.lua",

@@ -41,7 +41,8 @@ local M = {}
 M.EXIT_OK, M.EXIT_PARTIAL, M.EXIT_FAILED, M.EXIT_USAGE =
   output.EXIT_OK, output.EXIT_PARTIAL, output.EXIT_FAILED, output.EXIT_USAGE
 
---- Where `--apply` runs log when neither `--audit` nor `TERMSRV_AUDIT` says.
+--- Where runs that apply log by default:
+-- when neither `--audit` nor `TERMSRV_AUDIT` says.
 M.DEFAULT_AUDIT = "$XDG_STATE_HOME/termsrv/audit.jsonl (~/.local/state/termsrv/audit.jsonl)"
 
 M.parse_host = hosts.parse_host

@@ -68,6 +68,7 @@ local function sleep(seconds)
   if ok and system.sleep then return system.sleep(seconds) end
   os.execute("sleep " .. tonumber(seconds))
 end
+--- Sleeps `seconds` (lua-system's sleep when there is one).
 M.sleep = sleep
 
 -- Compares only what the caller's record knows: a listing made without
@@ -326,6 +327,7 @@ function Process:__tostring()
     self.pid, self.image or "(none)", (self.memory or 0) // 1024))
 end
 
+--- Plain table for JSON/CSV.
 function Process:totable()
   local t = {}
   for _, k in ipairs(M.PROCESS_FIELDS) do t[k] = self[k] end

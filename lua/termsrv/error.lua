@@ -20,6 +20,14 @@ local function hex(n)
   return string.format("0x%08X", n & 0xFFFFFFFF)
 end
 
+--- The metatable of what `termsrv.strerror` returns: it prints as one line,
+-- `access_denied: access denied [Win32 0x00000005 ERROR_ACCESS_DENIED] (hint: ...)`.
+M.Status = { __name = "termsrv.status" }
+function M.Status.__tostring(t)
+  return string.format("%s: %s [%s %s %s]%s", t.code, t.message, t.kind, hex(t.status), t.name,
+    t.hint and (" (hint: " .. t.hint .. ")") or "")
+end
+
 --- One line: `host: op: message [0xSTATUS NAME] (hint: ...)`.
 function Error.__tostring(e)
   local parts = {}

@@ -821,6 +821,17 @@ function Fleet:each(fn, ...)
   return iter, nil, nil, sweep
 end
 
+-- What run returns prints as one line per host, then the summary.
+local RunResults = { __name = "termsrv.FleetResults" }
+function RunResults.__tostring(rs)
+  local lines = {}
+  for i, r in ipairs(rs) do lines[i] = tostring(r) end
+  local s = rs.summary
+  lines[#lines + 1] = string.format("%d host%s: %d ok, %d failed in %.2fs", s.total,
+    s.total == 1 and "" or "s", s.ok, s.failed, s.seconds)
+  return table.concat(lines, "\n")
+end
+
 --- Runs `fn` on every host (see `each`) and returns all results, in the
 -- order the hosts finished, with `results.summary = {total, ok, failed, seconds}`.
 function Fleet:run(fn, ...)
@@ -833,7 +844,7 @@ function Fleet:run(fn, ...)
   for r in iter do results[#results + 1] = r end
   results.summary = { total = #self.hosts, ok = sweep.ok, failed = sweep.failed,
                       seconds = sweep.seconds or (proc.clock() - sweep.started) }
-  return results
+  return setmetatable(results, RunResults)
 end
 
 -- ---- without blocking: a job for an event loop ------------------------------

@@ -422,9 +422,21 @@ function Host:capacity(opts)
            max_instance_count = n, listener = id, listener_name = blank(name), source = "listener" }
 end
 
+-- h:stats() and h:pipes() print as one line of `name=value`, sorted by name.
+local FIELDS_LINE = { __name = "termsrv.fields" }
+M.Fields = FIELDS_LINE -- (they cross from fleet workers: termsrv.serialize registers it)
+function FIELDS_LINE.__tostring(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for i, k in ipairs(keys) do keys[i] = k .. "=" .. tostring(t[k]) end
+  return table.concat(keys, " ")
+end
+
 --- Which pipes the host has (true/false; absent key = not tried yet).
+-- Prints as one line of `name=value`.
 function Host:pipes()
-  return conn(self):pipes()
+  return setmetatable(conn(self):pipes(), FIELDS_LINE)
 end
 
 --- Opens and binds one pipe without calling anything on it (for checks).
@@ -440,14 +452,20 @@ function Host:probe(pipe)
 end
 
 --- Counters of this handle: SMB opens/reads/writes, RPC binds/calls/fragments.
+-- Prints as one line of `name=value`.
 function Host:stats()
-  return conn(self):stats()
+  return setmetatable(conn(self):stats(), FIELDS_LINE)
 end
 
+--- Splits `DOMAIN\user` or `user@domain`: user, domain.
 M.split_user = split_user
+--- Splits `host:port` (IPv6 literals in brackets): host, port.
 M.split_host = split_host
+--- The clock for durations of calls (monotonic when lua-system is there).
 M.now = now
+--- The connection (`termsrv.core` Conn) of a handle; raises when it is closed.
 M.conn = conn
+--- `nil, err` with the handle's name and the operation added to the error.
 M.fail = fail
 
 return M

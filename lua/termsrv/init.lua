@@ -24,7 +24,8 @@ local M = {
 --   `"bind_nak"`, `"errno"`; by default guessed from the number's shape
 function M.strerror(status, kind)
   if math.type(status) ~= "integer" then error("termsrv.strerror: integer expected", 2) end
-  return core.strerror(status, kind)
+  local t = core.strerror(status, kind)
+  return t and setmetatable(t, M.error.Status)
 end
 
 -- The policy layer is loaded on first use, so a script that only lists
@@ -32,18 +33,26 @@ end
 local lazy = { select = "termsrv.select", policy = "termsrv.policy", plan_module = "termsrv.plan",
                report = "termsrv.report", audit = "termsrv.audit", duration = "termsrv.duration",
                json = "termsrv.json", fleet = "termsrv.fleet" }
-setmetatable(M, { __index = function(t, k)
+setmetatable(M, { __name = "termsrv", __index = function(t, k)
   local mod = lazy[k]
   if mod then
     local v = require(mod)
     rawset(t, k, v)
     return v
   end
-end })
+end, __tostring = function() return "termsrv " .. M.version .. " (termsrv.help() lists the modules)" end })
 
 --- Builds a cleanup plan (nothing is touched): see `termsrv.plan`.
 function M.plan(hosts, policy, opts)
   return require("termsrv.plan").make(hosts, policy, opts)
+end
+
+--- Prints the functions of a module or the methods of an object, one line
+-- each: see `termsrv.help`.
+-- @param[opt] x a module, an object (host handle, record, plan...), or a name
+-- @tparam[opt=io.stdout] file out where to print
+function M.help(x, out)
+  return require("termsrv.help").show(x, out)
 end
 
 return M

@@ -8,7 +8,7 @@
 -- converted through it first.
 -- @module termsrv.json
 
-local dkjson = require "dkjson"
+local dkjson = require("termsrv.need").need("dkjson")
 
 local M = {}
 

@@ -33,7 +33,7 @@ function M.worst(a, b)
   return SEVERITY[a] >= SEVERITY[b] and a or b
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- ranges and thresholds
 
 local function number(s)
@@ -94,7 +94,7 @@ function M.threshold_state(v, warn, crit)
   return M.OK
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- counting sessions
 
 --- Counts of a host's sessions. Only user sessions count (not the console,
@@ -139,7 +139,7 @@ function M.slots_left(t, limit)
   return math.max(0, limit - t.in_use)
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- plugin output
 
 --- The metrics a check judges, in output order: key, perfdata label, text.
@@ -283,7 +283,7 @@ function M.plugin_output(hosts, totals)
   return table.concat(lines, "\n") .. "\n", state
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- Prometheus text exposition format (version 0.0.4)
 
 -- Label values and HELP texts are UTF-8: bytes that are not become U+FFFD.

@@ -55,7 +55,7 @@ Results.__name = "termsrv.results"
 
 local function report() return require "termsrv.report" end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- ordering
 
 local function nil_last(a, b, desc)
@@ -85,7 +85,7 @@ function M.stalest_first(a, b)
   return (a.id or 0) < (b.id or 0)
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- build
 
 local function ensure_record(rec, host)
@@ -272,7 +272,7 @@ function M.make(hosts, pol, opts)
   return build(entries, p, opts)
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- plan objects
 
 function Plan.__len(p) return #p.steps end
@@ -328,7 +328,7 @@ function Step:totable()
   return (rep.rows({ self }, { fields = rep.STEP_FIELDS }))[1]
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- the runner: how every state change is made
 
 local Runner = {}
@@ -424,7 +424,7 @@ function Runner:act(entry, fn, base)
   return res
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- apply
 
 local has_system, system = pcall(require, "system")

@@ -31,7 +31,7 @@ M.SKIPPED_FIELDS = { "host", "id", "user", "domain", "logon_time", "state", "rul
 --- JSON/CSV column order for host errors.
 M.ERROR_FIELDS = { "host", "error", "error_message" }
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- small helpers
 
 local function rtrim(s) return (s:gsub("%s+$", "")) end
@@ -107,7 +107,7 @@ function M.text_table(headers, rows, opts)
   return lines_out(lines)
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- qwinsta / quser
 
 --- Idle time exactly as quser prints it: `none` (unknown), `.` (under a
@@ -257,7 +257,7 @@ function M.quser(records, opts)
   return lines_out(lines)
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- rows for JSON / CSV
 
 local function is_plan(x)
@@ -432,7 +432,7 @@ function M.csv(items, opts)
   return table.concat(out, eol) .. eol
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- summaries
 
 local Summary = {}
@@ -606,7 +606,7 @@ function M.exit_code(x)
   return x.exit_code
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- plans and results as text
 
 local function age(secs) return secs and duration.format(secs, 2) or "-" end

@@ -42,7 +42,7 @@ local record = require "termsrv.record"
 
 local M = {}
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- case folding and globs
 
 -- Upper-case to lower-case for the letters Windows names commonly use:
@@ -99,7 +99,7 @@ function M.glob(glob)
   return function(s) return s ~= nil and fold(s):find(pat) ~= nil end
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- IPv4 CIDR
 
 local function ipv4(s)
@@ -124,7 +124,7 @@ local function cidr(spec)
   end
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- validation helpers: programmer errors are raised as a marked table and
 -- turned into a message at the caller of `compile` (so the position is right)
 
@@ -185,7 +185,7 @@ local function distance(a, b)
   return prev[#b]
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- criteria
 
 local function show(list)
@@ -436,7 +436,7 @@ local function suggest(key)
   return best and (" (did you mean '" .. best .. "'?)") or ""
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- own session
 
 local GENERIC_DOMAINS = { ["."] = true, localhost = true, workgroup = true, builtin = true }
@@ -483,7 +483,7 @@ function M.protection(rec, ctx)
   return nil
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- compile
 
 local Matcher = {}

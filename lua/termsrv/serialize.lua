@@ -46,10 +46,12 @@ local function defaults()
   M.register(record.Session)
   M.register(record.List)
   M.register(require("termsrv.error").Error)
+  M.register(require("termsrv.error").Status)
   local ok, control = pcall(require, "termsrv.control")
   if ok then
     M.register(control.Result)
     M.register(control.Process)
+    M.register(require("termsrv.host").Fields)
   end
 end
 

@@ -52,8 +52,9 @@ function M.open(path)
   return audit.open(path)
 end
 
---- `termsrv audit [--pending] [--audit FILE]`: the log's lines as a table,
--- or with --pending only the attempts without an outcome -- after a crash,
+--- The `termsrv audit` command: the log's lines as a table.
+-- `termsrv audit [--pending] [--audit FILE]`; with --pending only the
+-- attempts without an outcome -- after a crash,
 -- a kill -9 or a lost host, the actions to check by hand. Exit 0 when none
 -- is pending, 1 when some are.
 function M.command(ctx, args)

@@ -10,7 +10,7 @@ local M = {}
 
 local usage_error = util.usage_error
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- host specs
 
 --- One host spec from `ADDRESS[:PORT]` or `LABEL=ADDRESS[:PORT]` (see
@@ -25,9 +25,9 @@ function M.parse_hosts_file(text, default_port, where)
   return fleet.parse_hosts(text, where, default_port or 445)
 end
 
---- Splits the positional targets into host specs (with those of `--hosts`
--- files, each host once) and integers (session ids, pids). Bad ones are
--- usage errors.
+--- Splits the positional targets into host specs and integers.
+-- The host specs include those of `--hosts` files, each host once; the
+-- integers are session ids or pids. Bad ones are usage errors.
 -- @treturn {table,...} host specs
 -- @treturn {integer,...} numbers
 function M.targets(ctx, args, numbers_allowed)
@@ -73,7 +73,7 @@ function M.targets(ctx, args, numbers_allowed)
   return uniq, nums
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- running a function on every host
 
 --- Runs `fn(h, spec)` on every host of `ctx.hosts` with a connected handle,
@@ -86,7 +86,8 @@ end
 -- no answer sent as it went). `fn` must return plain data (records keep
 -- their metatables); a value with `err` marks the host as failed.
 -- `ctx.on_host(result)`, when set, gets each host's result as that host
--- finishes (the streaming output of JSON Lines and CSV).
+-- finishes (the streaming output of JSON Lines and CSV); `ctx.after_hosts`
+-- gets every result once all are in, in host order (table output).
 -- @tparam table ctx `hosts`, `connect` (termsrv.connect options without host),
 --   `jobs`, `host_timeout`, `stop`, `on_host` (a progress line shows on a terminal for more
 --   than one host)
@@ -110,6 +111,9 @@ function M.run_hosts(ctx, fn)
     out[r.index] = x
     if ctx.on_host then ctx.on_host(x) end
   end
+  -- tables come out once every host has answered: their diagnostics too,
+  -- in the order the hosts were given (the same whatever -j)
+  if ctx.after_hosts then for _, x in ipairs(out) do ctx.after_hosts(x) end end
   return out
 end
 

@@ -1,13 +1,13 @@
 --- The command-line grammar (argparse): commands, options, help texts.
 -- @module termsrv.cli.options
 
-local argparse = require "argparse"
+local argparse = require("termsrv.need").need("argparse")
 local duration = require "termsrv.duration"
 local monitor = require "termsrv.monitor"
 
 local M = {}
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- converters
 
 -- Plain decimal integers only: "0x10", "1e3" or "+5" are refused rather
@@ -50,7 +50,7 @@ local function seconds(s)
     .. "(or a duration like 30s, 2m)"
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- option groups
 
 local HOSTS_HELP = "Hosts: NAME, ADDRESS[:PORT], or LABEL=ADDRESS[:PORT] (LABEL names the host in output)."
@@ -122,7 +122,7 @@ local function add_apply(cmd, bulk_only)
     cmd:flag("--no-audit", "Do not write an audit log."))
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- the parser
 
 --- The parser of the whole command line.

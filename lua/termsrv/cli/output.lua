@@ -12,7 +12,7 @@ local M = {}
 
 M.EXIT_OK, M.EXIT_PARTIAL, M.EXIT_FAILED, M.EXIT_USAGE = 0, 1, 2, 64
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- outcomes and exit codes
 
 --- The error of a host result (connect failure, or the operation's own).
@@ -45,9 +45,10 @@ function M.outcome_of(rows)
   return "partial"
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- streams
 
+--- Writes `s` to the command's stdout.
 -- Tables escape server strings cell by cell; this guard catches any text
 -- that reached a table another way (JSON and CSV escape their own).
 function M.out(ctx, s)
@@ -89,7 +90,7 @@ function M.report_host_errors(ctx, results)
   end
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- streaming: JSON Lines and CSV as each host finishes
 
 --- The columns of a host's status record: `type` ("host"), whether it
@@ -120,17 +121,19 @@ end
 
 local function flush(ctx) if ctx.stdout.flush then ctx.stdout:flush() end end
 
---- With `--format json` or `csv`, sets `ctx.on_host` so that each host's
+--- Streams JSON Lines or CSV as each host finishes.
+-- With `--format json` or `csv`, sets `ctx.on_host` so that each host's
 -- records (`records_of(result)`, a list; `kind` names them in CSV's `type`
 -- column) are written, flushed, as soon as that host finishes, followed by
 -- its status record; CSV has one header for both kinds of row (`type`, the
 -- records' `fields`, then the status columns they lack). `each(result)`,
--- when given, runs first for every host (its diagnostics). Returns true
+-- when given, runs first for every host (its diagnostics; for tables, once
+-- all hosts are in, in host order). Returns true
 -- when streaming; `ctx.streamed` is then set.
 function M.stream(ctx, fields, kind, records_of, each)
   local fmt = ctx.format
   if fmt ~= "json" and fmt ~= "csv" then
-    ctx.on_host = each
+    ctx.after_hosts = each
     return false
   end
   local columns = { "type" }
@@ -173,7 +176,7 @@ function M.stream(ctx, fields, kind, records_of, each)
   return true
 end
 
--------------------------------------------------------------------------------
+-- ----------------------------------------------------------------------------
 -- action results
 
 -- The action rows of one host's result: what it reported, or what a host
@@ -193,7 +196,7 @@ end
 -- host; unless `stream_rows` did as they came) and gathers them: all rows,
 -- each host's outcome, the number of hosts that failed as a whole.
 function M.collect_rows(ctx, results)
-  if not ctx.on_host then M.report_host_errors(ctx, results) end
+  if not (ctx.on_host or ctx.after_hosts) then M.report_host_errors(ctx, results) end
   local rows, outcomes, host_errors = {}, {}, 0
   for i, r in ipairs(results) do
     if M.host_err(r) then

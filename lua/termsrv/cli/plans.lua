@@ -1,4 +1,4 @@
---- Cleanup plans across hosts: each host plans (and with --apply acts) in
+--- Cleanup plans across hosts: each host plans (and, told to apply, acts) in
 -- its own worker, and the parent merges the plans as plain data, so that
 -- they cross process boundaries.
 -- @module termsrv.cli.plans
@@ -51,7 +51,8 @@ function M.merge(results, name, free)
   return p
 end
 
---- The plan as a table, pointing at --apply rather than plan:apply().
+--- The plan as a table, for the command line:
+-- it points at --apply rather than plan:apply().
 function M.text(p)
   local text = report.plan(p)
   return (text:gsub("%(plan:apply%(%) acts%)", "(--apply acts)"))
@@ -81,6 +82,8 @@ end
 -- (write-ahead: an attempt line before each action, its outcome after).
 -- A SIGINT or SIGTERM stops the run: no action starts after it, the one in
 -- flight finishes and is audited; `ctx.stopped` then holds the signal.
+-- @tparam table ctx the command's context (hosts, output, credentials)
+-- @tparam table pol the policy (termsrv.policy)
 -- @tparam table o `apply`, `audit` (path), `wait`, `extra` (options for every action),
 --   `slots` (a function(h) -> a host's slots, read before planning: kept in `value.slots`),
 --   `ids` (the session ids given on the command line: listed with services and listeners,
@@ -193,6 +196,8 @@ local function bad_policy(results, code)
   return code
 end
 
+--- Writes what a policy run did (or, without `apply`, the merged plan) and
+-- returns the exit code.
 function M.finish_policy(ctx, results, name, free, apply)
   if apply then
     local code = short_of(ctx, results, free, output.finish_rows(ctx, results, { empty = "nothing to do\n" }))

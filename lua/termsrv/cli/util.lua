@@ -11,8 +11,10 @@ local M = {}
 local Usage = {}
 Usage.__index = Usage
 
+--- Raises a usage error (exit 64) with the message `msg`.
 function M.usage_error(msg) error(setmetatable({ msg = msg }, Usage), 0) end
 
+--- Whether an error value was raised by `usage_error`.
 function M.is_usage_error(e) return getmetatable(e) == Usage end
 
 --- `--apply` unless `--dry-run`; both at once is a usage error.
@@ -42,6 +44,7 @@ function M.list(v)
   return { v }
 end
 
+--- A shallow copy of `t`.
 function M.copy(t)
   local c = {}
   for k, v in pairs(t) do c[k] = v end
