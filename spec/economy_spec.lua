@@ -75,6 +75,26 @@ describe("connection economy", function()
     assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = 14 }, c)
   end)
 
+  it("costs the same from the command line: the plain qwinsta table is ONE RPC call", function()
+    local cli = require "termsrv.cli"
+    local function run(args)
+      sim.clear_log(env)
+      local out = {}
+      local sink = { write = function(_, ...) for _, v in ipairs{ ... } do out[#out + 1] = tostring(v) end end }
+      local code = cli.main(args, { TERMSRV_USER = env.domain .. "\\" .. env.user,
+        TERMSRV_PASSWORD = env.password }, { stdout = sink, stderr = sink, prompt = false })
+      assert.equals(0, code, table.concat(out))
+      return cost("BIG"), table.concat(out)
+    end
+    local target = "BIG=127.0.0.1:" .. port.BIG
+    local c, out = run{ "sessions", target }
+    assert.matches("user40", out)
+    assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = 14 }, c)
+    -- JSON carries times: then the per-session calls are wanted
+    c = run{ "sessions", target, "--format", "json" }
+    assert.equals(K + 2, c.rpc_calls)
+  end)
+
   it("needs fewer round trips where the server sends larger fragments (max_frag)", function()
     -- the simulator, like Windows on TCP, sends at most 5840-byte fragments
     local c = measure("BIG", { times = false }, 5840)
