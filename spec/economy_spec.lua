@@ -45,6 +45,64 @@ local function measure(host, opts, max_frag)
   return c, #list
 end
 
+-- Everything on the wire, logon and logoff included: bench/delayproxy.py
+-- (no added delay) in front of BIG and TS01 counts the client's SMB
+-- requests (NetBIOS frames) and TCP connections.
+local proxy = {}
+
+local function start_proxy()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p '" .. dir .. "'"))
+  local list = assert(io.open(dir .. "/targets", "w"))
+  list:write("127.0.0.1:", port.BIG, "\n127.0.0.1:", port.TS01, "\n")
+  list:close()
+  local p = assert(io.popen(("/usr/bin/python3 '%s/bench/delayproxy.py' --rtt-ms 0 --targets '%s/targets'"
+    .. " --listen-file '%s/ports' --stats '%s/stats' >/dev/null 2>&1 & echo $!"):format(sim.root, dir, dir, dir)))
+  proxy.pid = assert(tonumber(p:read("l")))
+  p:close()
+  proxy.dir = dir
+  for _ = 1, 400 do
+    local f = io.open(dir .. "/ports")
+    if f then
+      local text = f:read("a")
+      f:close()
+      local big, ts01 = text:match(":(%d+)\n[^:]+:(%d+)\n")
+      if big then proxy.port = { BIG = tonumber(big), TS01 = tonumber(ts01) } break end
+    end
+    require("system").sleep(0.05)
+  end
+  assert(proxy.port, "bench/delayproxy.py did not start")
+end
+
+local function wire_totals(host)
+  os.remove(proxy.dir .. "/stats")
+  assert(os.execute("kill -USR1 " .. proxy.pid))
+  for _ = 1, 400 do
+    local f = io.open(proxy.dir .. "/stats")
+    if f then
+      local json = require("dkjson").decode(f:read("a"))
+      f:close()
+      for _, h in ipairs(json.hosts) do
+        if h.target == "127.0.0.1:" .. port[host] then return h end
+      end
+    end
+    require("system").sleep(0.02)
+  end
+  error("no counters from the proxy")
+end
+
+-- SMB requests and TCP connections of one whole listing: connect, list, close.
+local function wire(host, opts)
+  local before = wire_totals(host)
+  local h = assert(termsrv.connect{ host = "127.0.0.1", port = proxy.port[host], user = env.user,
+    domain = env.domain, password = env.password })
+  local n = #assert(h:sessions(opts))
+  h:close()
+  local after = wire_totals(host)
+  return { smb = after.c2s_frames - before.c2s_frames, tcp = after.connections - before.connections }, n
+end
+
 -- a Kerberos world without a KDC (sim/krbworld): ticket in a ccache, key in a keytab
 local krb_dir, ccache
 
@@ -57,8 +115,11 @@ setup(function()
   ccache, keytab = out:match("^([^\n]+)\n([^\n]+)\n")
   env = sim.start{ config_text = ("local KEYTAB = %q\n"):format(keytab) .. CONFIG }
   port = env.ports
+  start_proxy()
 end)
 teardown(function()
+  if proxy.pid then os.execute("kill " .. proxy.pid) end
+  if proxy.dir then os.execute("rm -rf '" .. proxy.dir .. "'") end
   sim.stop(env)
   os.execute("rm -rf '" .. krb_dir .. "'")
 end)
@@ -131,6 +192,22 @@ describe("connection economy", function()
       ntlm.smb_round_trips, spnego.smb_round_trips, raw.smb_round_trips))
     assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = ntlm.smb_round_trips + 2 }, spnego)
     assert.same(ntlm, raw)
+  end)
+
+  it("on the wire, logon and logoff included: qwinsta view and quser view", function()
+    local q40 = wire("BIG", { times = false })
+    local u40 = wire("BIG", {})
+    local q, n = wire("TS01", { times = false })
+    local u = wire("TS01", {})
+    io.write(string.format("  on the wire: K=%d qwinsta %d SMB + %d TCP, quser %d + %d; K=%d qwinsta %d + %d, quser %d + %d\n",
+      K, q40.smb, q40.tcp, u40.smb, u40.tcp, n, q.smb, q.tcp, u.smb, u.tcp))
+    -- logon 4 (NEGOTIATE, 2 SESSION_SETUP, TREE_CONNECT) + what the server
+    -- logged; no ECHO before the second pipe, and nothing after the last
+    -- answer: the connection is dropped, not closed (was 20, 150, 14, 48)
+    assert.same({ smb = 4 + 14, tcp = 2 }, q40)
+    assert.same({ smb = 4 + 3 * K + 22, tcp = 2 }, u40)
+    assert.same({ smb = 4 + 8, tcp = 2 }, q)
+    assert.same({ smb = 4 + 3 * n + 16, tcp = 2 }, u)
   end)
 
   it("reuses the bound pipes and the server handle for later calls", function()
