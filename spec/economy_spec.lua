@@ -32,10 +32,12 @@ local function cost(host)
   return { rpc_calls = calls, binds = binds, smb_round_trips = smb }
 end
 
+-- (on one connection: the details of many sessions over several at once
+-- are measured on their own below)
 local function measure(host, opts, max_frag)
   sim.clear_log(env)
   local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port[host], user = env.user,
-    domain = env.domain, password = env.password, max_frag = max_frag })
+    domain = env.domain, password = env.password, max_frag = max_frag, detail_connections = 1 })
   local list = assert(h:sessions(opts))
   local c = cost(host)
   local st = h:stats()
@@ -93,14 +95,15 @@ local function wire_totals(host)
 end
 
 -- SMB requests and TCP connections of one whole listing: connect, list, close.
-local function wire(host, opts)
+local function wire(host, opts, conns)
   local before = wire_totals(host)
   local h = assert(termsrv.connect{ host = "127.0.0.1", port = proxy.port[host], user = env.user,
-    domain = env.domain, password = env.password })
+    domain = env.domain, password = env.password, detail_connections = conns or 1 })
   local n = #assert(h:sessions(opts))
+  local own = h:stats().smb_round_trips
   h:close()
   local after = wire_totals(host)
-  return { smb = after.c2s_frames - before.c2s_frames, tcp = after.connections - before.connections }, n
+  return { smb = after.c2s_frames - before.c2s_frames, tcp = after.connections - before.connections }, n, own
 end
 
 -- a Kerberos world without a KDC (sim/krbworld): ticket in a ccache, key in a keytab
@@ -151,9 +154,10 @@ describe("connection economy", function()
     local c, out = run{ "sessions", target }
     assert.matches("user40", out)
     assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = 14 }, c)
-    -- JSON carries times: then the per-session calls are wanted
+    -- JSON carries times: then the per-session calls are wanted, over 5
+    -- connections at once (K / 8), each with its RpcWinStationOpenServer
     c = run{ "sessions", target, "--format", "json" }
-    assert.equals(K + 2, c.rpc_calls)
+    assert.equals(K + 1 + 5, c.rpc_calls)
   end)
 
   it("needs fewer round trips where the server sends larger fragments (max_frag)", function()
@@ -208,6 +212,24 @@ describe("connection economy", function()
     assert.same({ smb = 4 + 3 * K + 22, tcp = 2 }, u40)
     assert.same({ smb = 4 + 8, tcp = 2 }, q)
     assert.same({ smb = 4 + 3 * n + 16, tcp = 2 }, u)
+  end)
+
+  it("reads the details of many sessions over several connections at once (detail_connections)", function()
+    -- K = 40: 5 connections of 8 sessions each (at least 8 a connection:
+    -- a logon and the legacy pipe cost about 12 round trips, a session 3).
+    -- The handle's own: the listing (14) + legacy pipe (CREATE, BIND 3,
+    -- AUTH3, OpenServer 3) + its 8 sessions (3 each) = 46 instead of 142;
+    -- each worker: logon 4 + LSM CREATE (at connect) + legacy 8 + 24 = 37,
+    -- all at the same time. In all more round trips, in a third of the time.
+    local all, n, own = wire("BIG", {}, 8)
+    io.write(string.format("  K=%d quser view over 5 connections: %d SMB round trips on this handle, %d in all, %d TCP\n",
+      n, own, all.smb, all.tcp))
+    assert.equals(K, n)
+    assert.equals(14 + 8 + 3 * 8, own)
+    assert.same({ smb = (4 + own) + 4 * (4 + 1 + 8 + 3 * 8), tcp = 2 * 5 }, all)
+    -- a few sessions stay on one connection: 15 would be 1 worker of 7
+    local q = wire("TS01", {}, 8)
+    assert.equals(2, q.tcp)
   end)
 
   it("reuses the bound pipes and the server handle for later calls", function()
