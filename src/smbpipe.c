@@ -165,14 +165,34 @@ static int tcp_check(smb_conn *c, int timeout_ms, ts_err *e)
 	return 0;
 }
 
-/* libsmbclient sends an SMB ECHO (SMBC_check_server) before it reuses a
- * cached connection, i.e. before every pipe open after the first: one
- * round trip for nothing, since a dead connection fails the next request
- * anyway (and the core reports and recovers from that). 0 = "alive". */
+static int socket_is(const smb_conn *c)
+{
+	struct stat st;
+	return c->fd >= 0 && fstat(c->fd, &st) == 0 && st.st_dev == c->fd_dev && st.st_ino == c->fd_ino;
+}
+
+/* libsmbclient sends an SMB ECHO (SMBC_check_server, libsmb_server.c)
+ * before it reuses a cached connection, i.e. before every pipe open after
+ * the first: one round trip to learn what the socket already says. Here
+ * the socket is asked without a round trip: closed by the peer (end of
+ * file or an error pending) = dead (1: libsmbclient connects again), else
+ * alive (0). A connection that dies silently fails its next request, which
+ * the core reports and recovers from. */
 static int no_echo(SMBCCTX *ctx, SMBCSRV *srv)
 {
-	(void)ctx;
 	(void)srv;
+	smb_conn *c = smbc_getOptionUserData(ctx);
+	if (!c || !socket_is(c))
+		return 0;
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+	if (poll(&pfd, 1, 0) != 1)
+		return 0;
+	char b;
+	if ((pfd.revents & (POLLHUP | POLLERR)) ||
+	    ((pfd.revents & POLLIN) && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)) {
+		c->fd = -1; /* libsmbclient makes a new one: look for it at the next open */
+		return 1;
+	}
 	return 0;
 }
 
@@ -245,8 +265,7 @@ static void find_socket(smb_conn *c, const int *before, size_t nbefore)
  * smbc_free_context), or -1 when there was nothing to drop. Under the lock. */
 static int drop_socket(smb_conn *c)
 {
-	struct stat st;
-	if (c->fd < 0 || fstat(c->fd, &st) < 0 || st.st_dev != c->fd_dev || st.st_ino != c->fd_ino)
+	if (!socket_is(c))
 		return -1;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
