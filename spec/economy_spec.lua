@@ -232,6 +232,29 @@ describe("connection economy", function()
     assert.equals(2, q.tcp)
   end)
 
+  it("detail workers report what went wrong per session, as one connection does", function()
+    local function list(conns)
+      local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port.BIG, user = env.user,
+        domain = env.domain, password = env.password, detail_connections = conns })
+      return assert(h:sessions())
+    end
+    sim.ctl(env, "set-fault", "BIG", "fault", 5, "method=RpcWinStationQueryInformation")
+    local one, many = list(1), list(8)
+    sim.ctl(env, "clear-faults", "BIG")
+    assert.equals(K, #one.errors)
+    assert.equals(#one.errors, #many.errors)
+    assert.equals(#one, #many)
+    for i, e in ipairs(many.errors) do
+      assert.equals(one.errors[i].code, e.code)
+      assert.equals("termsrv.Error", getmetatable(e).__name)
+    end
+    -- and the option is checked
+    for _, bad in ipairs{ 0, 33, 1.5, -1 } do
+      assert.has_error(function() termsrv.connect{ host = "127.0.0.1", port = port.BIG, user = env.user,
+        password = env.password, detail_connections = bad } end)
+    end
+  end)
+
   it("reuses the bound pipes and the server handle for later calls", function()
     sim.clear_log(env)
     local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port.TS01, user = env.user,
