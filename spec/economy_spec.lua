@@ -32,10 +32,12 @@ local function cost(host)
   return { rpc_calls = calls, binds = binds, smb_round_trips = smb }
 end
 
+-- (on one connection: the details of many sessions over several at once
+-- are measured on their own below)
 local function measure(host, opts, max_frag)
   sim.clear_log(env)
   local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port[host], user = env.user,
-    domain = env.domain, password = env.password, max_frag = max_frag })
+    domain = env.domain, password = env.password, max_frag = max_frag, detail_connections = 1 })
   local list = assert(h:sessions(opts))
   local c = cost(host)
   local st = h:stats()
@@ -43,6 +45,65 @@ local function measure(host, opts, max_frag)
   assert.equals(c.smb_round_trips, st.smb_round_trips)
   assert.equals(c.rpc_calls, st.rpc_calls)
   return c, #list
+end
+
+-- Everything on the wire, logon and logoff included: bench/delayproxy.py
+-- (no added delay) in front of BIG and TS01 counts the client's SMB
+-- requests (NetBIOS frames) and TCP connections.
+local proxy = {}
+
+local function start_proxy()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p '" .. dir .. "'"))
+  local list = assert(io.open(dir .. "/targets", "w"))
+  list:write("127.0.0.1:", port.BIG, "\n127.0.0.1:", port.TS01, "\n")
+  list:close()
+  local p = assert(io.popen(("/usr/bin/python3 '%s/bench/delayproxy.py' --rtt-ms 0 --targets '%s/targets'"
+    .. " --listen-file '%s/ports' --stats '%s/stats' >/dev/null 2>&1 & echo $!"):format(sim.root, dir, dir, dir)))
+  proxy.pid = assert(tonumber(p:read("l")))
+  p:close()
+  proxy.dir = dir
+  for _ = 1, 400 do
+    local f = io.open(dir .. "/ports")
+    if f then
+      local text = f:read("a")
+      f:close()
+      local big, ts01 = text:match(":(%d+)\n[^:]+:(%d+)\n")
+      if big then proxy.port = { BIG = tonumber(big), TS01 = tonumber(ts01) } break end
+    end
+    require("system").sleep(0.05)
+  end
+  assert(proxy.port, "bench/delayproxy.py did not start")
+end
+
+local function wire_totals(host)
+  os.remove(proxy.dir .. "/stats")
+  assert(os.execute("kill -USR1 " .. proxy.pid))
+  for _ = 1, 400 do
+    local f = io.open(proxy.dir .. "/stats")
+    if f then
+      local json = require("dkjson").decode(f:read("a"))
+      f:close()
+      for _, h in ipairs(json.hosts) do
+        if h.target == "127.0.0.1:" .. port[host] then return h end
+      end
+    end
+    require("system").sleep(0.02)
+  end
+  error("no counters from the proxy")
+end
+
+-- SMB requests and TCP connections of one whole listing: connect, list, close.
+local function wire(host, opts, conns)
+  local before = wire_totals(host)
+  local h = assert(termsrv.connect{ host = "127.0.0.1", port = proxy.port[host], user = env.user,
+    domain = env.domain, password = env.password, detail_connections = conns or 1 })
+  local n = #assert(h:sessions(opts))
+  local own = h:stats().smb_round_trips
+  h:close()
+  local after = wire_totals(host)
+  return { smb = after.c2s_frames - before.c2s_frames, tcp = after.connections - before.connections }, n, own
 end
 
 -- a Kerberos world without a KDC (sim/krbworld): ticket in a ccache, key in a keytab
@@ -57,8 +118,11 @@ setup(function()
   ccache, keytab = out:match("^([^\n]+)\n([^\n]+)\n")
   env = sim.start{ config_text = ("local KEYTAB = %q\n"):format(keytab) .. CONFIG }
   port = env.ports
+  start_proxy()
 end)
 teardown(function()
+  if proxy.pid then os.execute("kill " .. proxy.pid) end
+  if proxy.dir then os.execute("rm -rf '" .. proxy.dir .. "'") end
   sim.stop(env)
   os.execute("rm -rf '" .. krb_dir .. "'")
 end)
@@ -73,6 +137,27 @@ describe("connection economy", function()
     io.write(string.format("\n  listing %d sessions, no times: %d RPC call, %d bind, %d SMB round trips\n",
       n, c.rpc_calls, c.binds, c.smb_round_trips))
     assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = 14 }, c)
+  end)
+
+  it("costs the same from the command line: the plain qwinsta table is ONE RPC call", function()
+    local cli = require "termsrv.cli"
+    local function run(args)
+      sim.clear_log(env)
+      local out = {}
+      local sink = { write = function(_, ...) for _, v in ipairs{ ... } do out[#out + 1] = tostring(v) end end }
+      local code = cli.main(args, { TERMSRV_USER = env.domain .. "\\" .. env.user,
+        TERMSRV_PASSWORD = env.password }, { stdout = sink, stderr = sink, prompt = false })
+      assert.equals(0, code, table.concat(out))
+      return cost("BIG"), table.concat(out)
+    end
+    local target = "BIG=127.0.0.1:" .. port.BIG
+    local c, out = run{ "sessions", target }
+    assert.matches("user40", out)
+    assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = 14 }, c)
+    -- JSON carries times: then the per-session calls are wanted, over 5
+    -- connections at once (K / 8), each with its RpcWinStationOpenServer
+    c = run{ "sessions", target, "--format", "json" }
+    assert.equals(K + 1 + 5, c.rpc_calls)
   end)
 
   it("needs fewer round trips where the server sends larger fragments (max_frag)", function()
@@ -111,6 +196,63 @@ describe("connection economy", function()
       ntlm.smb_round_trips, spnego.smb_round_trips, raw.smb_round_trips))
     assert.same({ rpc_calls = 1, binds = 1, smb_round_trips = ntlm.smb_round_trips + 2 }, spnego)
     assert.same(ntlm, raw)
+  end)
+
+  it("on the wire, logon and logoff included: qwinsta view and quser view", function()
+    local q40 = wire("BIG", { times = false })
+    local u40 = wire("BIG", {})
+    local q, n = wire("TS01", { times = false })
+    local u = wire("TS01", {})
+    io.write(string.format("  on the wire: K=%d qwinsta %d SMB + %d TCP, quser %d + %d; K=%d qwinsta %d + %d, quser %d + %d\n",
+      K, q40.smb, q40.tcp, u40.smb, u40.tcp, n, q.smb, q.tcp, u.smb, u.tcp))
+    -- logon 4 (NEGOTIATE, 2 SESSION_SETUP, TREE_CONNECT) + what the server
+    -- logged; no ECHO before the second pipe, and nothing after the last
+    -- answer: the connection is dropped, not closed (was 20, 150, 14, 48)
+    assert.same({ smb = 4 + 14, tcp = 2 }, q40)
+    assert.same({ smb = 4 + 3 * K + 22, tcp = 2 }, u40)
+    assert.same({ smb = 4 + 8, tcp = 2 }, q)
+    assert.same({ smb = 4 + 3 * n + 16, tcp = 2 }, u)
+  end)
+
+  it("reads the details of many sessions over several connections at once (detail_connections)", function()
+    -- K = 40: 5 connections of 8 sessions each (at least 8 a connection:
+    -- a logon and the legacy pipe cost about 12 round trips, a session 3).
+    -- The handle's own: the listing (14) + legacy pipe (CREATE, BIND 3,
+    -- AUTH3, OpenServer 3) + its 8 sessions (3 each) = 46 instead of 142;
+    -- each worker: logon 4 + LSM CREATE (at connect) + legacy 8 + 24 = 37,
+    -- all at the same time. In all more round trips, in a third of the time.
+    local all, n, own = wire("BIG", {}, 8)
+    io.write(string.format("  K=%d quser view over 5 connections: %d SMB round trips on this handle, %d in all, %d TCP\n",
+      n, own, all.smb, all.tcp))
+    assert.equals(K, n)
+    assert.equals(14 + 8 + 3 * 8, own)
+    assert.same({ smb = (4 + own) + 4 * (4 + 1 + 8 + 3 * 8), tcp = 2 * 5 }, all)
+    -- a few sessions stay on one connection: 15 would be 1 worker of 7
+    local q = wire("TS01", {}, 8)
+    assert.equals(2, q.tcp)
+  end)
+
+  it("detail workers report what went wrong per session, as one connection does", function()
+    local function list(conns)
+      local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port.BIG, user = env.user,
+        domain = env.domain, password = env.password, detail_connections = conns })
+      return assert(h:sessions())
+    end
+    sim.ctl(env, "set-fault", "BIG", "fault", 5, "method=RpcWinStationQueryInformation")
+    local one, many = list(1), list(8)
+    sim.ctl(env, "clear-faults", "BIG")
+    assert.equals(K, #one.errors)
+    assert.equals(#one.errors, #many.errors)
+    assert.equals(#one, #many)
+    for i, e in ipairs(many.errors) do
+      assert.equals(one.errors[i].code, e.code)
+      assert.equals("termsrv.Error", getmetatable(e).__name)
+    end
+    -- and the option is checked
+    for _, bad in ipairs{ 0, 33, 1.5, -1 } do
+      assert.has_error(function() termsrv.connect{ host = "127.0.0.1", port = port.BIG, user = env.user,
+        password = env.password, detail_connections = bad } end)
+    end
   end)
 
   it("reuses the bound pipes and the server handle for later calls", function()

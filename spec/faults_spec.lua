@@ -63,10 +63,11 @@ describe("a host that never answers (hang)", function()
     fails("timeout", function() return h:sessions() end, true)
     recovers(h, "TS01")
     -- smbd answers the tree disconnect only once the timed-out read is
-    -- over, which it never is here: closing waits, but one timeout at most
+    -- over, which it never is here: closing must not wait for it (the
+    -- connection is dropped, not closed politely)
     local t0 = monotime()
     h:close()
-    assert.is_true(monotime() - t0 < TIMEOUT + MARGIN)
+    assert.is_true(monotime() - t0 < 0.5, ("closing took %.2f s"):format(monotime() - t0))
   end)
 
   it("per method: only that call times out; the others on the same handle still work", function()

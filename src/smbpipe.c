@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libsmbclient.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +43,13 @@ struct smb_conn {
 	char secret[257];
 	int kerberos;
 	int ntlm_fallback;
+	/* libsmbclient's TCP socket, found after the first open (see
+	 * find_socket), so that teardown can drop it: -1 until known */
+	int fd;
+	dev_t fd_dev;
+	ino_t fd_ino;
+	int dropped;          /* smb_conn_drop ran: nothing more goes out */
+	int drop_end;         /* the local end that stands in for the socket, or -1 */
 };
 
 struct smb_pipe {
@@ -184,6 +193,122 @@ static void keep_library_initialised(void)
 	keeper = k;
 }
 
+static int socket_is(const smb_conn *c)
+{
+	struct stat st;
+	return c->fd >= 0 && fstat(c->fd, &st) == 0 && st.st_dev == c->fd_dev && st.st_ino == c->fd_ino;
+}
+
+/* libsmbclient sends an SMB ECHO (SMBC_check_server, libsmb_server.c)
+ * before it reuses a cached connection, i.e. before every pipe open after
+ * the first: one round trip to learn what the socket already says. Here
+ * the socket is asked without a round trip: closed by the peer (end of
+ * file or an error pending) = dead (1: libsmbclient connects again), else
+ * alive (0). A connection that dies silently fails its next request, which
+ * the core reports and recovers from. */
+static int no_echo(SMBCCTX *ctx, SMBCSRV *srv)
+{
+	(void)srv;
+	smb_conn *c = smbc_getOptionUserData(ctx);
+	if (!c || !socket_is(c))
+		return 0;
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+	if (poll(&pfd, 1, 0) != 1)
+		return 0;
+	char b;
+	if ((pfd.revents & (POLLHUP | POLLERR)) ||
+	    ((pfd.revents & POLLIN) && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)) {
+		c->fd = -1; /* libsmbclient makes a new one: look for it at the next open */
+		return 1;
+	}
+	return 0;
+}
+
+/* The TCP socket of c's connection. libsmbclient does not expose it, so
+ * it is the socket that appeared during the first open (snapshot before,
+ * look after; both under the lock, so no other smbc call can make one)
+ * and whose peer port is the host's. Its device and inode are kept, so
+ * that teardown never touches an fd number that was reused. */
+#define MAX_FDS 1024
+static size_t socket_fds(int *out, size_t cap)
+{
+	size_t n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return 0;
+	int self = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d)) && n < cap) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		if (*end || end == de->d_name || fd < 0 || fd == self)
+			continue;
+		struct stat st;
+		if (fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode))
+			out[n++] = (int)fd;
+	}
+	closedir(d);
+	return n;
+}
+
+static int peer_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+static void find_socket(smb_conn *c, const int *before, size_t nbefore)
+{
+	int *after = malloc(MAX_FDS * sizeof *after);
+	if (!after)
+		return;
+	size_t n = socket_fds(after, MAX_FDS);
+	for (size_t i = 0; i < n && c->fd < 0; i++) {
+		int seen = 0;
+		for (size_t j = 0; j < nbefore && !seen; j++)
+			seen = before[j] == after[i];
+		struct stat st;
+		if (!seen && peer_port(after[i]) == c->port && fstat(after[i], &st) == 0) {
+			c->fd = after[i];
+			c->fd_dev = st.st_dev;
+			c->fd_ino = st.st_ino;
+		}
+	}
+	free(after);
+}
+
+/* Drops the connection under libsmbclient: its socket becomes one end of a
+ * local socket pair whose other end has shut down writing, so whatever
+ * libsmbclient still sends (CLOSE, TREE_DISCONNECT, LOGOFF) is swallowed
+ * at once and the answer it waits for is end-of-file, at once. The server
+ * sees the TCP connection close and runs the session down itself (Windows
+ * and Samba both do). Returns the other end (to close after
+ * smbc_free_context), or -1 when there was nothing to drop. Under the lock. */
+static int drop_socket(smb_conn *c)
+{
+	if (!socket_is(c))
+		return -1;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	(void)shutdown(sv[1], SHUT_WR);
+	int r = dup2(sv[0], c->fd);
+	close(sv[0]);
+	if (r < 0) {
+		close(sv[1]);
+		return -1;
+	}
+	c->fd = -1;
+	return sv[1];
+}
+
 smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 {
 	smb_conn *c = calloc(1, sizeof *c);
@@ -192,6 +317,8 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 		return NULL;
 	}
 	c->stats = stats;
+	c->fd = -1;
+	c->drop_end = -1;
 	c->port = o->port > 0 ? o->port : 445;
 	copy(c->host, sizeof c->host, o->host);
 	copy(c->user, sizeof c->user, o->user);
@@ -214,6 +341,7 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 		smbc_setLogCallback(c->ctx, NULL, smb_log);
 		smbc_setOptionUserData(c->ctx, c);
 		smbc_setFunctionAuthDataWithContext(c->ctx, auth_fn);
+		smbc_setFunctionCheckServer(c->ctx, no_echo);
 		/* without this a wrong password silently becomes an anonymous logon */
 		smbc_setOptionNoAutoAnonymousLogin(c->ctx, 1);
 		smbc_setPort(c->ctx, (uint16_t)c->port);
@@ -248,15 +376,32 @@ fail:
 	return NULL;
 }
 
+void smb_conn_drop(smb_conn *c)
+{
+	if (!c || c->dropped)
+		return;
+	c->dropped = 1;
+	if (!c->ctx)
+		return;
+	LOCK();
+	c->drop_end = drop_socket(c);
+	UNLOCK();
+}
+
 void smb_conn_free(smb_conn *c)
 {
 	if (!c)
 		return;
+	smb_conn_drop(c);
 	if (c->ctx) {
 		LOCK();
+		/* closes what is still open: over the dropped socket every
+		 * request fails at once */
 		smbc_free_context(c->ctx, 1);
 		UNLOCK();
 	}
+	if (c->drop_end >= 0)
+		close(c->drop_end);
 	ntlm_memwipe(c->secret, sizeof c->secret);
 	free(c);
 }
@@ -272,10 +417,17 @@ smb_pipe *smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
 	copy(p->name, sizeof p->name, name);
 	char url[512];
 	(void)snprintf(url, sizeof url, "smb://%s/IPC$/%s", c->dial, name);
+	int *before = c->fd < 0 ? malloc(MAX_FDS * sizeof *before) : NULL;
+	size_t nbefore = 0;
 	LOCK();
+	if (before)
+		nbefore = socket_fds(before, MAX_FDS);
 	p->f = smbc_getFunctionOpen(c->ctx)(c->ctx, url, O_RDWR, 0);
 	int err = errno;
+	if (p->f && before)
+		find_socket(c, before, nbefore);
 	UNLOCK();
+	free(before);
 	if (c->stats)
 		c->stats->opens++;
 	if (!p->f) {
@@ -334,7 +486,9 @@ void smb_pipe_close(smb_pipe *p)
 {
 	if (!p)
 		return;
-	if (p->f) {
+	/* after smb_conn_drop the server has let go of the pipe already;
+	 * smbc_free_context frees the file */
+	if (p->f && !p->conn->dropped) {
 		LOCK();
 		(void)smbc_getFunctionClose(p->conn->ctx)(p->conn->ctx, p->f);
 		UNLOCK();

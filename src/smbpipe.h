@@ -38,6 +38,11 @@ typedef struct smb_pipe smb_pipe;
 /* Resolves and checks the host (TCP connect within connect_timeout_ms), then
  * prepares the SMB context. Nothing is sent over SMB until the first open. */
 smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e);
+/* Drops the connection without a word (no CLOSE, TREE_DISCONNECT or LOGOFF
+ * and no waiting for their answers): the server runs the session down when
+ * TCP closes. Only smb_pipe_close and smb_conn_free may follow. */
+void smb_conn_drop(smb_conn *c);
+/* Frees the connection (dropping it first). */
 void smb_conn_free(smb_conn *c);
 const char *smb_conn_host(const smb_conn *c);
 

@@ -712,7 +712,9 @@ void ts_close(ts_conn *c)
 	if (!c)
 		return;
 	/* Closing a pipe ends its association, and the server runs down every
-	 * context handle on it: no close calls (round trips) are needed. */
+	 * context handle on it: no close calls (round trips) are needed; and
+	 * dropping the connection ends every pipe without a CLOSE. */
+	smb_conn_drop(c->smb);
 	for (int i = 0; i < TS_NPIPES; i++)
 		pipe_drop(c, &c->pipes[i]);
 	smb_conn_free(c->smb);

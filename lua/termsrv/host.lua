@@ -13,6 +13,15 @@ local record = require "termsrv.record"
 
 local M = {}
 
+-- Per-session details of a deep host over several connections at once.
+M.DETAIL_CONNECTIONS = 8
+M.MAX_DETAIL_CONNECTIONS = 32
+-- a connection of its own pays off from this many sessions: a logon and
+-- the legacy pipe cost about 12 round trips, a session's details 3
+M.DETAIL_CHUNK = 8
+-- handle -> { opts = connect options, max = connections }
+local SIBLINGS = setmetatable({}, { __mode = "k" })
+
 local Host = {}
 Host.__index = Host
 Host.__name = "termsrv.Host"
@@ -72,7 +81,8 @@ end
 
 local CONNECT_KEYS = { host = "string", port = "number", user = "string", domain = "string",
   password = "string", nthash = "string", kerberos = "boolean", timeout = "number",
-  connect_timeout = "number", rpc_auth = "string", max_frag = "number", name = "string" }
+  connect_timeout = "number", rpc_auth = "string", max_frag = "number", name = "string",
+  detail_connections = "number" }
 local KERBEROS_KEYS = { ccache = "string", keytab = "string", principal = "string", spn = "string",
   auth_type = "string", smb = "boolean" }
 local RPC_AUTH = { kerberos = true, privacy = true, ntlm = true, none = true }
@@ -111,7 +121,11 @@ end
 --   `"ntlm"`): ask for `"privacy"` to fall back to NTLM, or `"none"` to rely on
 --   the SMB identity),
 --   `max_frag` (largest RPC fragment to accept, default 4280), `name` (label
---   used in records and errors; default the host as given).
+--   used in records and errors; default the host as given),
+--   `detail_connections` (a listing with many sessions reads their details
+--   over up to this many connections at once, each a forked process with a
+--   logon of its own, at least 8 sessions each; default 8, 1: one after
+--   another on this handle only).
 -- @treturn[1] Host
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error
@@ -151,6 +165,11 @@ function M.connect(opts)
     -- NTLM hashes UTF-16: the text must be valid UTF-8 to convert
     if opts[k] and not utf8.len(opts[k]) then error("termsrv.connect: " .. k .. " is not valid UTF-8", 2) end
   end
+  local conns = opts.detail_connections
+  if conns ~= nil and not (math.type(conns) == "integer" or conns == math.floor(conns))
+    or conns ~= nil and (conns < 1 or conns > M.MAX_DETAIL_CONNECTIONS) then
+    error("termsrv.connect: detail_connections must be an integer from 1 to " .. M.MAX_DETAIL_CONNECTIONS, 2)
+  end
   local hostname, port = split_host(opts.host, opts.port)
   local user, domain = split_user(opts.user, opts.domain)
   local label = opts.name or opts.host
@@ -163,8 +182,18 @@ function M.connect(opts)
     rpc_auth = opts.rpc_auth, max_frag = opts.max_frag,
   }
   if not c then return nil, errors.with(err, { host = label, op = "connect" }) end
-  return setmetatable({ name = label, address = hostname, port = port or 445,
-                        user = user, domain = domain, _c = c }, Host)
+  local h = setmetatable({ name = label, address = hostname, port = port or 445,
+                           user = user, domain = domain, _c = c }, Host)
+  conns = math.tointeger(conns or M.DETAIL_CONNECTIONS)
+  if conns > 1 then
+    -- what a detail worker needs to log on again (kept out of the handle's
+    -- fields, so that it is never printed, serialised or copied)
+    local again = {}
+    for k, v in pairs(opts) do again[k] = v end
+    again.detail_connections = 1
+    SIBLINGS[h] = { opts = again, max = conns }
+  end
+  return h
 end
 
 local function conn(self)
@@ -176,6 +205,7 @@ end
 --- Closes the handle (idempotent).
 function Host:close()
   local c = rawget(self, "_c")
+  SIBLINGS[self] = nil
   if c then
     self._c = nil
     c:close()
@@ -239,6 +269,101 @@ local function has_user(rec)
   return rec.kind ~= "listener" and rec.kind ~= "services"
 end
 
+-- Details of the sessions `ids`: id -> { info = } or { err = }. Many of
+-- them go over several connections at once: this handle reads one share,
+-- forked workers (a logon each) the others, all at the same time.
+local function details(self, c, ids, source)
+  local out = {}
+  local sib = SIBLINGS[self]
+  local n = sib and math.max(1, math.min(sib.max, #ids // M.DETAIL_CHUNK)) or 1
+  local shares = {}
+  for i = 1, n do shares[i] = {} end
+  for i, id in ipairs(ids) do
+    local share = shares[(i - 1) % n + 1]
+    share[#share + 1] = id
+  end
+  local proc = n > 1 and require "termsrv.proc"
+  local serialize = n > 1 and require "termsrv.serialize"
+  local workers = {}
+  for w = 2, n do
+    local mine = shares[w]
+    local close = {}
+    for _, x in ipairs(workers) do close[#close + 1] = x.fd end
+    local pid, fd = proc.fork(function(send)
+      local got = {}
+      local h, err = M.connect(sib.opts)
+      for _, id in ipairs(mine) do
+        local info
+        if h then info, err = h._c:info(id, source) end
+        got[#got + 1] = { id = id, info = info, err = not info and err or nil }
+        -- a host that fails one (other than a session gone) fails the rest
+        if not info and err.code ~= "session_not_found" and h then h:close(); h = nil end
+      end
+      if h then h:close() end
+      send(assert(serialize.encode(got)))
+    end, close)
+    if pid then
+      workers[#workers + 1] = { pid = pid, fd = fd, ids = mine, chunks = {} }
+    else
+      for _, id in ipairs(mine) do shares[1][#shares[1] + 1] = id end -- do it here instead
+    end
+  end
+  for _, id in ipairs(shares[1]) do
+    local info, err = c:info(id, source)
+    out[id] = { info = info, err = not info and err or nil }
+  end
+  -- collect: a worker ends within its calls' own timeouts; past this
+  -- deadline it is ended, and its sessions get an error
+  if #workers > 0 then
+    local opts = sib.opts
+    local longest = 0
+    for _, w in ipairs(workers) do longest = math.max(longest, #w.ids) end
+    local deadline = proc.clock() + (opts.connect_timeout or 5) + (opts.timeout or 20) * (longest + 8)
+    local open = #workers
+    while open > 0 do
+      local fds = {}
+      for _, w in ipairs(workers) do if w.fd then fds[#fds + 1] = w.fd end end
+      local left = deadline - proc.clock()
+      local ready = left > 0 and proc.poll(fds, left)
+      if not ready or #ready == 0 and proc.clock() >= deadline then break end -- late, or a signal
+      for _, w in ipairs(workers) do
+        if w.fd then
+          local data = proc.read(w.fd)
+          while data and data ~= "" do
+            w.chunks[#w.chunks + 1] = data
+            data = proc.read(w.fd)
+          end
+          if data == "" or data == nil then
+            proc.close(w.fd)
+            w.fd = nil
+            open = open - 1
+          end
+        end
+      end
+    end
+    for _, w in ipairs(workers) do
+      if w.fd then
+        proc.kill(w.pid, proc.signals.KILL, true)
+        proc.close(w.fd)
+        w.fd, w.late = nil, true
+      end
+      proc.wait(w.pid, true)
+      local got, ok = serialize.decode(table.concat(w.chunks))
+      if ok and type(got) == "table" then
+        for _, r in ipairs(got) do out[r.id] = { info = r.info, err = r.err } end
+      end
+      for _, id in ipairs(w.ids) do
+        if not out[id] or not (out[id].info or errors.is(out[id].err) or type(out[id].err) == "table") then
+          out[id] = { err = errors.new{ code = w.late and "timeout" or "connection_lost", host = self.name,
+            message = w.late and "the detail worker for this session did not answer in time"
+              or "the detail worker for this session ended without an answer" } }
+        end
+      end
+    end
+  end
+  return out
+end
+
 --- Lists the sessions of the host.
 -- One RPC call (RpcGetAllSessions) gives ids, stations, users and states;
 -- `times` adds one call per session for logon/connect/disconnect/last-input
@@ -259,15 +384,24 @@ function Host:sessions(opts)
   if not raw then return fail(self, method, "list sessions") end
   local out, problems = {}, {}
   local times = opts.times ~= false
-  for _, r in ipairs(raw) do
+  -- Listing paths without users (enum, legacy) need the details call
+  -- anyway for a user session; do it once for both purposes.
+  local recs, ids = {}, {}
+  for i, r in ipairs(raw) do
     local rec = record.session{ host = self.name, id = r.id, name = r.name or "",
       state_code = r.state_code, user = blank(r.user), domain = blank(r.domain) }
+    recs[i] = rec
+    if has_user(rec) and (times or r.user == nil) then
+      ids[#ids + 1] = rec.id
+    end
+  end
+  local got = #ids > 0 and details(self, c, ids, opts.source) or {}
+  for i, r in ipairs(raw) do
+    local rec = recs[i]
     if opts.all or has_user(rec) then
-      -- Listing paths without users (enum, legacy) need the details call
-      -- anyway for a user session; do it once for both purposes.
-      local need = has_user(rec) and (times or (r.user == nil))
-      if need then
-        local info, err = c:info(rec.id, opts.source)
+      local d = got[rec.id]
+      if d then
+        local info, err = d.info, d.err
         if info then
           merge_info(rec, info)
           rec.kind = record.kind(rec)

@@ -144,8 +144,9 @@ local function sessions_with_client(recs, multi, domain)
 end
 
 function M.sessions(ctx, args)
-  -- the qwinsta table shows no times: skip the per-session call for it
-  local times = not args.no_times and (ctx.format ~= "table" or args.client)
+  -- the qwinsta table shows no times: skip the per-session call for it.
+  -- A strict boolean: `false or nil` is nil, and nil means "times on".
+  local times = not args.no_times and (ctx.format ~= "table" or args.client == true)
   local recs, code, results = listing(ctx, args, { all = args.all, times = times, client = args.client })
   if code == output.EXIT_FAILED or ctx.streamed then return code end
   local multi = #ctx.hosts > 1
