@@ -319,6 +319,16 @@ local Process = {}
 Process.__index = Process
 Process.__name = "termsrv.Process"
 M.Process = Process
+
+-- what h:processes() returns: prints one process a line
+local ProcessList = { __name = "termsrv.processes" }
+ProcessList.__index = ProcessList
+M.ProcessList = ProcessList
+function ProcessList.__tostring(l)
+  local lines = {}
+  for i, p in ipairs(l) do lines[i] = tostring(p) end
+  return #lines > 0 and table.concat(lines, "\n") or "(no processes)"
+end
 M.PROCESS_FIELDS = { "host", "pid", "ppid", "image", "session", "account", "sid", "memory",
   "peak_memory", "threads", "handles", "create_time", "cpu_seconds" }
 
@@ -401,7 +411,7 @@ function Host:processes(filter)
       out[#out + 1] = setmetatable(p, Process)
     end
   end
-  return out
+  return setmetatable(out, ProcessList)
 end
 
 --- Ends processes (tskill / taskkill).
