@@ -103,7 +103,7 @@ describe("the reference documents", function()
         { "plan", p }, { "plan step", p.steps[1] }, { "results", none:apply{ audit = log } },
         { "audit logger", log }, { "error", termsrv.error.new{ code = "x", message = "y" } },
         { "fleet", fleet }, { "fleet results", run }, { "fleet result", run[1] }, { "fleet job", job },
-        { "process", assert(h:processes())[1] }, { "process list", assert(h:processes()) },
+        { "process", assert(h:processes())[1] },
         { "action result", setmetatable({ host = "TS01", id = 2, action = "logoff", ok = true },
                                         require("termsrv.control").Result) },
         { "connection", require("termsrv.host").conn(h) },
