@@ -294,8 +294,22 @@ function Host:message(s, title, text, opts)
   local cur, err = current(self, s, "message", opts)
   if not cur then return finish(self, r, t0, err) end
   r.user, r.domain, r.before, r.after = cur.user, cur.domain, cur.state, cur.state
+  -- A wait lasts as long as the box may stay (or until answered): longer
+  -- than one SMB exchange may take on this handle, so such a wait goes
+  -- over a connection of its own whose timeout covers it (libsmbclient
+  -- fixes a connection's timeout when it is made).
+  local box = opts.timeout or 0
+  local needed = opts.wait and (box > 0 and math.min(box + 15, 86400) or 86400)
+  local via = self
+  if needed and needed > self:call_timeout() then
+    local long
+    long, err = self:sibling{ timeout = needed }
+    if not long then return finish(self, r, t0, errors.with(err, { op = "message session " .. cur.id })) end
+    via = long
+  end
   local answer
-  answer, err = conn(self):message(cur.id, title, text, style, opts.timeout or 0, opts.wait)
+  answer, err = conn(via):message(cur.id, title, text, style, box, opts.wait)
+  if via ~= self then via:close() end
   if not answer then return finish(self, r, t0, errors.with(err, { op = "message session " .. cur.id })) end
   r.answer = M.ANSWERS[answer] or tostring(answer)
   return finish(self, r, t0)
