@@ -294,8 +294,22 @@ function Host:message(s, title, text, opts)
   local cur, err = current(self, s, "message", opts)
   if not cur then return finish(self, r, t0, err) end
   r.user, r.domain, r.before, r.after = cur.user, cur.domain, cur.state, cur.state
+  -- A wait lasts as long as the box may stay (or until answered): longer
+  -- than one SMB exchange may take on this handle, so such a wait goes
+  -- over a connection of its own whose timeout covers it (libsmbclient
+  -- fixes a connection's timeout when it is made).
+  local box = opts.timeout or 0
+  local needed = opts.wait and (box > 0 and math.min(box + 15, 86400) or 86400)
+  local via = self
+  if needed and needed > self:call_timeout() then
+    local long
+    long, err = self:sibling{ timeout = needed }
+    if not long then return finish(self, r, t0, errors.with(err, { op = "message session " .. cur.id })) end
+    via = long
+  end
   local answer
-  answer, err = conn(self):message(cur.id, title, text, style, opts.timeout or 0, opts.wait)
+  answer, err = conn(via):message(cur.id, title, text, style, box, opts.wait)
+  if via ~= self then via:close() end
   if not answer then return finish(self, r, t0, errors.with(err, { op = "message session " .. cur.id })) end
   r.answer = M.ANSWERS[answer] or tostring(answer)
   return finish(self, r, t0)
@@ -319,6 +333,16 @@ local Process = {}
 Process.__index = Process
 Process.__name = "termsrv.Process"
 M.Process = Process
+
+-- what h:processes() returns: prints one process a line
+local ProcessList = { __name = "termsrv.processes" }
+ProcessList.__index = ProcessList
+M.ProcessList = ProcessList
+function ProcessList.__tostring(l)
+  local lines = {}
+  for i, p in ipairs(l) do lines[i] = tostring(p) end
+  return #lines > 0 and table.concat(lines, "\n") or "(no processes)"
+end
 M.PROCESS_FIELDS = { "host", "pid", "ppid", "image", "session", "account", "sid", "memory",
   "peak_memory", "threads", "handles", "create_time", "cpu_seconds" }
 
@@ -401,7 +425,7 @@ function Host:processes(filter)
       out[#out + 1] = setmetatable(p, Process)
     end
   end
-  return out
+  return setmetatable(out, ProcessList)
 end
 
 --- Ends processes (tskill / taskkill).

@@ -207,6 +207,7 @@ return {
     { "show", "function", "([x[, out=io.stdout]])", "Prints help: with no argument the modules; for a module its functions, for an object its methods, for a name (`\"termsrv.select\"`, `\"Host:sessions\"`) that entry; one line each." },
   } },
   ["termsrv.host"] = { summary = "Host handles: one SMB logon to one Windows host, and everything termsrv does on it.", items = {
+    { "Host:call_timeout", "function", "()", "Seconds one call on this handle may take before it times out (the connection's `timeout`, default 20)." },
     { "Host:capacity", "function", "([opts])", "What the host itself says about its connection limit: its RDP listener's MaxInstanceCount (WINSTATIONCREATE, legacy RpcWinStationQueryInformation class WinStationCreateData (0) on the listener's session id, MS-TSTS 3.7.4.1.6)." },
     { "Host:close", "function", "()", "Closes the handle (idempotent)." },
     { "Host:pipes", "function", "()", "Which pipes the host has (true/false; absent key = not tried yet)." },
@@ -214,6 +215,7 @@ return {
     { "Host:server_time", "function", "()", "The host's current time (UTC epoch seconds) from its own clock." },
     { "Host:session", "function", "(id[, opts])", "One session by id, with its times." },
     { "Host:sessions", "function", "([opts])", "Lists the sessions of the host." },
+    { "Host:sibling", "function", "(changes)", "A second handle to the same host with the same account, its options changed by `changes` (e.g." },
     { "Host:stats", "function", "()", "Counters of this handle: SMB opens/reads/writes, RPC binds/calls/fragments." },
     { "check_id", "function", "(id, what, level)", "A session id or pid as the core takes it: an integer 0..2^32-1 (a float only when it is exactly such an integer, e.g." },
     { "conn", "field", "", "The connection (`termsrv.core` Conn) of a handle; raises when it is closed." },

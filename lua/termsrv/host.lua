@@ -185,14 +185,13 @@ function M.connect(opts)
   local h = setmetatable({ name = label, address = hostname, port = port or 445,
                            user = user, domain = domain, _c = c }, Host)
   conns = math.tointeger(conns or M.DETAIL_CONNECTIONS)
-  if conns > 1 then
-    -- what a detail worker needs to log on again (kept out of the handle's
-    -- fields, so that it is never printed, serialised or copied)
-    local again = {}
-    for k, v in pairs(opts) do again[k] = v end
-    again.detail_connections = 1
-    SIBLINGS[h] = { opts = again, max = conns }
-  end
+  -- what a detail worker or a long message wait needs to log on again
+  -- (kept out of the handle's fields, so that it is never printed,
+  -- serialised or copied)
+  local again = {}
+  for k, v in pairs(opts) do again[k] = v end
+  again.detail_connections = 1
+  SIBLINGS[h] = { opts = again, max = conns }
   return h
 end
 
@@ -200,6 +199,29 @@ local function conn(self)
   local c = rawget(self, "_c")
   if not c then error("termsrv: host handle is closed", 3) end
   return c
+end
+
+--- Seconds one call on this handle may take before it times out (the
+-- connection's `timeout`, default 20).
+function Host:call_timeout()
+  local sib = SIBLINGS[self]
+  return sib and sib.opts.timeout or 20
+end
+
+--- A second handle to the same host with the same account, its options
+-- changed by `changes` (e.g. a longer `timeout` for one call that waits
+-- on a person). The caller closes it.
+-- @tparam table changes connect options to override
+-- @treturn[1] termsrv.Host
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error
+function Host:sibling(changes)
+  local sib = SIBLINGS[self]
+  if not sib then error("host:sibling: the handle is closed", 2) end
+  local o = {}
+  for k, v in pairs(sib.opts) do o[k] = v end
+  for k, v in pairs(changes or {}) do o[k] = v end
+  return M.connect(o)
 end
 
 --- Closes the handle (idempotent).
@@ -275,7 +297,7 @@ end
 local function details(self, c, ids, source)
   local out = {}
   local sib = SIBLINGS[self]
-  local n = sib and math.max(1, math.min(sib.max, #ids // M.DETAIL_CHUNK)) or 1
+  local n = sib and sib.max > 1 and math.max(1, math.min(sib.max, #ids // M.DETAIL_CHUNK)) or 1
   local shares = {}
   for i = 1, n do shares[i] = {} end
   for i, id in ipairs(ids) do

@@ -51,6 +51,7 @@ local function defaults()
   if ok then
     M.register(control.Result)
     M.register(control.Process)
+    M.register(control.ProcessList)
     M.register(require("termsrv.host").Fields)
   end
 end

@@ -15,6 +15,7 @@ opnum, bad context handle, bad stub data); everything else is a result code.
 
 import ipaddress
 import struct
+import time
 import uuid
 
 from .ndr import BadStub, Writer
@@ -418,6 +419,7 @@ def show_message_box(call, r):
         text = r.cv_wstring()
         style, timeout, do_not_wait = r.u32(), r.u32(), r.u32()
         w = Writer()
+        delay = 0
         if status != "ok" or not session.user:
             hr = _hresult_for(status) if status != "ok" else HR_INVALID_STATE
             w.u32(0)
@@ -425,6 +427,11 @@ def show_message_box(call, r):
             hr = S_OK
             w.u32(_record_message(call, session, title, text, style, timeout, do_not_wait,
                                   "RpcShowMessageBox"))
+            delay = 0 if do_not_wait else session.message_delay
+    if hr == S_OK and delay:
+        # the user reads the box and answers after a while (outside the
+        # host's lock: the host goes on answering other calls meanwhile)
+        time.sleep(min(delay, timeout) if timeout else delay)
     w.u32(hr)
     return w.getvalue(), hr
 

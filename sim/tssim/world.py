@@ -166,7 +166,7 @@ class Principal:
 class Session:
     FIELDS = ("id", "name", "user", "domain", "state", "logon_time", "connect_time",
               "disconnect_time", "last_input_time", "client_name", "client_address",
-              "client_build", "locked", "message_response")
+              "client_build", "locked", "message_response", "message_delay")
 
     def __init__(self, **kw):
         for field in self.FIELDS:
@@ -324,6 +324,7 @@ class Host:
             client_build=int(spec.get("client_build", 19041 if spec.get("client_name") else 0)),
             locked=bool(spec.get("locked", False)),
             message_response=parse_response(spec.get("message_response", IDOK), what),
+            message_delay=float(spec.get("message_delay", 0)),
         )
         with self.lock:
             self.sessions[sid] = session
