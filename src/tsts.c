@@ -286,6 +286,26 @@ static int legacy_tail(rbuf *r, int *ok)
 	return r->err ? -1 : 0;
 }
 
+/* The envelope of every RpcWinStationQueryInformation (opnum 5) answer:
+ * pResult, the [in,out,unique] buffer (referent, conformance, bytes),
+ * pReturnLength, the BOOLEAN. Sets *buf and *len to the buffer (NULL when the
+ * referent is null) and *returned; -1 when the stub is malformed. */
+static int query_reply(rbuf *r, uint32_t *status, const uint8_t **buf, uint32_t *len,
+		       uint32_t *returned, int *ok)
+{
+	*status = rb_u32(r);
+	uint32_t ref = rb_u32(r);
+	*buf = NULL;
+	*len = 0;
+	if (ref) {
+		*len = rb_u32(r);
+		*buf = rb_take(r, *len);
+	}
+	rb_align(r, 4);
+	*returned = rb_u32(r);
+	return legacy_tail(r, ok);
+}
+
 /* RpcWinStationQueryInformation (opnum 5), class WinStationInformation (8).
  * Response: pResult, the [in,out,unique] buffer (referent, conformance,
  * bytes), pReturnLength, BOOLEAN. The buffer is a VARDATA_WIRE { USHORT Size;
@@ -301,17 +321,9 @@ int tsts_parse_query_info8(const uint8_t *p, size_t n, ts_session *s, uint32_t *
 {
 	rbuf r;
 	rb_init(&r, p, n);
-	*status = rb_u32(&r);
-	uint32_t ref = rb_u32(&r);
-	const uint8_t *buf = NULL;
-	uint32_t len = 0;
-	if (ref) {
-		len = rb_u32(&r);
-		buf = rb_take(&r, len);
-	}
-	rb_align(&r, 4);
-	(void)rb_u32(&r); /* ReturnLength */
-	if (legacy_tail(&r, ok) < 0)
+	const uint8_t *buf;
+	uint32_t len, returned;
+	if (query_reply(&r, status, &buf, &len, &returned, ok) < 0)
 		return malformed(e, "RpcWinStationQueryInformation");
 	if (!*ok)
 		return 0;
@@ -354,17 +366,9 @@ int tsts_parse_query_create(const uint8_t *p, size_t n, ts_create *c, uint32_t *
 {
 	rbuf r;
 	rb_init(&r, p, n);
-	*status = rb_u32(&r);
-	uint32_t ref = rb_u32(&r);
-	const uint8_t *buf = NULL;
-	uint32_t len = 0;
-	if (ref) {
-		len = rb_u32(&r);
-		buf = rb_take(&r, len);
-	}
-	rb_align(&r, 4);
-	uint32_t returned = rb_u32(&r);
-	if (legacy_tail(&r, ok) < 0)
+	const uint8_t *buf;
+	uint32_t len, returned;
+	if (query_reply(&r, status, &buf, &len, &returned, ok) < 0)
 		return malformed(e, "RpcWinStationQueryInformation(WinStationCreateData)");
 	if (!*ok)
 		return 0;
