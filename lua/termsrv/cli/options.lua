@@ -61,11 +61,11 @@ local function add_common(cmd, no_format)
   cmd:group("Hosts",
     cmd:option("--hosts", "Read hosts from FILE: one per line (ADDRESS[:PORT] [LABEL], # comments) "
       .. "or a JSON array."):argname("FILE"):count("*"),
-    cmd:option("-j --jobs", "Work on N hosts at a time, each in a worker process (default 8; "
-      .. "-j 1: one after another in this process).", "8")
+    cmd:option("-j --jobs", "Work on N hosts at a time in worker processes (-j 1, or one host: "
+      .. "in this process).", "8")
       :argname("N"):convert(jobs),
     cmd:option("--host-timeout", "Give up on a host after SECS in all "
-      .. "(default 60 with -j; given, it holds for -j 1 too).")
+      .. "(default 60 in worker processes; given, it holds for one host and -j 1 too).")
       :argname("SECS"):convert(seconds))
   cmd:group("Account (the secret comes from TERMSRV_PASSWORD / TERMSRV_NTHASH, a credentials file, "
       .. "or a prompt)",
