@@ -212,9 +212,11 @@ describe("the acting path", function()
     local ok_rows = 0
     for _ in out:gmatch("logoff +ok") do ok_rows = ok_rows + 1 end
     assert.is_true(ok_rows >= 1, out)
+    -- one host runs in this process: its deadline stops the runner as a
+    -- signal would, so every attempt line is a logoff the host saw
     local attempts = 0
     for _, l in ipairs(audit_lines(audit)) do if l.phase == "attempt" then attempts = attempts + 1 end end
-    assert.is_true(attempts >= done)
+    assert.equal(done, attempts)
   end)
 
   it("a logoff whose answer is lost is resolved by looking: the session is gone, so it is ok", function()

@@ -103,6 +103,40 @@ describe("termsrv.fleet sweep", function()
     assert.same({}, children())
   end)
 
+  it("holds the deadline in this process too (fork = false): no call starts after it, none outlasts it", function()
+    local f = termsrv.fleet{ hosts = { addr("A5"), { host = addr("HANG"), name = "HANG" } }, fork = false,
+      timeout = 1.5, progress = false, connect = (function()
+        local o = connect_opts(); o.timeout = 60; return o end)() }
+    local asked = {}
+    local t0 = proc.clock()
+    local results = by_host(f:run(function(h, spec)
+      -- one listing, then calls until the deadline stops them
+      local n = 0
+      while n < 50 do
+        local l, err = h:sessions{ times = false }
+        n = n + 1
+        if not l then asked[spec.name] = { n = n, err = err, at = proc.clock() - t0 } break end
+        proc.sleep(0.1)
+      end
+      return n
+    end))
+    -- A5 answers until its deadline; then the handle asks nothing more
+    local a5 = results[addr("A5")]
+    assert.is_false(a5.ok)
+    assert.equals("timeout", a5.err.code)
+    assert.equals("timeout", asked[addr("A5")].err.code)
+    assert.matches("deadline", asked[addr("A5")].err.message)
+    assert.is_true(asked[addr("A5")].at < 2.0, "A5 asked until " .. asked[addr("A5")].at)
+    local listed = sim.calls(env, function(r) return r.event == "call" and r.method == "RpcGetAllSessions"
+      and r.host == "A5" end)
+    assert.is_true(#listed >= 5, #listed .. " listings")
+    assert.equals(asked[addr("A5")].n - 1, #listed) -- the refused call never left
+    -- HANG's only call is cut at the deadline's length, not at the 60 s timeout
+    assert.equals("timeout", results.HANG.err.code)
+    assert.equals(1, asked.HANG.n)
+    assert.is_true(proc.clock() - t0 < 6, "took " .. (proc.clock() - t0))
+  end)
+
   it("reports crashed workers and script errors as results and goes on", function()
     local marker = os.tmpname()
     os.remove(marker)

@@ -315,9 +315,9 @@ end
 --   `stop` (function giving a reason, e.g. a caught signal, once the sweep must stop: no
 --   worker starts after it, and live ones get SIGTERM), `stop_grace` (seconds a stopped
 --   worker has to report before SIGKILL, default 10), `fork` (default true; false: the
---   hosts run one after another in this process, with the same results and errors, but
---   no deadline: `timeout` needs a worker to end, so it is not enforced, and each call
---   still ends at the connection's own timeout)
+--   hosts run one after another in this process, with the same results and errors; the
+--   deadline holds between calls: none starts after it, and no call may take longer than
+--   `timeout`, so one in flight at the deadline ends within that much more)
 -- @treturn Fleet
 function M.new(opts)
   if type(opts) ~= "table" then error("termsrv.fleet: options table expected", 2) end
@@ -408,20 +408,27 @@ local function unframe(data)
   return answer, notes
 end
 
--- the send of this process when it is a worker (see M.note)
-local current_send
+-- the send of this process when it is a worker (see M.note), and the
+-- handle of a host run in this process (whose deadline M.trap's stop asks)
+local current_send, current_host
 
 local function work(self, spec, fn, args, send)
+  local t0 = proc.clock()
   current_send = send
+  local o = connect_options(self, spec)
   if self.fork then
     -- os.exit would run this process's finalisers (the parent's handles,
     -- copied into the worker): leave without them
     os.exit = function(code) -- luacheck: ignore 122
       proc.exit(code == true and 0 or code == false and 1 or math.tointeger(code) or 0)
     end
+  else
+    -- no worker to end at the deadline: no call may outlast it alone, and
+    -- none starts after it (the handle's deadline)
+    o.timeout = math.min(o.timeout or 20, self.timeout)
   end
   local answer
-  local ok, h, err = pcall(hostmod.connect, connect_options(self, spec))
+  local ok, h, err = pcall(hostmod.connect, o)
   if not ok then
     h, err = nil, errors.new{ code = "invalid_parameter", host = spec.name, op = "connect",
       message = tostring(h) }
@@ -429,7 +436,12 @@ local function work(self, spec, fn, args, send)
   if not h then
     answer = { ok = false, err = err }
   else
+    if not self.fork then
+      h:set_deadline(math.max(self.timeout - (proc.clock() - t0), 0.001))
+      current_host = h
+    end
     local r = table.pack(xpcall(fn, on_error, h, public_spec(spec), table.unpack(args, 1, args.n)))
+    current_host = nil
     if not r[1] then
       local e = r[2].raised
       if not self.fork and type(e) == "string" and e:find("interrupted!", 1, true) then
@@ -450,6 +462,12 @@ local function work(self, spec, fn, args, send)
       end
     else
       answer = { ok = true, value = r[2] }
+    end
+    if h:past_deadline() then
+      -- as a worker stopped at its deadline: what it did is in the value
+      answer.ok, answer.err = false, errors.new{ code = "timeout", host = spec.name, op = "fleet",
+        message = string.format("stopped at its deadline (%gs); it reported what it had done", self.timeout),
+        hint = "raise --host-timeout / timeout= if the host is only slow" }
     end
   end
   answer.finished = proc.clock() -- the parent may be busy when it reads this
@@ -951,11 +969,15 @@ end
 --- In a worker: traps SIGTERM and SIGINT from now on, so that a stop
 -- (job:cancel(), a deadline, the caller's `stop`) lets the work finish its
 -- in-flight action instead of dying in it; returns the function a plan's
--- `apply{stop = ...}` (or any loop) asks before each action.
--- @treturn function giving the caught signal, or nil
+-- `apply{stop = ...}` (or any loop) asks before each action. For a host run
+-- in this process (`fork = false`) that function also gives `"deadline"`
+-- once the host's deadline has passed.
+-- @treturn function giving the caught signal (or "deadline"), or nil
 function M.trap()
   proc.trap()
-  return proc.caught
+  return function()
+    return proc.caught() or (current_host and current_host:past_deadline() and "deadline") or nil
+  end
 end
 
 setmetatable(M, { __call = function(_, opts) return M.new(opts) end })

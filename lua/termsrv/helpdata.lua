@@ -56,7 +56,7 @@ return {
   ["termsrv.cli.hosts"] = { summary = "Hosts on the command line: host specs, hosts files, and running a function on every host through termsrv.fleet.", items = {
     { "parse_host", "function", "(text, default_port, label)", "One host spec from `ADDRESS[:PORT]` or `LABEL=ADDRESS[:PORT]` (see termsrv.fleet.parse_host; the port defaults to 445)." },
     { "parse_hosts_file", "function", "(text, default_port, where)", "Host specs from the text of a hosts file (termsrv.fleet.parse_hosts; the port defaults to 445)." },
-    { "run_hosts", "function", "(ctx, fn)", "Runs `fn(h, spec)` on every host of `ctx.hosts` with a connected handle, through termsrv.fleet: in parallel worker processes with `ctx.jobs > 1`, and whenever a deadline (`ctx.host_timeout`) must hold, since only a worker can be ended at it; otherwise one host after another in this process." },
+    { "run_hosts", "function", "(ctx, fn)", "Runs `fn(h, spec)` on every host of `ctx.hosts` with a connected handle, through termsrv.fleet: in parallel worker processes with `ctx.jobs > 1` and more than one host; otherwise in this process, where the deadline (`ctx.host_timeout`) holds between calls and bounds each call." },
     { "targets", "function", "(ctx, args, numbers_allowed)", "Splits the positional targets into host specs and integers." },
   } },
   ["termsrv.cli.options"] = { summary = "The command-line grammar (argparse): commands, options, help texts.", items = {
@@ -210,11 +210,13 @@ return {
     { "Host:call_timeout", "function", "()", "Seconds one call on this handle may take before it times out (the connection's `timeout`, default 20)." },
     { "Host:capacity", "function", "([opts])", "What the host itself says about its connection limit: its RDP listener's MaxInstanceCount (WINSTATIONCREATE, legacy RpcWinStationQueryInformation class WinStationCreateData (0) on the listener's session id, MS-TSTS 3.7.4.1.6)." },
     { "Host:close", "function", "()", "Closes the handle (idempotent)." },
+    { "Host:past_deadline", "function", "()", "True once the deadline of `set_deadline` has passed." },
     { "Host:pipes", "function", "()", "Which pipes the host has (true/false; absent key = not tried yet)." },
     { "Host:probe", "function", "(pipe)", "Opens and binds one pipe without calling anything on it (for checks)." },
     { "Host:server_time", "function", "()", "The host's current time (UTC epoch seconds) from its own clock." },
     { "Host:session", "function", "(id[, opts])", "One session by id, with its times." },
     { "Host:sessions", "function", "([opts])", "Lists the sessions of the host." },
+    { "Host:set_deadline", "function", "(seconds)", "Gives the handle a deadline `seconds` from now: after it, every call fails at once with `timeout` (a call in flight still ends at the connection's own `timeout`)." },
     { "Host:sibling", "function", "(changes)", "A second handle to the same host with the same account, its options changed by `changes` (e.g." },
     { "Host:stats", "function", "()", "Counters of this handle: SMB opens/reads/writes, RPC binds/calls/fragments." },
     { "check_id", "function", "(id, what, level)", "A session id or pid as the core takes it: an integer 0..2^32-1 (a float only when it is exactly such an integer, e.g." },

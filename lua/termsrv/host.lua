@@ -195,10 +195,44 @@ function M.connect(opts)
   return h
 end
 
+-- Past its deadline a handle asks the host nothing more: each call of the
+-- connection answers `timeout` at once (one in flight ends at its own).
+local LOCAL_CALLS = { stats = true, pipes = true }
+local function expired(self, c, d)
+  return setmetatable({}, { __index = function(_, name)
+    if LOCAL_CALLS[name] then return function(_, ...) return c[name](c, ...) end end
+    return function()
+      return nil, errors.new{ code = "timeout", host = self.name, op = name, message = string.format(
+        "the host's deadline (%gs) has passed; not asked", d.seconds),
+        hint = "raise --host-timeout / timeout= if the host is only slow" }
+    end
+  end })
+end
+
 local function conn(self)
   local c = rawget(self, "_c")
   if not c then error("termsrv: host handle is closed", 3) end
+  local d = rawget(self, "_deadline")
+  if d and now() >= d.at then return expired(self, c, d) end
   return c
+end
+
+--- Gives the handle a deadline `seconds` from now: after it, every call
+-- fails at once with `timeout` (a call in flight still ends at the
+-- connection's own `timeout`). The fleet sets it on a host it runs in this
+-- process.
+-- @tparam number seconds
+function Host:set_deadline(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds or seconds <= 0 then
+    error("host:set_deadline: positive number of seconds expected", 2)
+  end
+  self._deadline = { at = now() + seconds, seconds = seconds }
+end
+
+--- True once the deadline of `set_deadline` has passed.
+function Host:past_deadline()
+  local d = rawget(self, "_deadline")
+  return d ~= nil and now() >= d.at
 end
 
 --- Seconds one call on this handle may take before it times out (the

@@ -77,10 +77,10 @@ end
 -- running a function on every host
 
 --- Runs `fn(h, spec)` on every host of `ctx.hosts` with a connected handle,
--- through termsrv.fleet: in parallel worker processes with `ctx.jobs > 1`,
--- and whenever a deadline (`ctx.host_timeout`) must hold, since only a
--- worker can be ended at it; otherwise one host after another in this
--- process. A failing host never stops the others; the results come back in
+-- through termsrv.fleet: in parallel worker processes with `ctx.jobs > 1`
+-- and more than one host; otherwise in this process, where the deadline
+-- (`ctx.host_timeout`) holds between calls and bounds each call. A failing
+-- host never stops the others; the results come back in
 -- the order the hosts were given: `{host=, spec=, ok=, value=, err=,
 -- duration=, not_started=, partial=}` (`partial`: the rows a host that gave
 -- no answer sent as it went). `fn` must return plain data (records keep
@@ -99,7 +99,7 @@ function M.run_hosts(ctx, fn)
   local hosts = ctx.hosts
   local f = fleet.new{ hosts = hosts, parallel = ctx.jobs or 1, connect = ctx.connect,
     connect_timeout = ctx.connect.connect_timeout, progress = #hosts > 1 and nil or false, stop = ctx.stop,
-    timeout = ctx.host_timeout, fork = ((ctx.jobs or 1) > 1 and #hosts > 1) or ctx.host_timeout ~= nil }
+    timeout = ctx.host_timeout, fork = (ctx.jobs or 1) > 1 and #hosts > 1 }
   -- once a host has started, an error is the run's: running hosts again would act twice
   local out = {}
   local iter, _, _, sweep = f:each(fn)

@@ -64,8 +64,8 @@ local function add_common(cmd, no_format)
     cmd:option("-j --jobs", "Work on N hosts at a time in worker processes (-j 1, or one host: "
       .. "in this process).", "8")
       :argname("N"):convert(jobs),
-    cmd:option("--host-timeout", "Give up on a host after SECS in all "
-      .. "(default 60 in worker processes; given, it holds for one host and -j 1 too).")
+    cmd:option("--host-timeout", "Give up on a host after SECS in all (default 60; in this "
+      .. "process no call starts after it, nor lasts longer).")
       :argname("SECS"):convert(seconds))
   cmd:group("Account (the secret comes from TERMSRV_PASSWORD / TERMSRV_NTHASH, a credentials file, "
       .. "or a prompt)",

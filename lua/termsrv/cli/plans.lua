@@ -96,7 +96,7 @@ function M.run_policy(ctx, pol, o)
       function(r) output.report_host_errors(ctx, { r }) end)
   end
   local results = hosts.run_hosts(ctx, function(h)
-    if o.apply then stop.begin() end -- in a worker: its own trap
+    local stopped = o.apply and fleet.trap() -- the worker's own trap (and the host's deadline)
     -- the host's slots before anything is done (free-slots --slots)
     local slots = o.slots and o.slots(h) or nil
     local p, perr = plan.make({ h }, pol, { all = o.ids ~= nil or nil })
@@ -116,7 +116,7 @@ function M.run_policy(ctx, pol, o)
       if o.audit and not log then v.err = aerr; return v end
       -- each finished session goes to the parent at once: a worker ended at
       -- its deadline or by a stop still reports what it did
-      local res = p:apply{ audit = log, wait = o.wait, stop = stop.caught, progress = fleet.note,
+      local res = p:apply{ audit = log, wait = o.wait, stop = stopped, progress = fleet.note,
                            action_opts = o.extra }
       if log then log:close() end
       for i, r in ipairs(res) do rows[i] = r end
@@ -141,10 +141,10 @@ end
 function M.run_actions(ctx, path, act)
   local trapped = stop.begin(ctx)
   local results = hosts.run_hosts(ctx, function(h)
-    stop.begin()
+    local stopped = fleet.trap()
     local log, aerr = audit.open(path)
     if path and not log then return { err = aerr } end
-    local runner = plan.runner{ audit = log, stop = stop.caught }
+    local runner = plan.runner{ audit = log, stop = stopped }
     local rows, err = act(h, runner, fleet.note)
     if log then log:close() end
     if not rows then return { err = err } end

@@ -108,6 +108,10 @@ function M.message(ctx, args)
     m = util.compile(sel)
   end
   local needs_times = sel and (sel.min_idle or sel.min_disconnected)
+  -- a wait lasts as long as the box may stay: the host's deadline too
+  if args.wait and not ctx.host_timeout then
+    ctx.host_timeout = (args.time or 0) > 0 and args.time + 60 or 86460
+  end
   output.stream_rows(ctx)
   local results = hosts.run_hosts(ctx, function(h)
     local targets = {}
