@@ -78,4 +78,42 @@ function M.runner(o)
   end
 end
 
+-- Like `runner`, but in the background: spawn(args, vars) starts bin/termsrv
+-- and returns its pid (bin/termsrv itself, to signal) and a function that
+-- waits for it and gives exit code, stdout, stderr.
+function M.spawner(o)
+  return function(args, vars)
+    local parts = { "env" }
+    for _, k in ipairs(o.unset or {}) do parts[#parts + 1] = "-u " .. M.q(k) end
+    for _, kv in ipairs(o.set or {}) do parts[#parts + 1] = M.q(kv) end
+    for k, v in pairs(vars or {}) do parts[#parts + 1] = M.q(k .. "=" .. v) end
+    parts[#parts + 1] = M.q(M.BIN)
+    for _, a in ipairs(args) do parts[#parts + 1] = M.q(a) end
+    local base = os.tmpname()
+    local line = table.concat(parts, " ") .. " </dev/null >" .. M.q(base .. ".out") .. " 2>" .. M.q(base .. ".err")
+    -- `env ... bin/termsrv` execs, so $! is bin/termsrv itself
+    local script = line .. " & echo $! > " .. M.q(base .. ".pid") .. "; wait $!; echo $? > " .. M.q(base .. ".rc")
+    os.execute("sh -c " .. M.q(script) .. " >/dev/null 2>&1 &")
+    local pid
+    for _ = 1, 100 do
+      pid = tonumber(M.slurp(base .. ".pid") or "")
+      if pid then break end
+      os.execute("sleep 0.05")
+    end
+    assert(pid, "no pid")
+    return pid, function()
+      for _ = 1, 600 do
+        local rc = M.slurp(base .. ".rc")
+        if rc and rc:match("%d") then
+          local out, err = M.slurp(base .. ".out") or "", M.slurp(base .. ".err") or ""
+          for _, x in ipairs{ ".rc", ".out", ".err", ".pid", "" } do os.remove(base .. x) end
+          return tonumber(rc:match("%d+")), out, err
+        end
+        os.execute("sleep 0.1")
+      end
+      error("bin/termsrv did not end")
+    end
+  end
+end
+
 return M
