@@ -183,6 +183,26 @@ describe("the acting path", function()
     assert.same({ "outcome", true, "gone" }, { lines[2].phase, lines[2].ok, lines[2].after })
   end)
 
+  it("a logoff whose answer is lost and whose session cannot be re-read is audited as state unknown", function()
+    local file, names, set = take(1)
+    -- the logoff's pipe closes unanswered; every read after it closes too
+    sim.ctl(env, "set-fault", names[1], "close", "method=RpcLogoff")
+    sim.ctl(env, "set-fault", names[1], "close", "method=RpcWinStationQueryInformation", "after=RpcLogoff")
+    local audit = TMP .. "/audit-unknown.jsonl"
+    local code, out, err = run({ "logoff", "--hosts", file, "--user", "carol", "--apply", "--no-fallback" },
+      with(ADMIN, { TERMSRV_AUDIT = audit }))
+    sim.ctl(env, "clear-faults", names[1])
+    assert.equal(2, code, out .. err)
+    assert.matches("its state is unknown", out)
+    assert.equal(1, #logoffs(env, set))
+    local lines = audit_lines(audit)
+    assert.equal(2, #lines)
+    assert.same({ "outcome", "connection_lost" }, { lines[2].phase, lines[2].error })
+    -- neither done nor not done: check by hand
+    assert.matches('"phase":"outcome".*"ok":null', select(2, slurp(audit):match("^([^\n]*)\n([^\n]*)")))
+    assert.matches("state is unknown", lines[2].error_message)
+  end)
+
   it("--host-timeout holds with -j 1 and for one host", function()
     local file, names = take(1)
     sim.ctl(env, "set-fault", names[1], "hang", "method=RpcGetAllSessions")

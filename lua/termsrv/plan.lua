@@ -223,13 +223,13 @@ local function call(h, method, ...)
     return nil, errors.new{ code = "unsupported", host = h.name, op = method,
                             message = "the host handle has no " .. method .. "()" }
   end
-  local ok, a, b = pcall(f, h, ...)
+  local ok, a, b, c = pcall(f, h, ...)
   if not ok then
     -- Ctrl-C in a plain interpreter raises "interrupted!": that stops the run
     if type(a) == "string" and a:find("interrupted!", 1, true) then error(a, 0) end
     return nil, errors.new{ code = "internal", host = h.name, op = method, message = tostring(a) }
   end
-  return a, b
+  return a, b, c -- a verb's failure is nil, err, result: the result says what is known
 end
 
 --- Lists sessions on live host handles and builds the plan. A host that
@@ -376,10 +376,11 @@ local function not_attempted(entry, halt, base)
   return r
 end
 
---- Makes one state change: `fn()` returns a result record (`ok`, `after`,
--- `err`, `fallback`, `state_unknown`, `duration`). `entry` is the audit entry
--- (host, session, action, ...); `audit = false` in it skips the audit.
--- `base` fills what the result lacks (e.g. `pid`, `image`).
+--- Makes one state change: `fn()` returns what a host verb returns -- a
+-- result record (`ok`, `after`, `err`, `fallback`, `state_unknown`,
+-- `duration`), or `nil, err[, result]`. `entry` is the audit entry (host,
+-- session, action, ...); `audit = false` in it skips the audit. `base`
+-- fills what the result lacks (e.g. `pid`, `image`).
 -- @treturn table the result row (with `status`); `not_attempted = true` when the run
 --   had stopped or the attempt could not be audited
 function Runner:act(entry, fn, base)
@@ -398,7 +399,14 @@ function Runner:act(entry, fn, base)
       return not_attempted(entry, self.halt, base)
     end
   end
-  local res = fn()
+  local res, err, failed = fn()
+  if type(res) ~= "table" then
+    res = type(failed) == "table" and failed or { host = entry.host, id = entry.session and entry.session.id,
+      action = entry.action, ok = false, err = err or errors.new{ code = "internal", host = entry.host,
+        op = entry.action, message = entry.action .. " returned no result" } }
+  end
+  if res.ok == nil then res.ok = res.err == nil end
+  res.action = res.action or entry.action
   for k, v in pairs(base or {}) do if res[k] == nil then res[k] = v end end
   if res.status == nil then res.status = res.ok and "ok" or "failed" end
   if sink then
@@ -535,17 +543,13 @@ function Plan:apply(opts)
       for k, v in pairs(opts.action_opts or {}) do if vopts[k] == nil then vopts[k] = v end end
       local t0 = clock()
       args[#args + 1] = vopts
-      local r, err = call(job.handle, method, job.current, table.unpack(args))
-      if type(r) ~= "table" then
-        r = { host = st.host, id = st.id, user = st.user, action = method, ok = false,
-              err = err or errors.new{ code = "internal", host = st.host, op = method,
-                                       message = method .. "() returned no result" } }
+      local r, err, failed = call(job.handle, method, job.current, table.unpack(args))
+      r = type(r) == "table" and r or failed
+      if type(r) == "table" then
+        r.before = r.before or job.current.state
+        r.duration = r.duration or (clock() - t0)
       end
-      if r.ok == nil then r.ok = r.err == nil end
-      r.action = r.action or method
-      r.before = r.before or job.current.state
-      r.duration = r.duration or (clock() - t0)
-      return r
+      return r, err
     end)
     if res.not_attempted then return res end
     local steps = job.result.steps

@@ -21,7 +21,7 @@ USAGE = """commands:
   set-session HOST ID JSON
   remove-session HOST ID
   rdp-login HOST USER [DOMAIN]
-  set-fault HOST MODE [ARG] [method=NAME] [opnum=N] [iface=NAME]
+  set-fault HOST MODE [ARG] [method=NAME] [opnum=N] [iface=NAME] [after=METHOD]
   clear-faults HOST [MODE]
   clear-log
 HOST is a host name or its port."""
@@ -98,7 +98,7 @@ def execute(server, cmd, args):
         spec = {"mode": args[1]}
         for extra in args[2:]:
             key, sep, value = extra.partition("=")
-            if sep and key in ("method", "opnum", "iface"):
+            if sep and key in ("method", "opnum", "iface", "after"):
                 spec[key] = value
             elif "arg" not in spec:
                 spec["arg"] = _arg_value(extra)

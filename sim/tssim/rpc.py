@@ -439,7 +439,9 @@ class PipeConnection:
         name, handler = method
         fields["method"] = name
         scope = {"iface": iface.name, "opnum": call.opnum, "method": name}
-        if self._inject_before(call, scope, fields):
+        injected = self._inject_before(call, scope, fields)
+        self.host.saw(name)  # arms the faults set with after=<this method>
+        if injected:
             return
         absurd = self.host.fault_for(("absurd_count",), **scope) is not None
         ctx = S.Call(self.host, call.principal, self, iface.name, call.opnum, absurd)

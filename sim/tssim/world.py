@@ -527,7 +527,7 @@ class Host:
             raise ConfigError("%s: unknown fault mode %r (one of %s)"
                               % (what, mode, ", ".join(FAULT_MODES)))
         fault = {"mode": mode, "arg": spec.get("arg"), "iface": spec.get("iface"),
-                 "method": spec.get("method"),
+                 "method": spec.get("method"), "after": spec.get("after"),
                  "opnum": None if spec.get("opnum") is None else int(spec["opnum"])}
         arg = fault["arg"]
         if mode == "delay":
@@ -553,9 +553,18 @@ class Host:
                 if f["mode"] in modes and \
                         (f["iface"] is None or f["iface"] == iface) and \
                         (f["opnum"] is None or f["opnum"] == opnum) and \
-                        (f["method"] is None or f["method"] == method):
+                        (f["method"] is None or f["method"] == method) and \
+                        (f["after"] is None or f.get("armed")):
                     return f
         return None
+
+    def saw(self, method):
+        """Notes a call of `method`: a fault set with after=<method> acts on
+        the calls that come after the next such call (not on that call)."""
+        with self.lock:
+            for f in self.faults:
+                if f["after"] == method:
+                    f["armed"] = True
 
     # -- reporting -----------------------------------------------------------
 

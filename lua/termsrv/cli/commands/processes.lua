@@ -41,8 +41,7 @@ local function sort_procs(procs)
   return procs
 end
 
-local PROCESS_FIELDS = { "host", "pid", "ppid", "image", "session", "account", "sid", "memory",
-  "peak_memory", "threads", "handles", "create_time", "cpu_seconds" }
+local PROCESS_FIELDS = require("termsrv.control").PROCESS_FIELDS
 
 local function procs_of(r)
   if output.host_err(r) then return {} end
@@ -125,8 +124,7 @@ local function kill_all(h, procs, runner, note)
     local entry = plans.entry(h, "kill", "kill", what, p.session and { id = p.session } or nil)
     local row = runner:act(entry, function()
       local res, err, list = h:kill(p.pid)
-      return res and res[1] or (list and list[1]) or { host = h.name, pid = p.pid, action = "kill",
-                                                       ok = false, err = err }
+      return (res or list)[1], err
     end, { pid = p.pid, image = p.image, id = p.session })
     rows[#rows + 1] = row
     note(row)

@@ -159,8 +159,7 @@ function M.connect(ctx, args)
     local entry = plans.entry(h, "connect", "connect", "session " .. source .. " to " .. target,
                               src or { id = source })
     return { runner:act(entry, function()
-      local res, e, failed = h:connect(src or source, target, password, { wait = not args.no_wait })
-      return res or failed or { host = h.name, id = source, action = "connect", ok = false, err = e }
+      return h:connect(src or source, target, password, { wait = not args.no_wait })
     end) }
   end)
   return output.finish_rows(ctx, results)

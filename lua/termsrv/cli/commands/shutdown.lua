@@ -20,9 +20,8 @@ function M.shutdown(ctx, args)
   output.stream_rows(ctx)
   local results = plans.run_actions(ctx, path, function(h, runner)
     return { runner:act(plans.entry(h, "shutdown", what, what), function()
-      local res, e, failed = h:shutdown{ confirm = true, reboot = args.reboot, poweroff = args.poweroff,
-                                         logoff = args.logoff }
-      return res or failed or { host = h.name, action = what, ok = false, err = e }
+      return h:shutdown{ confirm = true, reboot = args.reboot, poweroff = args.poweroff,
+                         logoff = args.logoff }
     end) }
   end)
   return output.finish_rows(ctx, results)
