@@ -201,6 +201,10 @@ describe("the acting path", function()
     -- neither done nor not done: check by hand
     assert.matches('"phase":"outcome".*"ok":null', select(2, slurp(audit):match("^([^\n]*)\n([^\n]*)")))
     assert.matches("state is unknown", lines[2].error_message)
+    -- and `termsrv audit --pending` lists it among the actions to check by hand
+    local pcode, pout = run({ "audit", "--pending", "--audit", audit }, {})
+    assert.equal(1, pcode)
+    assert.matches("CORP\\carol +logoff +outcome +unknown +connection_lost", pout)
   end)
 
   it("--host-timeout holds with -j 1 and for one host", function()

@@ -342,11 +342,15 @@ describe("termsrv.audit", function()
     assert.equal(a1, pend[1].attempt)
     assert.is_nil(pend[1].ok) -- an attempt never claims success (null, decoded as nil)
     assert(log:outcome(a1, { host = "ts01", action = "logoff", state_unknown = true, error = "timeout" }))
+    -- an outcome of unknown state is still to be checked by hand: listed as itself
+    pend = assert(audit.pending(path))
+    assert.same({ a1, "outcome" }, { pend[1].attempt, pend[1].phase })
+    assert(log:outcome(a1, { host = "ts01", action = "logoff", ok = false, error = "timeout" }))
     log:close()
     assert.same({}, (audit.pending(path)))
     local lines = {}
     for l in read(path):gmatch("[^\n]+") do lines[#lines + 1] = json.decode(l) end
-    assert.equal(4, #lines)
+    assert.equal(5, #lines)
     assert.equal("outcome", lines[4].phase)
     assert.equal(json.null, lines[4].ok)
     assert.equal("timeout", lines[4].error) -- a given error wins over state_unknown
@@ -383,7 +387,13 @@ describe("termsrv.audit", function()
       assert.equal(1, code)
       assert.equal(a2, json.decode(out).attempt)
 
-      assert(log:outcome(a2, { host = "ts02", action = "reset", state_unknown = true }))
+      -- a lost answer whose state is unknown stays pending; a known outcome ends it
+      assert(log:outcome(a2, { host = "ts02", action = "reset", session = { id = 4, user = "carol" },
+                               state_unknown = true }))
+      code, out = run({ "audit", "--pending", "--audit", path })
+      assert.equal(1, code)
+      assert.matches("ts02 +4 +carol +reset +outcome +unknown +state_unknown", out)
+      assert(log:outcome(a2, { host = "ts02", action = "reset", ok = true, after = "gone" }))
       log:close()
       code, out, err = run({ "audit", "--pending", "--audit", path })
       assert.equal(0, code, err)

@@ -315,9 +315,11 @@ function M.open(path)
   return setmetatable({ path = path, fd = fd, count = 0 }, Logger)
 end
 
---- The attempts without an outcome: the actions to check by hand after a
--- crash. `source` is a path or the log's text.
--- @treturn[1] {table,...} the attempt entries (decoded), oldest first
+--- The actions to check by hand: attempts without an outcome (after a
+-- crash or kill -9), and outcomes whose state is unknown (`ok` null: the
+-- answer was lost and the session could not be re-read). `source` is a
+-- path or the log's text.
+-- @treturn[1] {table,...} those entries (decoded; the attempt, or the unknown outcome), oldest first
 -- @treturn[1] integer lines that could not be read
 -- @treturn[2] nil
 -- @treturn[2] string message
@@ -337,8 +339,8 @@ function M.pending(source)
     elseif e.phase == "attempt" and type(e.attempt) == "string" then
       attempts[e.attempt] = e
       order[#order + 1] = e.attempt
-    elseif e.phase == "outcome" and type(e.attempt) == "string" then
-      attempts[e.attempt] = nil
+    elseif e.phase == "outcome" and type(e.attempt) == "string" and attempts[e.attempt] then
+      attempts[e.attempt] = e.ok == nil and e or nil -- null: not known either way
     end
   end
   local out = {}

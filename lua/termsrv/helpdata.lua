@@ -19,7 +19,7 @@ return {
     { "memory", "function", "()", "An in-memory logger (for tests and embedding): `logger.entries` holds the encoded lines." },
     { "open", "function", "(path)", "Opens (or creates, mode 0600) an audit log for appending." },
     { "operator", "function", "()", "The local account running termsrv (`$USER`, `$LOGNAME`, else `id -un`)." },
-    { "pending", "function", "(source)", "The attempts without an outcome: the actions to check by hand after a crash." },
+    { "pending", "function", "(source)", "The actions to check by hand: attempts without an outcome (after a crash or kill -9), and outcomes whose state is unknown (`ok` null: the answer was lost and the session could not be re-read)." },
     { "sanitize", "function", "(entry)", "Reduces an entry to the whitelisted fields, with types fixed, times as ISO UTC, secrets removed." },
   } },
   ["termsrv.cli"] = { summary = "The `termsrv` command line: `cli.main(argv, env[, io]) -> exit code`.", items = {
@@ -265,7 +265,6 @@ return {
     { "Plan:totable", "function", "()", "Plain-table view for JSON: steps and skipped entries as report rows (ISO times), host errors as `{host, error, error_message}`." },
     { "Results:tojson", "function", "()", "The results and summary as one JSON text (fixed key order)." },
     { "Results:totable", "function", "()", "Plain-table view: `{results = rows, summary = ...}` (report columns, ISO times)." },
-    { "Runner:act", "function", "(entry, fn, base)", "Makes one state change: `fn()` returns a result record (`ok`, `after`, `err`, `fallback`, `state_unknown`, `duration`)." },
     { "Runner:stopping", "function", "()", "The error that stops every further change (a stop, a failed audit write), or nil while changes may go on." },
     { "Step:totable", "function", "()", "Plain-table view of a step (report columns, ISO times)." },
     { "build", "function", "(entries, pol[, opts])", "Builds a plan from session records; touches nothing." },

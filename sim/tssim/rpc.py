@@ -439,9 +439,7 @@ class PipeConnection:
         name, handler = method
         fields["method"] = name
         scope = {"iface": iface.name, "opnum": call.opnum, "method": name}
-        injected = self._inject_before(call, scope, fields)
-        self.host.saw(name)  # arms the faults set with after=<this method>
-        if injected:
+        if self._inject_before(call, scope, fields):
             return
         absurd = self.host.fault_for(("absurd_count",), **scope) is not None
         ctx = S.Call(self.host, call.principal, self, iface.name, call.opnum, absurd)
@@ -477,6 +475,9 @@ class PipeConnection:
     def _inject_before(self, call, scope, fields):
         """Faults that act before the method runs; True if the call ends here."""
         fault = self.host.fault_for(("delay", "hang", "close", "fault"), **scope)
+        # arms the faults set with after=<this method> before this call is
+        # answered (or closed), so a call that follows it is sure to see them
+        self.host.saw(scope["method"])
         if fault is None:
             return False
         self._log_injected(fault["mode"], fault["arg"], fields)

@@ -54,9 +54,9 @@ end
 
 --- The `termsrv audit` command: the log's lines as a table.
 -- `termsrv audit [--pending] [--audit FILE]`; with --pending only the
--- attempts without an outcome -- after a crash,
--- a kill -9 or a lost host, the actions to check by hand. Exit 0 when none
--- is pending, 1 when some are.
+-- actions to check by hand: attempts without an outcome (after a crash, a
+-- kill -9) and outcomes of unknown state. Exit 0 when none is pending, 1
+-- when some are.
 function M.command(ctx, args)
   local path, err = audit_path(ctx, args)
   if not path then
@@ -101,8 +101,9 @@ function M.command(ctx, args)
   if bad > 0 then output.diag(ctx, string.format("termsrv: audit: %d unreadable line%s in %s", bad,
     bad == 1 and "" or "s", path)) end
   if #pending > 0 then
-    output.diag(ctx, string.format("termsrv: %d action%s attempted without a recorded outcome: "
-      .. "check %s by hand", #pending, #pending == 1 and "" or "s", #pending == 1 and "it" or "them"))
+    output.diag(ctx, string.format("termsrv: %d action%s attempted without a recorded outcome "
+      .. "or of unknown outcome: check %s by hand", #pending, #pending == 1 and "" or "s",
+      #pending == 1 and "it" or "them"))
     return output.EXIT_PARTIAL
   end
   return output.EXIT_OK
