@@ -9,10 +9,14 @@
  *   OUT/tsts_parse/...             each response stub a parser reads
  *   OUT/ntlm_challenge/...         the CHALLENGE of each sealed bind
  *
- * It links the real core (the objects of src/, libsmbclient) and wraps, at link time,
- * smb_pipe_open / smb_pipe_read / smb_pipe_close (to record the server's
- * bytes), rpc_call (to record unsealed stubs) and ntlm_init (fixntlm.c:
- * test-mode keys, so that sealed captures replay in memory).
+ * It links the real core (the objects of src/, libsmbclient) and plugs a
+ * recording transport into ts_opts.transport: libsmbclient's pipes
+ * (smb_transport_connect) with every open outcome and every byte read
+ * written down. NTLM runs in test mode (ts_opts.ntlm_fixed = harness_ntlm),
+ * so that sealed captures replay in memory. The unsealed response stubs
+ * are recorded by wrapping rpc_call at link time (-Wl,--wrap=rpc_call): the
+ * only place a decrypted stub is visible, and a tool's concern, not the
+ * core's.
  *
  *   capture --host H --port P --user U --domain D --auth privacy|none
  *           --label NAME --out DIR [--expect FILE]
@@ -28,6 +32,7 @@
 
 #include "harness.h"
 #include "smbpipe.h"
+#include "transport.h"
 
 #define MAX_OPEN 8
 
@@ -57,9 +62,10 @@ static void buf_add(buf *b, const void *p, size_t n)
 static struct {
 	const char *out, *label;
 	int sealed;
-	buf all;                 /* the conversation, as memsmb reads it back */
+	buf all;                 /* the conversation, as the memory transport reads it back */
+	ts_transport smb;        /* the real transport under the recording one */
 	struct {
-		smb_pipe *pipe;
+		void *pipe;
 		char name[64];
 		buf bytes;
 	} open[MAX_OPEN];
@@ -125,26 +131,16 @@ static void flush_pipe(int i)
 	memset(&cap.open[i], 0, sizeof cap.open[i]);
 }
 
-/* ---- the wrapped functions --------------------------------------------------- */
+/* ---- the recording transport ------------------------------------------------- */
 
-smb_pipe *__real_smb_pipe_open(smb_conn *c, const char *name, ts_err *e);
-int __real_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e);
-void __real_smb_pipe_close(smb_pipe *p);
-int __real_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
-		    wbuf *out, ts_err *e);
-smb_pipe *__wrap_smb_pipe_open(smb_conn *c, const char *name, ts_err *e);
-int __wrap_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e);
-void __wrap_smb_pipe_close(smb_pipe *p);
-int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
-		    wbuf *out, ts_err *e);
-
-smb_pipe *__wrap_smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
+static void *rec_open(void *conn, const char *name, ts_err *e)
 {
-	smb_pipe *p = __real_smb_pipe_open(c, name, e);
-	uint8_t outcome = MEMSMB_OPEN_OK;
+	(void)conn;
+	void *p = cap.smb.ops->open(cap.smb.conn, name, e);
+	uint8_t outcome = MEM_OPEN_OK;
 	if (!p)
-		outcome = e->status == ENOENT ? MEMSMB_OPEN_ENOENT
-			: e->status == EACCES ? MEMSMB_OPEN_EACCES : MEMSMB_OPEN_OTHER;
+		outcome = e->status == ENOENT ? MEM_OPEN_ENOENT
+			: e->status == EACCES ? MEM_OPEN_EACCES : MEM_OPEN_OTHER;
 	buf_add(&cap.all, &outcome, 1);
 	if (p) {
 		int i = 0;
@@ -160,12 +156,18 @@ smb_pipe *__wrap_smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
 	return p;
 }
 
-int __wrap_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e)
+static int rec_write(void *pipe, const uint8_t *p, size_t n, ts_err *e)
 {
-	int rc = __real_smb_pipe_read(pipe, p, n, e);
+	return cap.smb.ops->write(pipe, p, n, e);
+}
+
+static int rec_read(void *pipe, uint8_t *p, size_t n, ts_err *e)
+{
+	int rc = cap.smb.ops->read(pipe, p, n, e);
 	if (rc < 0) {
-		/* memsmb can only fail a read at the end of its stream: a capture
-		 * with a transport failure in the middle would not replay */
+		/* the memory transport can only fail a read at the end of its
+		 * stream: a capture with a transport failure in the middle would
+		 * not replay */
 		fprintf(stderr, "capture: a read failed on %s; this scenario cannot be captured\n",
 			cap.label);
 		exit(3);
@@ -177,13 +179,48 @@ int __wrap_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e)
 	return rc;
 }
 
-void __wrap_smb_pipe_close(smb_pipe *p)
+static int rec_dead(const void *pipe) { return cap.smb.ops->dead(pipe); }
+
+static void rec_close(void *pipe)
 {
 	for (int i = 0; i < MAX_OPEN; i++)
-		if (p && cap.open[i].pipe == p)
+		if (pipe && cap.open[i].pipe == pipe)
 			flush_pipe(i);
-	__real_smb_pipe_close(p);
+	cap.smb.ops->close(pipe);
 }
+
+static void rec_drop(void *conn)
+{
+	(void)conn;
+	cap.smb.ops->drop(cap.smb.conn);
+}
+
+static void rec_free(void *conn)
+{
+	(void)conn;
+	cap.smb.ops->free(cap.smb.conn);
+}
+
+static const ts_transport_ops rec_ops = {rec_open, rec_write, rec_read, rec_dead,
+					 rec_close, rec_drop, rec_free};
+
+static int rec_connect(void *arg, const smb_opts *o, smb_stats *stats, ts_transport *out,
+		       ts_err *e)
+{
+	(void)arg;
+	if (smb_transport_connect(NULL, o, stats, &cap.smb, e) < 0)
+		return -1;
+	out->ops = &rec_ops;
+	out->conn = cap.smb.conn;
+	return 0;
+}
+
+/* ---- the unsealed stubs ------------------------------------------------------ */
+
+int __real_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
+		    wbuf *out, ts_err *e);
+int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
+		    wbuf *out, ts_err *e);
 
 int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
 		    wbuf *out, ts_err *e)
@@ -245,6 +282,9 @@ int main(int argc, char **argv)
 	o.smb.timeout_ms = 5000;
 	o.rpc_auth = strcmp(auth, "none") != 0;
 	cap.sealed = o.rpc_auth;
+	ts_connector recording = {rec_connect, NULL};
+	o.transport = &recording;
+	o.ntlm_fixed = &harness_ntlm;
 
 	uint8_t cfg = (uint8_t)o.rpc_auth;
 	buf_add(&cap.all, &cfg, 1);
