@@ -98,7 +98,7 @@ clean:
 FUZZKIT      := $(BUILD)/termsrv/fuzzkit.so
 HARNESS      := harness memtransport
 HARNESS_CORE := dcerpc errors ndr ntlmssp rpcsec spnego krb5sec rpcpipe tsts
-FUZZKIT_OBJ  := $(patsubst %,$(BUILD)/obj/fuzz-%.o,kit $(HARNESS)) \
+FUZZKIT_OBJ  := $(patsubst %,$(BUILD)/obj/fuzz-%.o,kit krbflip $(HARNESS)) \
                 $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE))
 
 $(BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)

@@ -112,6 +112,39 @@ enum { MEM_OPEN_OK = 0, MEM_OPEN_ENOENT = 1, MEM_OPEN_EACCES = 2, MEM_OPEN_OTHER
  * every ts_* call, each after the previous one whatever it returned. */
 void harness_client(const uint8_t *data, size_t n, harness_result *r);
 
+/* fuzz/krbflip.c: a genuine sealed Kerberos response, every bit of it
+ * flipped. The client binds the LSM pipe with Kerberos (credentials from
+ * ccache, target spn; raw = auth type 16, else SPNEGO 9) over the memory
+ * transport, whose server is a GSS acceptor in this process (keytab); the
+ * server seals stub as the response to one call (opnum, context 0). Each
+ * flipped copy goes to the client's receive path on the association as it
+ * was after the bind; then the genuine one (the control, parsed with
+ * parser), then the genuine one again (a replay). */
+typedef struct krb_flip_opts {
+	const char *ccache, *keytab, *spn;
+	int raw;
+	uint16_t opnum;
+	int parser;               /* harness_parse selector for the control */
+	const uint8_t *stub;
+	size_t stub_len;
+} krb_flip_opts;
+typedef struct krb_flip_result {
+	char error[300];          /* set when the setup failed (rc -1) */
+	int auth_type, header_sign, request_ok;
+	size_t sig_len, resp_len;
+	uint8_t *resp;            /* the genuine response PDU */
+	long nbits;
+	const char **codes;       /* per bit: the error code, NULL = accepted */
+	int flip_parses;          /* parser runs during the flips */
+	int parses;               /* in all */
+	const char *control_code; /* NULL = the genuine response was accepted */
+	int control_parsed;
+	const char *parse_code;   /* the control's parser result (NULL = ok) */
+	const char *replay_code;
+} krb_flip_result;
+int harness_krb_flips(const krb_flip_opts *o, krb_flip_result *r);
+void harness_krb_flips_free(krb_flip_result *r);
+
 /* Appends one step's outcome to r and checks the error contract (a failure
  * has a code other than "ok" and a message; abort() otherwise). */
 harness_step *harness_record(harness_result *r, const char *name, int rc, const ts_err *e);
