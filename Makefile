@@ -191,7 +191,8 @@ VALGRIND      = valgrind -q --trace-children=no --keep-debuginfo=yes --num-calle
 VALGRIND_SPECS ?= spec/dcerpc_spec.lua spec/ntlmssp_spec.lua spec/tsts_codec_spec.lua \
   spec/hardening_corpus_spec.lua spec/hardening_signature_spec.lua spec/faults_spec.lua \
   spec/hardening_credentials_spec.lua spec/core_spec.lua spec/control_spec.lua spec/proc_spec.lua \
-  spec/kerberos_spec.lua spec/spnego_spec.lua spec/capacity_spec.lua
+  spec/kerberos_spec.lua spec/spnego_spec.lua spec/capacity_spec.lua \
+  spec/hardening_krb_signature_spec.lua
 
 check: check-asan check-valgrind
 

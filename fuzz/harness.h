@@ -116,13 +116,15 @@ void harness_client(const uint8_t *data, size_t n, harness_result *r);
  * flipped. The client binds the LSM pipe with Kerberos (credentials from
  * ccache, target spn; raw = auth type 16, else SPNEGO 9) over the memory
  * transport, whose server is a GSS acceptor in this process (keytab); the
- * server seals stub as the response to one call (opnum, context 0). Each
+ * server seals stub as the response to one call (opnum on LSM context ctx:
+ * 0 TermSrvEnumeration, 1 TermSrvSession). Each
  * flipped copy goes to the client's receive path on the association as it
  * was after the bind; then the genuine one (the control, parsed with
  * parser), then the genuine one again (a replay). */
 typedef struct krb_flip_opts {
 	const char *ccache, *keytab, *spn;
 	int raw;
+	int ctx;
 	uint16_t opnum;
 	int parser;               /* harness_parse selector for the control */
 	const uint8_t *stub;

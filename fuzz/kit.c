@@ -8,7 +8,7 @@
  *   fuzzkit.client(bytes)                    -> result
  *   fuzzkit.parse(parser, bytes)             -> code | nil (nil = parsed)
  *   fuzzkit.parsers                          -> {"all_sessions", ...}
- *   fuzzkit.krb_flips{ccache=, keytab=, spn=, raw=, opnum=, parser=, stub=}
+ *   fuzzkit.krb_flips{ccache=, keytab=, spn=, raw=, ctx=, opnum=, parser=, stub=}
  *       -> {codes = {per bit: code or false}, resp =, auth_type =,
  *           header_sign =, sig_len =, request_ok =, flip_parses =,
  *           control = code or false, control_parsed =, parse_code =,
@@ -142,6 +142,11 @@ static int k_krb_flips(lua_State *L)
 	o.raw = lua_toboolean(L, -1);
 	lua_getfield(L, 1, "opnum");
 	o.opnum = (uint16_t)luaL_checkinteger(L, -1);
+	lua_getfield(L, 1, "ctx");
+	o.ctx = (int)luaL_optinteger(L, -1, 0);
+	if (o.ctx < 0 || o.ctx > 1)
+		return luaL_argerror(L, 1, "ctx must be 0 or 1");
+	lua_pop(L, 1);
 	lua_pop(L, 1);
 	lua_getfield(L, 1, "parser");
 	o.parser = parser_index(L, lua_gettop(L));

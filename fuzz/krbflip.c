@@ -354,7 +354,7 @@ static int flip_read(void *ud, uint8_t *p, size_t n, ts_err *e)
 static const char *one_call(const rpc_conn *bound, flip_io *f, long bit, const krb_flip_opts *o,
 			    krb_flip_result *r, int *parsed)
 {
-	static const uint8_t req[8] = {2, 0, 0, 0, 0, 0, 0, 0};
+	static const uint8_t req[8] = {2, 0, 0, 0, 1, 0, 0, 0}; /* session 2, level 1 */
 	rpc_conn c = *bound;
 	c.io.ud = f;
 	c.io.write = flip_write;
@@ -365,7 +365,7 @@ static const char *one_call(const rpc_conn *bound, flip_io *f, long bit, const k
 	ts_err e = {0};
 	const char *code = NULL;
 	*parsed = 0;
-	if (rpc_call(&c, 0, o->opnum, req, sizeof req, &out, &e) == 0) {
+	if (rpc_call(&c, o->ctx, o->opnum, req, sizeof req, &out, &e) == 0) {
 		*parsed = 1;
 		r->parses++;
 		(void)harness_parse(o->parser, out.p, out.len, &r->parse_code);
