@@ -156,7 +156,7 @@ CAPTURE := $(BUILD)/fuzz/capture
 $(CAPTURE): $(BUILD)/obj/fuzz-capture.o $(patsubst %,$(BUILD)/obj/fuzz-%.o,$(HARNESS)) \
             $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE) smbpipe)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ -Wl,--wrap=rpc_call $(LDFLAGS) $(LIBS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
 
 fuzz-seeds: fuzz-build
 	@$(MAKE) --no-print-directory $(CAPTURE)

@@ -13,10 +13,11 @@
  * recording transport into ts_opts.transport: libsmbclient's pipes
  * (smb_transport_connect) with every open outcome and every byte read
  * written down. NTLM runs in test mode (ts_opts.ntlm_fixed = harness_ntlm),
- * so that sealed captures replay in memory. The unsealed response stubs
- * are recorded by wrapping rpc_call at link time (-Wl,--wrap=rpc_call): the
- * only place a decrypted stub is visible, and a tool's concern, not the
- * core's.
+ * so that sealed captures replay in memory. The response stubs are taken
+ * from each pipe's recording once it closes: its bytes replayed through
+ * the DCE/RPC engine (NTLM in the same test mode), one call for each
+ * request the client wrote, whose context and opnum the recorder noted
+ * from the request header (clear text even when sealed).
  *
  *   capture --host H --port P --user U --domain D --auth privacy|none
  *           --label NAME --out DIR [--expect FILE]
@@ -35,6 +36,7 @@
 #include "transport.h"
 
 #define MAX_OPEN 8
+#define MAX_CALLS 256
 
 typedef struct buf {
 	uint8_t *p;
@@ -68,6 +70,8 @@ static struct {
 		void *pipe;
 		char name[64];
 		buf bytes;
+		int ncalls;
+		uint16_t ctx[MAX_CALLS], opnum[MAX_CALLS];
 	} open[MAX_OPEN];
 	int pipe_seq;
 	int parser_seen[HP_COUNT];
@@ -94,6 +98,58 @@ static const char *short_name(const char *pipe)
 {
 	return strcmp(pipe, "LSM_API_service") == 0 ? "lsm"
 	       : strcmp(pipe, "TermSrv_API_service") == 0 ? "rcm" : "legacy";
+}
+
+/* The stub of every successful call of pipe i, by replaying its bytes:
+ * the first stub each parser reads becomes a tsts_parse seed. */
+static void record_stubs(int i)
+{
+	const char *name = cap.open[i].name;
+	const rpc_iface *ifaces[RPC_MAX_CTX] = {&IF_LEGACY};
+	int nif = 1;
+	if (strcmp(name, "LSM_API_service") == 0) {
+		ifaces[0] = &IF_TSENUM;
+		ifaces[1] = &IF_TSSESSION;
+		nif = 2;
+	} else if (strcmp(name, "TermSrv_API_service") == 0) {
+		ifaces[0] = &IF_RCMPUBLIC;
+	}
+	mem_stream s = {cap.open[i].bytes.p, cap.open[i].bytes.len, 0};
+	rpc_io io = {&s, mem_stream_write, mem_stream_read};
+	rpc_conn c;
+	rpc_sec sec;
+	ntlm_ctx nt;
+	memset(&nt, 0, sizeof nt);
+	rpc_init(&c, io, name, 0, NULL);
+	if (cap.sealed) {
+		if (ntlm_init(&nt, "capture", "CAPTURE", "CAPTURE", "-", NULL) != NTLM_OK)
+			abort();
+		ntlm_fix(&nt, &harness_ntlm);
+		rpc_sec_ntlm(&sec, &nt);
+		c.sec = &sec;
+	}
+	ts_err e = {0};
+	wbuf out;
+	wb_init(&out);
+	static const uint8_t stub[8];
+	if (rpc_bind(&c, ifaces, nif, &e) == 0) {
+		for (int k = 0; k < cap.open[i].ncalls && !c.broken; k++) {
+			int ctx = cap.open[i].ctx[k] < nif ? cap.open[i].ctx[k] : 0;
+			unsigned opnum = cap.open[i].opnum[k];
+			memset(&e, 0, sizeof e);
+			int which = harness_parser_for(name, ctx, opnum);
+			if (rpc_call(&c, ctx, (uint16_t)opnum, stub, sizeof stub, &out, &e) == 0 &&
+			    which >= 0 && !cap.parser_seen[which]) {
+				char seed[256];
+				cap.parser_seen[which] = 1;
+				(void)snprintf(seed, sizeof seed, "%s-%s", cap.label,
+					       harness_parser_names[which]);
+				write_seed("tsts_parse", seed, which, out.p, out.len);
+			}
+		}
+	}
+	wb_free(&out);
+	ntlm_wipe(&nt);
 }
 
 /* One pipe's bytes: an engine seed, and its first two PDUs for rpc_pdu. */
@@ -127,6 +183,7 @@ static void flush_pipe(int i)
 			off += flen;
 		}
 	}
+	record_stubs(i);
 	free(b->p);
 	memset(&cap.open[i], 0, sizeof cap.open[i]);
 }
@@ -158,6 +215,13 @@ static void *rec_open(void *conn, const char *name, ts_err *e)
 
 static int rec_write(void *pipe, const uint8_t *p, size_t n, ts_err *e)
 {
+	/* the context and opnum of each request, for record_stubs */
+	for (int i = 0; i < MAX_OPEN && n >= 24 && p[2] == PT_REQUEST && (p[3] & PFC_FIRST_FRAG); i++)
+		if (cap.open[i].pipe == pipe && cap.open[i].ncalls < MAX_CALLS) {
+			int k = cap.open[i].ncalls++;
+			cap.open[i].ctx[k] = ld16(p + 20);
+			cap.open[i].opnum[k] = ld16(p + 22);
+		}
 	return cap.smb.ops->write(pipe, p, n, e);
 }
 
@@ -213,27 +277,6 @@ static int rec_connect(void *arg, const smb_opts *o, smb_stats *stats, ts_transp
 	out->ops = &rec_ops;
 	out->conn = cap.smb.conn;
 	return 0;
-}
-
-/* ---- the unsealed stubs ------------------------------------------------------ */
-
-int __real_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
-		    wbuf *out, ts_err *e);
-int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
-		    wbuf *out, ts_err *e);
-
-int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
-		    wbuf *out, ts_err *e)
-{
-	int rc = __real_rpc_call(c, ctx, opnum, stub, len, out, e);
-	int which = harness_parser_for(c->where, ctx, opnum);
-	if (rc == 0 && which >= 0 && !cap.parser_seen[which]) {
-		char name[256];
-		cap.parser_seen[which] = 1;
-		(void)snprintf(name, sizeof name, "%s-%s", cap.label, harness_parser_names[which]);
-		write_seed("tsts_parse", name, which, out->p, out->len);
-	}
-	return rc;
 }
 
 /* ---- main -------------------------------------------------------------------- */

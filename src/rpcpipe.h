@@ -1,8 +1,9 @@
 /*
  * One layer between the MS-TSTS calls (tsts.c) and DCE/RPC (dcerpc.c): the
- * credentials of a host connection, and pipes that are opened on the SMB
- * connection, given a security provider (NTLM, Kerberos or none, from the
- * credentials) and bound. tsts.c only makes calls on a bound pipe.
+ * credentials of a host connection, and pipes that are opened on the
+ * connection's transport (transport.h: SMB in production, memory in the
+ * fuzzers and tests), given a security provider (NTLM, Kerberos or none,
+ * from the credentials) and bound. tsts.c only makes calls on a bound pipe.
  */
 #ifndef TERMSRV_RPCPIPE_H
 #define TERMSRV_RPCPIPE_H
