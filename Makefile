@@ -92,12 +92,13 @@ clean:
 # ---- hardening: fuzzers, sanitizers, valgrind (fuzz/README.md) ---------------
 # termsrv.fuzzkit: the fuzz harnesses as a test-only Lua module (hardening
 # specs replay the seed corpora through it). It links the core without
-# smbpipe.c (fuzz/memsmb.c stands in) and with ntlm_init wrapped into test
-# mode (fuzz/fixntlm.c), so it needs neither libsmbclient nor a network.
+# smbpipe.c: the client runs over the memory transport (fuzz/memtransport.c,
+# plugged in through ts_opts.transport), so it needs neither libsmbclient
+# nor a network.
 FUZZKIT      := $(BUILD)/termsrv/fuzzkit.so
-HARNESS      := harness memsmb fixntlm
+HARNESS      := harness memtransport
 HARNESS_CORE := dcerpc errors ndr ntlmssp rpcsec spnego krb5sec rpcpipe tsts
-FUZZKIT_OBJ  := $(patsubst %,$(BUILD)/obj/fuzz-%.o,kit $(HARNESS)) \
+FUZZKIT_OBJ  := $(patsubst %,$(BUILD)/obj/fuzz-%.o,kit krbflip $(HARNESS)) \
                 $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE))
 
 $(BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)
@@ -106,7 +107,7 @@ $(BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)
 
 $(FUZZKIT): $(FUZZKIT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ -Wl,--wrap=ntlm_init $(LDFLAGS) $(NETTLE_LIBS) $(KRB_LIBS)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(NETTLE_LIBS) $(KRB_LIBS)
 
 # libFuzzer targets (clang 14 + libclang-rt-14-dev), built with ASan+UBSan.
 # `make fuzz` runs each for FUZZ_SECONDS, `make fuzz-short` for
@@ -136,7 +137,7 @@ $(FUZZ_BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)
 .SECONDARY: $(FUZZ_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/obj/fuzz-fuzz_%.o)
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz-fuzz_%.o $(FUZZ_OBJ)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -Wl,--wrap=ntlm_init $(NETTLE_LIBS) $(KRB_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(NETTLE_LIBS) $(KRB_LIBS)
 
 .PHONY: fuzz fuzz-short fuzz-build fuzz-seeds check check-asan check-valgrind
 fuzz-build: deps
@@ -152,11 +153,10 @@ fuzz-short: fuzz-build
 # Regenerates the captured seeds from the simulator (needs root, like the
 # simulator); see fuzz/README.md.
 CAPTURE := $(BUILD)/fuzz/capture
-$(CAPTURE): $(BUILD)/obj/fuzz-capture.o $(patsubst %,$(BUILD)/obj/fuzz-%.o,harness fixntlm) \
+$(CAPTURE): $(BUILD)/obj/fuzz-capture.o $(patsubst %,$(BUILD)/obj/fuzz-%.o,$(HARNESS)) \
             $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE) smbpipe)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ -Wl,--wrap=ntlm_init,--wrap=smb_pipe_open,--wrap=smb_pipe_read \
-	  -Wl,--wrap=smb_pipe_close,--wrap=rpc_call $(LDFLAGS) $(LIBS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
 
 fuzz-seeds: fuzz-build
 	@$(MAKE) --no-print-directory $(CAPTURE)
@@ -191,7 +191,8 @@ VALGRIND      = valgrind -q --trace-children=no --keep-debuginfo=yes --num-calle
 VALGRIND_SPECS ?= spec/dcerpc_spec.lua spec/ntlmssp_spec.lua spec/tsts_codec_spec.lua \
   spec/hardening_corpus_spec.lua spec/hardening_signature_spec.lua spec/faults_spec.lua \
   spec/hardening_credentials_spec.lua spec/core_spec.lua spec/control_spec.lua spec/proc_spec.lua \
-  spec/kerberos_spec.lua spec/spnego_spec.lua spec/capacity_spec.lua
+  spec/kerberos_spec.lua spec/spnego_spec.lua spec/capacity_spec.lua \
+  spec/hardening_krb_signature_spec.lua
 
 check: check-asan check-valgrind
 

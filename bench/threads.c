@@ -59,6 +59,7 @@ static int list_host(sweep *sw, const host *h, uint64_t *rt, uint64_t *calls)
 {
 	ts_opts o;
 	memset(&o, 0, sizeof o);
+	o.transport = &smb_transport;
 	o.smb.host = h->name;
 	o.smb.port = h->port;
 	o.smb.user = sw->user;

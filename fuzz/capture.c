@@ -9,10 +9,15 @@
  *   OUT/tsts_parse/...             each response stub a parser reads
  *   OUT/ntlm_challenge/...         the CHALLENGE of each sealed bind
  *
- * It links the real core (the objects of src/, libsmbclient) and wraps, at link time,
- * smb_pipe_open / smb_pipe_read / smb_pipe_close (to record the server's
- * bytes), rpc_call (to record unsealed stubs) and ntlm_init (fixntlm.c:
- * test-mode keys, so that sealed captures replay in memory).
+ * It links the real core (the objects of src/, libsmbclient) and plugs a
+ * recording transport into ts_opts.transport: libsmbclient's pipes
+ * (smb_transport_connect) with every open outcome and every byte read
+ * written down. NTLM runs in test mode (ts_opts.ntlm_fixed = harness_ntlm),
+ * so that sealed captures replay in memory. The response stubs are taken
+ * from each pipe's recording once it closes: its bytes replayed through
+ * the DCE/RPC engine (NTLM in the same test mode), one call for each
+ * request the client wrote, whose context and opnum the recorder noted
+ * from the request header (clear text even when sealed).
  *
  *   capture --host H --port P --user U --domain D --auth privacy|none
  *           --label NAME --out DIR [--expect FILE]
@@ -28,8 +33,10 @@
 
 #include "harness.h"
 #include "smbpipe.h"
+#include "transport.h"
 
 #define MAX_OPEN 8
+#define MAX_CALLS 256
 
 typedef struct buf {
 	uint8_t *p;
@@ -57,11 +64,14 @@ static void buf_add(buf *b, const void *p, size_t n)
 static struct {
 	const char *out, *label;
 	int sealed;
-	buf all;                 /* the conversation, as memsmb reads it back */
+	buf all;                 /* the conversation, as the memory transport reads it back */
+	ts_transport smb;        /* the real transport under the recording one */
 	struct {
-		smb_pipe *pipe;
+		void *pipe;
 		char name[64];
 		buf bytes;
+		int ncalls;
+		uint16_t ctx[MAX_CALLS], opnum[MAX_CALLS];
 	} open[MAX_OPEN];
 	int pipe_seq;
 	int parser_seen[HP_COUNT];
@@ -88,6 +98,58 @@ static const char *short_name(const char *pipe)
 {
 	return strcmp(pipe, "LSM_API_service") == 0 ? "lsm"
 	       : strcmp(pipe, "TermSrv_API_service") == 0 ? "rcm" : "legacy";
+}
+
+/* The stub of every successful call of pipe i, by replaying its bytes:
+ * the first stub each parser reads becomes a tsts_parse seed. */
+static void record_stubs(int i)
+{
+	const char *name = cap.open[i].name;
+	const rpc_iface *ifaces[RPC_MAX_CTX] = {&IF_LEGACY};
+	int nif = 1;
+	if (strcmp(name, "LSM_API_service") == 0) {
+		ifaces[0] = &IF_TSENUM;
+		ifaces[1] = &IF_TSSESSION;
+		nif = 2;
+	} else if (strcmp(name, "TermSrv_API_service") == 0) {
+		ifaces[0] = &IF_RCMPUBLIC;
+	}
+	mem_stream s = {cap.open[i].bytes.p, cap.open[i].bytes.len, 0};
+	rpc_io io = {&s, mem_stream_write, mem_stream_read};
+	rpc_conn c;
+	rpc_sec sec;
+	ntlm_ctx nt;
+	memset(&nt, 0, sizeof nt);
+	rpc_init(&c, io, name, 0, NULL);
+	if (cap.sealed) {
+		if (ntlm_init(&nt, "capture", "CAPTURE", "CAPTURE", "-", NULL) != NTLM_OK)
+			abort();
+		ntlm_fix(&nt, &harness_ntlm);
+		rpc_sec_ntlm(&sec, &nt);
+		c.sec = &sec;
+	}
+	ts_err e = {0};
+	wbuf out;
+	wb_init(&out);
+	static const uint8_t stub[8];
+	if (rpc_bind(&c, ifaces, nif, &e) == 0) {
+		for (int k = 0; k < cap.open[i].ncalls && !c.broken; k++) {
+			int ctx = cap.open[i].ctx[k] < nif ? cap.open[i].ctx[k] : 0;
+			unsigned opnum = cap.open[i].opnum[k];
+			memset(&e, 0, sizeof e);
+			int which = harness_parser_for(name, ctx, opnum);
+			if (rpc_call(&c, ctx, (uint16_t)opnum, stub, sizeof stub, &out, &e) == 0 &&
+			    which >= 0 && !cap.parser_seen[which]) {
+				char seed[256];
+				cap.parser_seen[which] = 1;
+				(void)snprintf(seed, sizeof seed, "%s-%s", cap.label,
+					       harness_parser_names[which]);
+				write_seed("tsts_parse", seed, which, out.p, out.len);
+			}
+		}
+	}
+	wb_free(&out);
+	ntlm_wipe(&nt);
 }
 
 /* One pipe's bytes: an engine seed, and its first two PDUs for rpc_pdu. */
@@ -121,30 +183,21 @@ static void flush_pipe(int i)
 			off += flen;
 		}
 	}
+	record_stubs(i);
 	free(b->p);
 	memset(&cap.open[i], 0, sizeof cap.open[i]);
 }
 
-/* ---- the wrapped functions --------------------------------------------------- */
+/* ---- the recording transport ------------------------------------------------- */
 
-smb_pipe *__real_smb_pipe_open(smb_conn *c, const char *name, ts_err *e);
-int __real_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e);
-void __real_smb_pipe_close(smb_pipe *p);
-int __real_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
-		    wbuf *out, ts_err *e);
-smb_pipe *__wrap_smb_pipe_open(smb_conn *c, const char *name, ts_err *e);
-int __wrap_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e);
-void __wrap_smb_pipe_close(smb_pipe *p);
-int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
-		    wbuf *out, ts_err *e);
-
-smb_pipe *__wrap_smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
+static void *rec_open(void *conn, const char *name, ts_err *e)
 {
-	smb_pipe *p = __real_smb_pipe_open(c, name, e);
-	uint8_t outcome = MEMSMB_OPEN_OK;
+	(void)conn;
+	void *p = cap.smb.ops->open(cap.smb.conn, name, e);
+	uint8_t outcome = MEM_OPEN_OK;
 	if (!p)
-		outcome = e->status == ENOENT ? MEMSMB_OPEN_ENOENT
-			: e->status == EACCES ? MEMSMB_OPEN_EACCES : MEMSMB_OPEN_OTHER;
+		outcome = e->status == ENOENT ? MEM_OPEN_ENOENT
+			: e->status == EACCES ? MEM_OPEN_EACCES : MEM_OPEN_OTHER;
 	buf_add(&cap.all, &outcome, 1);
 	if (p) {
 		int i = 0;
@@ -160,12 +213,25 @@ smb_pipe *__wrap_smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
 	return p;
 }
 
-int __wrap_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e)
+static int rec_write(void *pipe, const uint8_t *p, size_t n, ts_err *e)
 {
-	int rc = __real_smb_pipe_read(pipe, p, n, e);
+	/* the context and opnum of each request, for record_stubs */
+	for (int i = 0; i < MAX_OPEN && n >= 24 && p[2] == PT_REQUEST && (p[3] & PFC_FIRST_FRAG); i++)
+		if (cap.open[i].pipe == pipe && cap.open[i].ncalls < MAX_CALLS) {
+			int k = cap.open[i].ncalls++;
+			cap.open[i].ctx[k] = ld16(p + 20);
+			cap.open[i].opnum[k] = ld16(p + 22);
+		}
+	return cap.smb.ops->write(pipe, p, n, e);
+}
+
+static int rec_read(void *pipe, uint8_t *p, size_t n, ts_err *e)
+{
+	int rc = cap.smb.ops->read(pipe, p, n, e);
 	if (rc < 0) {
-		/* memsmb can only fail a read at the end of its stream: a capture
-		 * with a transport failure in the middle would not replay */
+		/* the memory transport can only fail a read at the end of its
+		 * stream: a capture with a transport failure in the middle would
+		 * not replay */
 		fprintf(stderr, "capture: a read failed on %s; this scenario cannot be captured\n",
 			cap.label);
 		exit(3);
@@ -177,26 +243,40 @@ int __wrap_smb_pipe_read(void *pipe, uint8_t *p, size_t n, ts_err *e)
 	return rc;
 }
 
-void __wrap_smb_pipe_close(smb_pipe *p)
+static int rec_dead(const void *pipe) { return cap.smb.ops->dead(pipe); }
+
+static void rec_close(void *pipe)
 {
 	for (int i = 0; i < MAX_OPEN; i++)
-		if (p && cap.open[i].pipe == p)
+		if (pipe && cap.open[i].pipe == pipe)
 			flush_pipe(i);
-	__real_smb_pipe_close(p);
+	cap.smb.ops->close(pipe);
 }
 
-int __wrap_rpc_call(rpc_conn *c, int ctx, uint16_t opnum, const uint8_t *stub, size_t len,
-		    wbuf *out, ts_err *e)
+static void rec_drop(void *conn)
 {
-	int rc = __real_rpc_call(c, ctx, opnum, stub, len, out, e);
-	int which = harness_parser_for(c->where, ctx, opnum);
-	if (rc == 0 && which >= 0 && !cap.parser_seen[which]) {
-		char name[256];
-		cap.parser_seen[which] = 1;
-		(void)snprintf(name, sizeof name, "%s-%s", cap.label, harness_parser_names[which]);
-		write_seed("tsts_parse", name, which, out->p, out->len);
-	}
-	return rc;
+	(void)conn;
+	cap.smb.ops->drop(cap.smb.conn);
+}
+
+static void rec_free(void *conn)
+{
+	(void)conn;
+	cap.smb.ops->free(cap.smb.conn);
+}
+
+static const ts_transport_ops rec_ops = {rec_open, rec_write, rec_read, rec_dead,
+					 rec_close, rec_drop, rec_free};
+
+static int rec_connect(void *arg, const smb_opts *o, smb_stats *stats, ts_transport *out,
+		       ts_err *e)
+{
+	(void)arg;
+	if (smb_transport_connect(NULL, o, stats, &cap.smb, e) < 0)
+		return -1;
+	out->ops = &rec_ops;
+	out->conn = cap.smb.conn;
+	return 0;
 }
 
 /* ---- main -------------------------------------------------------------------- */
@@ -245,6 +325,9 @@ int main(int argc, char **argv)
 	o.smb.timeout_ms = 5000;
 	o.rpc_auth = strcmp(auth, "none") != 0;
 	cap.sealed = o.rpc_auth;
+	ts_connector recording = {rec_connect, NULL};
+	o.transport = &recording;
+	o.ntlm_fixed = &harness_ntlm;
 
 	uint8_t cfg = (uint8_t)o.rpc_auth;
 	buf_add(&cap.all, &cfg, 1);

@@ -29,13 +29,11 @@ static void violation(const char *fmt, ...)
 	abort();
 }
 
-void harness_fix_ntlm(ntlm_ctx *c)
-{
-	c->fixed = 1;
-	memset(c->fixed_client_challenge, 0xaa, sizeof c->fixed_client_challenge);
-	memset(c->fixed_session_key, 0x55, sizeof c->fixed_session_key);
-	c->fixed_time = 0x01d9000000000000ULL;
-}
+const ntlm_fixed harness_ntlm = {
+	{0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa},
+	{0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55},
+	0x01d9000000000000ULL,
+};
 
 int mem_stream_read(void *ud, uint8_t *p, size_t n, ts_err *e)
 {
@@ -123,7 +121,7 @@ void harness_engine(const uint8_t *data, size_t n, int sealed, int parse, harnes
 	if (sealed) {
 		if (ntlm_init(&nt, "ops", "CORP", "FUZZ", "Ops-Passw0rd", NULL) != NTLM_OK)
 			abort();
-		harness_fix_ntlm(&nt);
+		ntlm_fix(&nt, &harness_ntlm);
 		rpc_sec_ntlm(&sec, &nt);
 		c.sec = &sec;
 	}
@@ -319,4 +317,31 @@ void harness_script(ts_conn *c, harness_result *r)
 	STEP("kill", ts_kill(c, 4242, 0, &e));
 	STEP("shutdown", ts_shutdown(c, 0, &e));
 #undef STEP
+}
+
+void harness_client(const uint8_t *data, size_t n, harness_result *r)
+{
+	memset(r, 0, sizeof *r);
+	if (n < 1)
+		return;
+	mem_stream s = {data + 1, n - 1, 0};
+	mem_transport mt = {&s, NULL};
+	ts_connector memory = {mem_transport_connect, &mt};
+	ts_opts o;
+	memset(&o, 0, sizeof o);
+	o.smb.host = "fuzz";
+	o.smb.user = "ops";
+	o.smb.domain = "CORP";
+	o.smb.secret = "Ops-Passw0rd";
+	o.rpc_auth = data[0] & 1;
+	o.transport = &memory;
+	o.ntlm_fixed = &harness_ntlm;
+	ts_err e = {0};
+	ts_conn *c = ts_open(&o, &e);
+	harness_record(r, "open", c ? 0 : -1, &e);
+	if (c) {
+		harness_script(c, r);
+		ts_close(c);
+	}
+	r->consumed = s.off;
 }

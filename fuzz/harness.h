@@ -5,10 +5,11 @@
  *   harness_engine: rpc_bind + rpc_call over one pipe (plain or NTLM-sealed)
  *   harness_parse:  one tsts_parse_* on one stub, chosen by a selector
  *   harness_client: the whole MS-TSTS client (ts_open .. ts_shutdown) over
- *                   the in-memory smbpipe of fuzz/memsmb.c
+ *                   the memory transport of fuzz/memtransport.c
  *
  * Sealed replays work because NTLM runs in test mode (fixed exported
- * session key and client challenge, see harness_fix_ntlm): the keys, hence
+ * session key and client challenge, harness_ntlm, given to the core through
+ * ts_opts.ntlm_fixed): the keys, hence
  * every server seal, depend on nothing else. A conversation captured from
  * the simulator with the same fixed values verifies again in memory, so
  * the fuzzer starts past the signature check.
@@ -21,15 +22,16 @@
 
 #include "dcerpc.h"
 #include "ntlmssp.h"
+#include "transport.h"
 #include "tsts.h"
 
 /* Called when the core breaks a promise the harness checks (see
  * harness.c); NULL (the default, for the fuzzers) prints and aborts. */
 extern void (*harness_violation_hook)(const char *what);
 
-/* The values every pipe's NTLM context uses in the harnesses and in the
- * capture tool. */
-void harness_fix_ntlm(ntlm_ctx *c);
+/* The test-mode values every NTLM context uses in the harnesses and in the
+ * capture tool (ntlm_fix). */
+extern const ntlm_fixed harness_ntlm;
 
 /* A server byte stream in memory; reads past its end fail like a server
  * that stopped answering (ETIMEDOUT), writes are discarded. */
@@ -79,22 +81,71 @@ int harness_parser_for(const char *pipe, int ctx, unsigned opnum);
 /* Runs one parser; returns its rc and sets *code (NULL on success). */
 int harness_parse(int which, const uint8_t *p, size_t n, const char **code);
 
-/* fuzz/memsmb.c: the smbpipe.h API over one in-memory server stream, the
- * one attached here (NULL detaches). Each pipe open consumes one outcome
- * byte (0 = opened, 1 = ENOENT, 2 = EACCES, 3 and up = ECONNRESET); reads
- * take the next bytes, whichever pipe asks. A read past the end times out
- * and ends the stream: the server never answers again. */
-void memsmb_attach(mem_stream *s);
-enum { MEMSMB_OPEN_OK = 0, MEMSMB_OPEN_ENOENT = 1, MEMSMB_OPEN_EACCES = 2, MEMSMB_OPEN_OTHER = 3 };
-
-/* fuzz/fixntlm.c, linked with -Wl,--wrap=ntlm_init: every context the core
- * sets up runs in test mode (harness_fix_ntlm). */
+/* fuzz/memtransport.c: a transport (transport.h) whose server lives in
+ * memory, in one of two modes:
+ *   stream: one scripted server byte stream for the whole connection. Each
+ *     pipe open consumes one outcome byte (0 = opened, 1 = ENOENT,
+ *     2 = EACCES, 3 and up = ECONNRESET); reads take the next bytes,
+ *     whichever pipe asks; writes are discarded. A read past the end times
+ *     out and ends the stream: the server never answers again.
+ *   server: every fragment the client writes goes to a callback, which
+ *     appends the server's answer (read back by the pipe; a read past it
+ *     times out and kills the pipe). A callback that fails (-1) resets the
+ *     pipe. Pipes always open.
+ * mem_transport_connect is a ts_connect_fn whose arg is a mem_transport
+ * (which must outlive the connection). */
+typedef struct mem_server {
+	int (*serve)(void *ud, const char *pipe, const uint8_t *p, size_t n, wbuf *answer);
+	void *ud;
+} mem_server;
+typedef struct mem_transport {
+	mem_stream *stream;        /* stream mode, or NULL */
+	const mem_server *server;  /* server mode (stream NULL) */
+} mem_transport;
+int mem_transport_connect(void *arg, const smb_opts *o, smb_stats *stats, ts_transport *out,
+			  ts_err *e);
+enum { MEM_OPEN_OK = 0, MEM_OPEN_ENOENT = 1, MEM_OPEN_EACCES = 2, MEM_OPEN_OTHER = 3 };
 
 /* Client input: one config byte (bit 0: NTLM packet privacy), then the
- * server stream as fuzz/memsmb.c reads it (one outcome byte per pipe open,
+ * server stream as the memory transport reads it (one outcome byte per pipe open,
  * then each pipe's bytes as the client reads them). Runs a fixed script of
  * every ts_* call, each after the previous one whatever it returned. */
 void harness_client(const uint8_t *data, size_t n, harness_result *r);
+
+/* fuzz/krbflip.c: a genuine sealed Kerberos response, every bit of it
+ * flipped. The client binds the LSM pipe with Kerberos (credentials from
+ * ccache, target spn; raw = auth type 16, else SPNEGO 9) over the memory
+ * transport, whose server is a GSS acceptor in this process (keytab); the
+ * server seals stub as the response to one call (opnum on LSM context ctx:
+ * 0 TermSrvEnumeration, 1 TermSrvSession). Each
+ * flipped copy goes to the client's receive path on the association as it
+ * was after the bind; then the genuine one (the control, parsed with
+ * parser), then the genuine one again (a replay). */
+typedef struct krb_flip_opts {
+	const char *ccache, *keytab, *spn;
+	int raw;
+	int ctx;
+	uint16_t opnum;
+	int parser;               /* harness_parse selector for the control */
+	const uint8_t *stub;
+	size_t stub_len;
+} krb_flip_opts;
+typedef struct krb_flip_result {
+	char error[300];          /* set when the setup failed (rc -1) */
+	int auth_type, header_sign, request_ok;
+	size_t sig_len, resp_len;
+	uint8_t *resp;            /* the genuine response PDU */
+	long nbits;
+	const char **codes;       /* per bit: the error code, NULL = accepted */
+	int flip_parses;          /* parser runs during the flips */
+	int parses;               /* in all */
+	const char *control_code; /* NULL = the genuine response was accepted */
+	int control_parsed;
+	const char *parse_code;   /* the control's parser result (NULL = ok) */
+	const char *replay_code;
+} krb_flip_result;
+int harness_krb_flips(const krb_flip_opts *o, krb_flip_result *r);
+void harness_krb_flips_free(krb_flip_result *r);
 
 /* Appends one step's outcome to r and checks the error contract (a failure
  * has a code other than "ok" and a message; abort() otherwise). */

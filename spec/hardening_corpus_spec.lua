@@ -1,6 +1,6 @@
 -- The fuzz harnesses as tests: the seed corpora (real simulator answers,
--- fuzz/seeds) replayed through the C core over the in-memory transport of
--- fuzz/memsmb.c, and hostile answers no real server sends. Under `make
+-- fuzz/seeds) replayed through the C core over the memory transport of
+-- fuzz/memtransport.c, and hostile answers no real server sends. Under `make
 -- check` the same runs are watched by ASan/UBSan and valgrind.
 --
 -- termsrv.fuzzkit (fuzz/kit.c) reports each step of a run; it also checks

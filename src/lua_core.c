@@ -197,6 +197,7 @@ static int l_connect(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	ts_opts o;
 	memset(&o, 0, sizeof o);
+	o.transport = &smb_transport;
 	o.smb.host = opt_str(L, 1, "host");
 	if (!o.smb.host || !o.smb.host[0])
 		return luaL_error(L, "connect: 'host' is required");

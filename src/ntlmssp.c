@@ -365,6 +365,14 @@ int ntlm_init(ntlm_ctx *c, const char *user, const char *domain,
 	return NTLM_OK;
 }
 
+void ntlm_fix(ntlm_ctx *c, const ntlm_fixed *f)
+{
+	c->fixed = 1;
+	memcpy(c->fixed_client_challenge, f->client_challenge, sizeof c->fixed_client_challenge);
+	memcpy(c->fixed_session_key, f->session_key, sizeof c->fixed_session_key);
+	c->fixed_time = f->time;
+}
+
 int ntlm_negotiate(ntlm_ctx *c, uint8_t *out, size_t cap)
 {
 	if (!c || !out || c->have_keys)

@@ -96,6 +96,18 @@ int ntlm_init(ntlm_ctx *c, const char *user, const char *domain,
 	      const char *workstation, const char *password,
 	      const uint8_t nt_hash[16]);
 
+/* Test mode: the values a context uses instead of random bytes and the
+ * clock (client challenge, exported session key, timestamp), so that its
+ * keys depend on nothing else. For the fuzzers, the corpus replay and the
+ * capture tool; never set in production. */
+typedef struct ntlm_fixed {
+	uint8_t client_challenge[8];
+	uint8_t session_key[16];
+	uint64_t time;
+} ntlm_fixed;
+/* Puts an initialised context into test mode with f's values. */
+void ntlm_fix(ntlm_ctx *c, const ntlm_fixed *f);
+
 /* Builds the NEGOTIATE message into out (at least NTLM_NEGOTIATE_MAX bytes);
  * returns its length or a negative ntlm_rc. */
 int ntlm_negotiate(ntlm_ctx *c, uint8_t *out, size_t cap);

@@ -69,23 +69,24 @@ void ts_creds_wipe(ts_creds *c)
 
 int rpc_pipe_unusable(const rpc_pipe *p)
 {
-	return p->sp && (smb_pipe_dead(p->sp) || p->rpc.broken);
+	return p->tp && (p->tr->ops->dead(p->tp) || p->rpc.broken);
 }
 
 void rpc_pipe_drop(rpc_pipe *p)
 {
-	if (p->sp)
-		smb_pipe_close(p->sp);
-	p->sp = NULL;
+	if (p->tp)
+		p->tr->ops->close(p->tp);
+	p->tp = NULL;
 	rpc_sec_wipe(&p->sec);
 	ntlm_wipe(&p->ntlm);
 	memset(&p->rpc, 0, sizeof p->rpc);
 }
 
-int rpc_pipe_open(rpc_pipe *p, smb_conn *smb, ts_err *e)
+int rpc_pipe_open(rpc_pipe *p, const ts_transport *t, ts_err *e)
 {
-	p->sp = smb_pipe_open(smb, p->name, e);
-	if (p->sp) {
+	p->tr = t;
+	p->tp = t->ops->open(t->conn, p->name, e);
+	if (p->tp) {
 		p->present = 1;
 		return 0;
 	}
@@ -105,6 +106,8 @@ static int pipe_security(rpc_pipe *p, const ts_creds *cr, ts_err *e)
 		    NTLM_OK)
 			return ts_fail(e, TS_K_NONE, 0, "invalid_parameter",
 				       "user or domain name is too long or not valid UTF-8");
+		if (cr->ntlm_test)
+			ntlm_fix(&p->ntlm, &cr->ntlm_fixed);
 		rpc_sec_ntlm(&p->sec, &p->ntlm);
 	} else if (cr->rpc_auth == TS_RPC_KERBEROS) {
 		if (rpc_sec_krb5(&p->sec, cr->krb, e) < 0)
@@ -116,14 +119,14 @@ static int pipe_security(rpc_pipe *p, const ts_creds *cr, ts_err *e)
 	return 0;
 }
 
-int rpc_pipe_bind(rpc_pipe *p, smb_conn *smb, const ts_creds *cr, uint16_t max_frag,
+int rpc_pipe_bind(rpc_pipe *p, const ts_transport *t, const ts_creds *cr, uint16_t max_frag,
 		  rpc_stats *stats, ts_err *e)
 {
-	if (!p->sp && rpc_pipe_open(p, smb, e) < 0)
+	if (!p->tp && rpc_pipe_open(p, t, e) < 0)
 		return -1;
 	if (p->rpc.bound)
 		return 0;
-	rpc_io io = {p->sp, smb_pipe_write, smb_pipe_read};
+	rpc_io io = {p->tp, p->tr->ops->write, p->tr->ops->read};
 	rpc_init(&p->rpc, io, p->name, max_frag, stats);
 	if (pipe_security(p, cr, e) < 0 || rpc_bind(&p->rpc, p->ifaces, p->nif, e) < 0) {
 		rpc_pipe_drop(p);

@@ -1,8 +1,9 @@
 /*
  * One layer between the MS-TSTS calls (tsts.c) and DCE/RPC (dcerpc.c): the
- * credentials of a host connection, and pipes that are opened on the SMB
- * connection, given a security provider (NTLM, Kerberos or none, from the
- * credentials) and bound. tsts.c only makes calls on a bound pipe.
+ * credentials of a host connection, and pipes that are opened on the
+ * connection's transport (transport.h: SMB in production, memory in the
+ * fuzzers and tests), given a security provider (NTLM, Kerberos or none,
+ * from the credentials) and bound. tsts.c only makes calls on a bound pipe.
  */
 #ifndef TERMSRV_RPCPIPE_H
 #define TERMSRV_RPCPIPE_H
@@ -14,6 +15,7 @@
 #include "krb5sec.h"
 #include "ntlmssp.h"
 #include "smbpipe.h"
+#include "transport.h"
 
 enum { TS_RPC_NONE = 0, TS_RPC_NTLM = 1, TS_RPC_KERBEROS = 2 };
 
@@ -25,6 +27,8 @@ typedef struct ts_creds {
 	char workstation[64];
 	uint8_t nthash[16];           /* NTLM */
 	krb_cred *krb;                /* Kerberos */
+	int ntlm_test;                /* tests: every NTLM context in test mode with ntlm_fixed */
+	ntlm_fixed ntlm_fixed;
 } ts_creds;
 
 /* Takes the credentials out of the options (smb.user/domain/secret for
@@ -39,17 +43,19 @@ typedef struct rpc_pipe {
 	const rpc_iface *ifaces[RPC_MAX_CTX];
 	int nif;
 	const char *absent_code;      /* the error code when the pipe does not exist */
-	smb_pipe *sp;
+	const ts_transport *tr;       /* the connection the pipe is open on */
+	void *tp;                     /* the open pipe, NULL when closed */
 	rpc_conn rpc;
 	rpc_sec sec;
 	ntlm_ctx ntlm;
 	int present;                  /* -1 unknown, 0 absent, 1 present */
 } rpc_pipe;
 
-/* Opens \PIPE\<name> (the first open of a connection logs on). */
-int rpc_pipe_open(rpc_pipe *p, smb_conn *smb, ts_err *e);
+/* Opens \PIPE\<name> on the transport t, which must outlive the pipe
+ * (over SMB, the first open of a connection logs on). */
+int rpc_pipe_open(rpc_pipe *p, const ts_transport *t, ts_err *e);
 /* Opens (if needed) and binds (if not bound) the pipe. */
-int rpc_pipe_bind(rpc_pipe *p, smb_conn *smb, const ts_creds *cr, uint16_t max_frag,
+int rpc_pipe_bind(rpc_pipe *p, const ts_transport *t, const ts_creds *cr, uint16_t max_frag,
 		  rpc_stats *stats, ts_err *e);
 /* Closes the pipe and forgets its association and security context. */
 void rpc_pipe_drop(rpc_pipe *p);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "ntlmssp.h"
+#include "transport.h"
 
 static pthread_mutex_t smb_lock = PTHREAD_MUTEX_INITIALIZER;
 #define LOCK() pthread_mutex_lock(&smb_lock)
@@ -497,3 +498,28 @@ void smb_pipe_close(smb_pipe *p)
 	}
 	free(p);
 }
+
+/* ---- the transport seam (transport.h) ----------------------------------- */
+
+static void *tr_open(void *conn, const char *name, ts_err *e) { return smb_pipe_open(conn, name, e); }
+static int tr_dead(const void *pipe) { return smb_pipe_dead(pipe); }
+static void tr_close(void *pipe) { smb_pipe_close(pipe); }
+static void tr_drop(void *conn) { smb_conn_drop(conn); }
+static void tr_free(void *conn) { smb_conn_free(conn); }
+
+static const ts_transport_ops smb_transport_ops = {tr_open, smb_pipe_write, smb_pipe_read,
+						   tr_dead, tr_close, tr_drop, tr_free};
+
+int smb_transport_connect(void *arg, const smb_opts *o, smb_stats *stats, ts_transport *out,
+			  ts_err *e)
+{
+	(void)arg;
+	smb_conn *c = smb_conn_new(o, stats, e);
+	if (!c)
+		return -1;
+	out->ops = &smb_transport_ops;
+	out->conn = c;
+	return 0;
+}
+
+const ts_connector smb_transport = {smb_transport_connect, NULL};

@@ -581,7 +581,7 @@ int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t
 /* ---- the connection ------------------------------------------------------- */
 
 struct ts_conn {
-	smb_conn *smb;
+	ts_transport tr;       /* tr.conn NULL until connected */
 	ts_stats stats;
 	rpc_pipe pipes[TS_NPIPES];
 	ts_creds creds;
@@ -616,7 +616,7 @@ static rpc_pipe *pipe_get(ts_conn *c, int id, ts_err *e)
 	}
 	if (rpc_pipe_unusable(p))
 		pipe_drop(c, p);
-	if (rpc_pipe_bind(p, c->smb, &c->creds, c->max_frag, &c->stats.rpc, e) < 0) {
+	if (rpc_pipe_bind(p, &c->tr, &c->creds, c->max_frag, &c->stats.rpc, e) < 0) {
 		if (p == &c->pipes[TS_PIPE_LEGACY])
 			c->have_server = 0;
 		return NULL;
@@ -698,12 +698,19 @@ ts_conn *ts_open(const ts_opts *o, ts_err *e)
 	for (int i = 0; i < TS_NPIPES; i++)
 		c->pipes[i].present = -1;
 
-	c->smb = smb_conn_new(&o->smb, &c->stats.smb, e);
-	if (!c->smb)
+	if (o->ntlm_fixed) {
+		c->creds.ntlm_test = 1;
+		c->creds.ntlm_fixed = *o->ntlm_fixed;
+	}
+	if (!o->transport) {
+		ts_fail(e, TS_K_NONE, 0, "invalid_parameter", "no transport to connect through");
+		goto fail;
+	}
+	if (o->transport->connect(o->transport->arg, &o->smb, &c->stats.smb, &c->tr, e) < 0)
 		goto fail;
 	/* The first open logs on; opening the LSM pipe also tells us whether the
 	 * host has the LSM interfaces. A missing pipe is not a connect failure. */
-	if (rpc_pipe_open(lsm, c->smb, e) < 0 && lsm->present != 0)
+	if (rpc_pipe_open(lsm, &c->tr, e) < 0 && lsm->present != 0)
 		goto fail;
 	return c;
 fail:
@@ -718,10 +725,12 @@ void ts_close(ts_conn *c)
 	/* Closing a pipe ends its association, and the server runs down every
 	 * context handle on it: no close calls (round trips) are needed; and
 	 * dropping the connection ends every pipe without a CLOSE. */
-	smb_conn_drop(c->smb);
+	if (c->tr.conn)
+		c->tr.ops->drop(c->tr.conn);
 	for (int i = 0; i < TS_NPIPES; i++)
 		pipe_drop(c, &c->pipes[i]);
-	smb_conn_free(c->smb);
+	if (c->tr.conn)
+		c->tr.ops->free(c->tr.conn);
 	ts_creds_wipe(&c->creds);
 	ntlm_memwipe(c, sizeof *c);
 	free(c);
@@ -786,8 +795,8 @@ static int list_enum(ts_conn *c, ts_session_list *out, ts_err *e)
 
 static int legacy_handle(ts_conn *c, ts_err *e)
 {
-	if (c->have_server && c->pipes[TS_PIPE_LEGACY].sp &&
-	    !smb_pipe_dead(c->pipes[TS_PIPE_LEGACY].sp) && !c->pipes[TS_PIPE_LEGACY].rpc.broken)
+	if (c->have_server && c->pipes[TS_PIPE_LEGACY].tp &&
+	    !rpc_pipe_unusable(&c->pipes[TS_PIPE_LEGACY]))
 		return 0;
 	wbuf q, a;
 	wb_init(&q);

@@ -13,7 +13,9 @@
 #include "dcerpc.h"
 #include "errors.h"
 #include "krb5sec.h"
+#include "ntlmssp.h"
 #include "smbpipe.h"
+#include "transport.h"
 
 #define TS_NAME_MAX 100    /* WINSTATIONNAME: 32 UTF-16 units as UTF-8 */
 #define TS_USER_MAX 260
@@ -102,6 +104,11 @@ typedef struct ts_opts {
 			      * TS_RPC_NONE (0): the SMB identity only */
 	krb_opts krb;        /* with TS_RPC_KERBEROS */
 	uint16_t max_frag;   /* largest response fragment we accept (0 = 4280) */
+	/* what the pipes run over (transport.h): &smb_transport in production,
+	 * a memory transport in the fuzzers and tests */
+	const ts_connector *transport;
+	/* tests and tools: NTLM in test mode (NULL in production) */
+	const ntlm_fixed *ntlm_fixed;
 } ts_opts;
 
 enum ts_pipe_id { TS_PIPE_LSM = 0, TS_PIPE_RCM, TS_PIPE_LEGACY, TS_NPIPES };
