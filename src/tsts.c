@@ -698,7 +698,25 @@ ts_conn *ts_open(const ts_opts *o, ts_err *e)
 	for (int i = 0; i < TS_NPIPES; i++)
 		c->pipes[i].present = -1;
 
-	c->smb = smb_conn_new(&o->smb, &c->stats.smb, e);
+	/* the SMB logon uses the RPC binds' identity: their cache (a keytab's
+	 * private one, or the ccache option) */
+	smb_opts so = o->smb;
+	so.krb5ccname = c->creds.krb ? krb_cred_smb_ccache(c->creds.krb) : o->krb.ccache;
+	/* and its principal as the account: libsmbclient logs on anonymously
+	 * without a user name, and with a password it makes user@domain its
+	 * Kerberos principal */
+	char princ[520];
+	if (c->creds.krb && so.kerberos) {
+		if (krb_cred_principal(c->creds.krb, princ, sizeof princ, NULL, e) < 0)
+			goto fail;
+		char *at = strrchr(princ, '@');
+		if (at && at != princ && at[1] && at - princ < 256 && strlen(at + 1) < 256) {
+			*at = '\0';
+			so.user = princ;
+			so.domain = at + 1;
+		}
+	}
+	c->smb = smb_conn_new(&so, &c->stats.smb, e);
 	if (!c->smb)
 		goto fail;
 	/* The first open logs on; opening the LSM pipe also tells us whether the
