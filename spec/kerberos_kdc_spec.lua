@@ -201,14 +201,15 @@ describe("a host that refuses NTLM, at the SMB logon and for RPC", function()
   -- every bind. The simulator refuses an RPC principal that is not the SMB
   -- user, so a pass also proves that both logons used one identity.
   local KINDS = {
-    { "the ticket cache (kinit)", { TERMSRV_USER = "ops@CORP.TEST" }, {}, true },
-    { "a password alone", { TERMSRV_USER = "ops@CORP.TEST", TERMSRV_PASSWORD = "Ops-Passw0rd" }, {} },
+    { "the ticket cache (kinit)", { TERMSRV_USER = "ops@CORP.TEST" }, {}, "in the cache FILE:", true },
+    { "a password alone", { TERMSRV_USER = "ops@CORP.TEST", TERMSRV_PASSWORD = "Ops-Passw0rd" }, {},
+      "got with the password" },
     { "a keytab (--keytab, --principal), no account", {},
-      { "--keytab", "KEYTAB", "--principal", "ops@CORP.TEST" } },
+      { "--keytab", "KEYTAB", "--principal", "ops@CORP.TEST" }, "got from the keytab" },
   }
   for i, kind in ipairs(KINDS) do
-    local what, creds, extra, kinit = kind[1], kind[2], kind[3], kind[4]
-    it("sessions, users, reset and a policy --apply with " .. what .. ": no NTLM anywhere", function()
+    local what, creds, extra, source, kinit = kind[1], kind[2], kind[3], kind[4], kind[5]
+    it("doctor, sessions, users, reset and a policy --apply with " .. what .. ": no NTLM anywhere", function()
       os.remove(dir .. "/cc3")
       if kinit then
         assert.is_true(os.execute(string.format("echo Ops-Passw0rd | env -u LD_PRELOAD KRB5_CONFIG=%s "
@@ -234,7 +235,14 @@ describe("a host that refuses NTLM, at the SMB logon and for RPC", function()
         disconnect = "-9h" })
       sim.clear_log(env2)
 
-      local code, out, err = k("sessions", where)
+      local code, out, err = k("doctor", "--ascii", where)
+      assert.equals(0, code, err .. out)
+      assert.matches("%+ Kerberos credentials +ops@CORP.TEST, ticket " .. source, out)
+      assert.matches("%+ ticket for the SMB logon +cifs/ts01.corp.test\n", out)
+      assert.matches("%+ ticket for the RPC binds +host/ts01.corp.test\n", out)
+      assert.matches("%+ SMB authentication +logged on as ops@CORP.TEST", out)
+      assert.matches("ready", out)
+      code, out, err = k("sessions", where)
       assert.equals(0, code, err)
       assert.matches("rdp%-tcp#9" .. i, out)
       code, out, err = k("users", where)
@@ -295,6 +303,71 @@ describe("a host that refuses NTLM, at the SMB logon and for RPC", function()
     assert.equals("FILE:" .. dir .. "/cc", envv, "the caller's KRB5CCNAME is restored")
     assert.equals("true connection_refused ", refused)
     assert.matches("^true %S+ $", unknown)
+  end)
+
+  describe("doctor -k names the Kerberos step that fails, and why", function()
+    local PW = { TERMSRV_USER = "ops@CORP.TEST", TERMSRV_PASSWORD = "Ops-Passw0rd" }
+    local function kinit(life)
+      assert.is_true(os.execute(string.format("echo Ops-Passw0rd | env -u LD_PRELOAD KRB5_CONFIG=%s "
+        .. "KRB5CCNAME=FILE:%s kinit %s ops >/dev/null", util.quote(kdc.dir .. "/krb5.conf"),
+        util.quote(dir .. "/cc3"), life and ("-l " .. life) or "")))
+    end
+    local function doctor(args, vars)
+      local full = { "doctor", "-k", "--ascii" }
+      for _, a in ipairs(args) do full[#full + 1] = a end
+      local code, out, err = run(full, vars)
+      assert.not_equals(0, code, out)
+      return out .. err
+    end
+    before_each(function() os.remove(dir .. "/cc3") end)
+
+    it("no ticket", function()
+      local out = doctor({ where }, { TERMSRV_USER = "ops@CORP.TEST" })
+      assert.matches("x Kerberos credentials +[^\n]*KRB5_CC_NOTFOUND", out)
+      assert.matches("fix: no Kerberos ticket: run kinit", out)
+      assert.matches("%- SMB authentication +not reached", out)
+      assert.matches("FAILED at Kerberos credentials", out)
+    end)
+
+    it("an expired ticket", function()
+      kinit("1s")
+      os.execute("sleep 1.2")
+      local out = doctor({ where }, { TERMSRV_USER = "ops@CORP.TEST" })
+      assert.matches("x Kerberos credentials +[^\n]*expired", out)
+      assert.matches("fix: the Kerberos ticket has expired: kinit again", out)
+      assert.matches("FAILED at Kerberos credentials", out)
+    end)
+
+    it("an SPN the KDC does not know (--spn): the SMB logon works, the RPC binds cannot", function()
+      local out = doctor({ "--spn", "host/nothere.corp.test", where }, PW)
+      assert.matches("%+ Kerberos credentials +ops@CORP.TEST, ticket got with the password", out)
+      assert.matches("%+ ticket for the SMB logon +cifs/ts01.corp.test", out)
+      assert.matches("x ticket for the RPC binds +[^\n]*KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN", out)
+      assert.matches("fix: the KDC knows no service", out)
+      assert.matches("%+ SMB authentication +logged on as ops@CORP.TEST", out)
+      assert.matches("x RPC pipes", out)
+      assert.matches("FAILED at ticket for the RPC binds", out)
+    end)
+
+    it("the KDC stopped: a ticket in the cache, but no service ticket to be had", function()
+      kinit()
+      -- the realm's KDC moved to a port where nothing listens
+      local conf = util.slurp(kdc.dir .. "/krb5.conf"):gsub("kdc = 127%.0%.0%.1:%d+", "kdc = 127.0.0.1:1")
+      util.spit(dir .. "/dead.conf", conf)
+      local out = doctor({ where }, { TERMSRV_USER = "ops@CORP.TEST", KRB5_CONFIG = dir .. "/dead.conf" })
+      assert.matches("%+ Kerberos credentials +ops@CORP.TEST, ticket in the cache FILE:", out)
+      assert.matches("x ticket for the SMB logon +[^\n]*KRB5_KDC_UNREACH", out)
+      assert.matches("fix: no KDC answered", out)
+      assert.matches("FAILED at ticket for the SMB logon", out)
+    end)
+
+    it("the host given as an IP address", function()
+      local out = doctor({ "127.0.0.1:" .. env2.port }, PW)
+      assert.matches("%+ Kerberos credentials", out)
+      assert.matches("x ticket for the SMB logon +[^\n]*named by an address", out)
+      assert.matches("fix: Kerberos needs the host's DNS name", out)
+      assert.matches("FAILED at ticket for the SMB logon", out)
+    end)
   end)
 
   it("NTLM gets a clear refusal: at the SMB logon, and for RPC", function()

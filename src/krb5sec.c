@@ -74,6 +74,15 @@ int krb_fail(ts_err *e, uint32_t major, uint32_t minor, const char *fmt, ...)
 	 * the status table knows it */
 	if (minor && ts_status_lookup(TS_K_KRB5, minor))
 		code = NULL;
+	/* an expired cache comes with a minor status that is no Kerberos code
+	 * (MIT's mechanism glue maps the mechanism's 0 to a number of its own,
+	 * which reads "Success"): the routine error says it all */
+	else if (routine == GSS_S_CREDENTIALS_EXPIRED || routine == GSS_S_NO_CRED) {
+		ts_fail(e, TS_K_NONE, 0, code, "%s", what);
+		ts_detail(e, routine == GSS_S_NO_CRED ? "no Kerberos credentials"
+						     : "the tickets have expired");
+		return -1;
+	}
 	ts_fail(e, minor ? TS_K_KRB5 : TS_K_NONE, minor, minor || code ? code : "krb_failed", "%s",
 		what);
 	/* the mechanism's own text, for the detail */
@@ -277,7 +286,7 @@ void krb_cred_free(krb_cred *c)
 	free(c);
 }
 
-int krb_cred_principal(const krb_cred *c, char *out, size_t cap, uint32_t *lifetime, ts_err *e)
+int krb_cred_principal(const krb_cred *c, char *out, size_t cap, long *lifetime, ts_err *e)
 {
 	OM_uint32 maj, min, m2, life = 0;
 	gss_name_t name = GSS_C_NO_NAME;
@@ -297,7 +306,40 @@ int krb_cred_principal(const krb_cred *c, char *out, size_t cap, uint32_t *lifet
 		(void)snprintf(out, cap, "%.*s", (int)b.length, (const char *)b.value);
 	(void)gss_release_buffer(&m2, &b);
 	if (lifetime)
-		*lifetime = life;
+		*lifetime = life == GSS_C_INDEFINITE ? -1 : (long)life;
+	return rc;
+}
+
+int krb_service_ticket(const krb_cred *c, const char *service, const char *host, const char *spn,
+		       char *name, size_t cap, ts_err *e)
+{
+	if (spn)
+		(void)snprintf(name, cap, "%s", spn);
+	else
+		(void)snprintf(name, cap, "%s/%s", service, host ? host : "");
+	if (!spn && (!host || !host[0] || is_address(host)))
+		return ts_fail(e, TS_K_NONE, 0, "krb_needs_name",
+			       "Kerberos service ticket for %.60s: the host is named by an address", name);
+	gss_name_t target = GSS_C_NO_NAME;
+	char hb[300];
+	(void)snprintf(hb, sizeof hb, "%s@%s", service, host ? host : "");
+	if (import_name(spn ? spn : hb, spn ? GSS_KRB5_NT_PRINCIPAL_NAME : GSS_C_NT_HOSTBASED_SERVICE,
+			&target, e, "service") < 0)
+		return -1;
+	/* the first leg asks the KDC for the ticket (TGS exchange): enough
+	 * to prove it, nothing goes to the host */
+	OM_uint32 maj, min, m2;
+	gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
+	gss_buffer_desc out = GSS_C_EMPTY_BUFFER;
+	maj = gss_init_sec_context(&min, c->cred, &ctx, target, &krb5_oid, WANT_FLAGS, 0,
+				   GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER, NULL, &out, NULL, NULL);
+	int rc = 0;
+	if (GSS_ERROR(maj))
+		rc = krb_fail(e, maj, min, "Kerberos service ticket for %.60s", name);
+	(void)gss_release_buffer(&m2, &out);
+	if (ctx != GSS_C_NO_CONTEXT)
+		(void)gss_delete_sec_context(&m2, &ctx, GSS_C_NO_BUFFER);
+	(void)gss_release_name(&m2, &target);
 	return rc;
 }
 

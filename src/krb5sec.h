@@ -43,8 +43,14 @@ void krb_cred_free(krb_cred *c);
 const char *krb_cred_smb_ccache(const krb_cred *c);
 
 /* The client principal ("user@REALM") of c, and the seconds its credentials
- * have left (0 = expired) when lifetime is not NULL. */
-int krb_cred_principal(const krb_cred *c, char *out, size_t cap, uint32_t *lifetime, ts_err *e);
+ * have left (0 = expired, -1 = no limit) when lifetime is not NULL. */
+int krb_cred_principal(const krb_cred *c, char *out, size_t cap, long *lifetime, ts_err *e);
+
+/* Gets (and so proves) a service ticket for service/host, or for spn when
+ * given, without contacting the host; name gets the SPN asked for. A host
+ * given as an address with no spn fails with "krb_needs_name". */
+int krb_service_ticket(const krb_cred *c, const char *service, const char *host, const char *spn,
+		       char *name, size_t cap, ts_err *e);
 
 /* Sets s up as a new Kerberos security context on c (which must outlive
  * it); rpc_sec_wipe releases it. */
