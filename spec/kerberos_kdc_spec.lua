@@ -361,6 +361,19 @@ describe("a host that refuses NTLM, at the SMB logon and for RPC", function()
       assert.matches("FAILED at ticket for the SMB logon", out)
     end)
 
+    it("a wrong password, and no encryption type in common (AES not offered)", function()
+      local out = doctor({ where }, { TERMSRV_USER = "ops@CORP.TEST", TERMSRV_PASSWORD = "wrong" })
+      assert.matches("x Kerberos credentials +[^\n]*wrong Kerberos password", out)
+      assert.matches("FAILED at Kerberos credentials", out)
+      local conf = util.slurp(kdc.dir .. "/krb5.conf"):gsub("permitted_enctypes = [^\n]*",
+        "permitted_enctypes = camellia256-cts-cmac")
+      util.spit(dir .. "/camellia.conf", conf)
+      out = doctor({ where }, { TERMSRV_USER = "ops@CORP.TEST", TERMSRV_PASSWORD = "Ops-Passw0rd",
+        KRB5_CONFIG = dir .. "/camellia.conf" })
+      assert.matches("x Kerberos credentials +[^\n]*KRB5KDC_ERR_ETYPE_NOSUPP", out)
+      assert.matches("fix: no common Kerberos encryption type: enable AES", out)
+    end)
+
     it("the host given as an IP address", function()
       local out = doctor({ "127.0.0.1:" .. env2.port }, PW)
       assert.matches("%+ Kerberos credentials", out)
@@ -368,6 +381,21 @@ describe("a host that refuses NTLM, at the SMB logon and for RPC", function()
       assert.matches("fix: Kerberos needs the host's DNS name", out)
       assert.matches("FAILED at ticket for the SMB logon", out)
     end)
+  end)
+
+  it("kerberos.ccache serves the SMB logon too, whatever KRB5CCNAME says", function()
+    assert.is_true(os.execute(string.format("echo Ops-Passw0rd | env -u LD_PRELOAD KRB5_CONFIG=%s "
+      .. "KRB5CCNAME=FILE:%s kinit ops >/dev/null", util.quote(kdc.dir .. "/krb5.conf"),
+      util.quote(dir .. "/ccopt"))))
+    local code, _, _, out = run_client(string.format([[
+      try{ kerberos = { ccache = %q } }
+      io.write(tostring(os.getenv("KRB5CCNAME")), "\n")]], "FILE:" .. dir .. "/ccopt"),
+      "LD_PRELOAD=" .. NSS .. " NSS_WRAPPER_HOSTS=" .. util.quote(dir .. "/hosts"), env2.port,
+      "ts01.corp.test")
+    os.remove(dir .. "/ccopt")
+    assert.equals("ok", code, out)
+    assert.matches("\nFILE:" .. dir:gsub("%p", "%%%0") .. "/cc\n", out)
+    assert.is_nil(util.slurp(dir .. "/cc"))
   end)
 
   it("NTLM gets a clear refusal: at the SMB logon, and for RPC", function()
