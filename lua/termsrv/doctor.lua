@@ -172,15 +172,20 @@ function M.kerberos(opts)
     or (opts.password and k.smb ~= false and not k.ccache) and "got with the password"
     or ("in the cache " .. (k.ccache or os.getenv("KRB5CCNAME") or "(the default)"))
   local given = {}
+  local services = { "cifs", "host" }
+  if k.smb == false then
+    services = { "host" }
+    given.krb_cifs = { status = "skip", detail = "the SMB logon is NTLM (kerberos.smb = false)" }
+  end
   local info, err = core.kerberos_check{ host = name, user = user, password = opts.password,
-    kerberos = opts.kerberos, services = { "cifs", "host" } }
+    kerberos = opts.kerberos, services = services }
   if not info then
     local text = msg(err)
     given.krb_creds = { status = "fail", code = err.code,
       detail = text .. (err.status_name and (" [" .. err.status_name .. "]") or ""),
       fix = err.hint or "see the message" }
     for _, step in ipairs{ "krb_cifs", "krb_host" } do
-      given[step] = { status = "skip", detail = "not checked: no credentials" }
+      given[step] = given[step] or { status = "skip", detail = "not checked: no credentials" }
     end
     return given, true
   end
