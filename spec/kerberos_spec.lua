@@ -174,6 +174,43 @@ describe("Kerberos failures name the fix", function()
     fails("krb_no_ticket", "KRB5_CC_NOTFOUND", "TS01", { spn = "host/other.corp.test@CORP.TEST" })
   end)
 
+  it("wrong key, clock skew, a missing and an expired ticket: each its own code and hint", function()
+    local expired = termsrv.strerror(0x96C73A20, "kerberos")   -- KRB5KRB_AP_ERR_TKT_EXPIRED
+    local errs = {
+      { fails("krb_wrong_key", nil, "WRONGKEY"), "key" },
+      { fails("krb_clock_skew", nil, "SKEW", { ccache = world.skew.ccache }), "NTP" },
+      { fails("krb_no_ticket", nil, "TS01", { ccache = dir .. "/missing" }), "kinit" },
+      { { code = expired.code, hint = expired.hint }, "kinit again" },
+    }
+    local codes, hints = {}, {}
+    for _, e in ipairs(errs) do
+      local err, word = e[1], e[2]
+      assert.matches(word, err.hint, 1, true)
+      assert.is_nil(codes[err.code], err.code)
+      assert.is_nil(hints[err.hint], err.hint)
+      codes[err.code], hints[err.hint] = true, true
+    end
+    assert.equals("krb_ticket_expired", expired.code)
+  end)
+
+  it("doctor: the clock skew and the wrong key show at the RPC bind, after good tickets", function()
+    local doctor = require "termsrv.doctor"
+    for _, case in ipairs{ { "SKEW", world.skew.ccache, "krb_clock_skew", "NTP" },
+                           { "WRONGKEY", world.good.ccache, "krb_wrong_key", "key" } } do
+      local checks = doctor.run{ host = "127.0.0.1:" .. port[case[1]], user = env.user, domain = env.domain,
+        password = env.password, timeout = 5, kerberos = { ccache = case[2], spn = SPN, smb = false } }
+      local by = {}
+      for _, c in ipairs(checks) do by[c.step] = c end
+      assert.equals("ok", by.krb_creds.status, by.krb_creds.detail)
+      assert.equals("skip", by.krb_cifs.status)
+      assert.equals("ok", by.krb_host.status, by.krb_host.detail)
+      assert.equals("ok", by.smb.status)
+      assert.equals("fail", by.pipes.status)
+      assert.equals(case[3], by.pipes.code, by.pipes.detail)
+      assert.matches(case[4], by.pipes.fix, 1, true)
+    end
+  end)
+
   it("a host given as an IP address is refused for Kerberos, with no NTLM attempt", function()
     sim.clear_log(env)
     local err = fails("krb_needs_name", nil, "TS01", { spn = false })

@@ -6,6 +6,9 @@
 #include "krb5sec.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <gssapi/gssapi.h>
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
@@ -13,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "spnego.h"
 
@@ -31,6 +36,11 @@ struct krb_cred {
 	gss_name_t target;
 	int raw;
 	char spn[300];
+	/* the credential cache the SMB logon reads (KRB5CCNAME around it):
+	 * empty = the caller's; for a keytab, a private one in ccdir */
+	char ccname[300];
+	char ccdir[256];
+	pid_t owner;           /* the process that made ccdir (a fork leaves it) */
 };
 
 typedef struct krb_sec {
@@ -64,6 +74,15 @@ int krb_fail(ts_err *e, uint32_t major, uint32_t minor, const char *fmt, ...)
 	 * the status table knows it */
 	if (minor && ts_status_lookup(TS_K_KRB5, minor))
 		code = NULL;
+	/* an expired cache comes with a minor status that is no Kerberos code
+	 * (MIT's mechanism glue maps the mechanism's 0 to a number of its own,
+	 * which reads "Success"): the routine error says it all */
+	else if (routine == GSS_S_CREDENTIALS_EXPIRED || routine == GSS_S_NO_CRED) {
+		ts_fail(e, TS_K_NONE, 0, code, "%s", what);
+		ts_detail(e, routine == GSS_S_NO_CRED ? "no Kerberos credentials"
+						     : "the tickets have expired");
+		return -1;
+	}
 	ts_fail(e, minor ? TS_K_KRB5 : TS_K_NONE, minor, minor || code ? code : "krb_failed", "%s",
 		what);
 	/* the mechanism's own text, for the detail */
@@ -104,17 +123,80 @@ static int import_name(const char *s, gss_OID type, gss_name_t *out, ts_err *e, 
 	return 0;
 }
 
+/* A private FILE credential cache for the SMB logon: libsmbclient's
+ * Kerberos is Samba's bundled Heimdal, which cannot see MIT's MEMORY:
+ * caches (another library's memory), so a keytab's TGT must reach it
+ * through a file: FILE:<dir>/cc in a fresh mkdtemp directory (mode 0700,
+ * unpredictable name); MIT creates the file 0600. remove_private deletes
+ * it again (overwritten first: it holds the TGT's session key). */
+static int make_private(krb_cred *c, ts_err *e)
+{
+	const char *base = getenv("TMPDIR");
+	struct stat st;
+	if (!base || !base[0] || stat(base, &st) != 0 || !S_ISDIR(st.st_mode))
+		base = "/tmp";
+	(void)snprintf(c->ccdir, sizeof c->ccdir, "%s/termsrv-krb5-XXXXXX", base);
+	if (strlen(c->ccdir) + 4 >= sizeof c->ccdir || !mkdtemp(c->ccdir)) {
+		int err = errno;
+		c->ccdir[0] = '\0';
+		return ts_fail(e, TS_K_ERRNO, (uint32_t)err, NULL,
+			       "make a private credential cache in %.100s", base);
+	}
+	c->owner = getpid();
+	(void)snprintf(c->ccname, sizeof c->ccname, "FILE:%s/cc", c->ccdir);
+	return 0;
+}
+
+static void remove_private(krb_cred *c)
+{
+	if (!c->ccdir[0] || c->owner != getpid())
+		return;
+	DIR *d = opendir(c->ccdir);
+	if (d) {
+		/* the cache, and whatever Heimdal wrote beside it */
+		struct dirent *de;
+		static const uint8_t zero[512];
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			int fd = openat(dirfd(d), de->d_name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+			struct stat st;
+			if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+				for (off_t done = 0; done < st.st_size;) {
+					size_t n = (size_t)(st.st_size - done) < sizeof zero
+						? (size_t)(st.st_size - done) : sizeof zero;
+					ssize_t w = write(fd, zero, n);
+					if (w <= 0)
+						break;
+					done += w;
+				}
+			if (fd >= 0)
+				close(fd);
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+		}
+		closedir(d);
+	}
+	(void)rmdir(c->ccdir);
+	c->ccdir[0] = '\0';
+}
+
 static int acquire(krb_cred *c, const krb_opts *o, ts_err *e)
 {
 	OM_uint32 maj = 0, min = 0;
 	gss_name_t me = GSS_C_NO_NAME;
 	if (o->principal && import_name(o->principal, GSS_KRB5_NT_PRINCIPAL_NAME, &me, e, "client") < 0)
 		return -1;
-	char mem[64];
-	(void)snprintf(mem, sizeof mem, "MEMORY:termsrv-%p", (void *)c);
 	const char *how;
 	if (o->keytab) {
-		gss_key_value_element_desc el[2] = {{"client_keytab", o->keytab}, {"ccache", mem}};
+		/* the TGT goes into the private cache, where the SMB logon
+		 * finds it too: one identity, one AS exchange */
+		if (make_private(c, e) < 0) {
+			OM_uint32 m3;
+			(void)gss_release_name(&m3, &me);
+			return -1;
+		}
+		gss_key_value_element_desc el[2] = {{"client_keytab", o->keytab},
+						    {"ccache", c->ccname}};
 		gss_key_value_set_desc store = {2, el};
 		how = "from the keytab";
 		maj = gss_acquire_cred_from(&min, me, GSS_C_INDEFINITE, &krb5_set, GSS_C_INITIATE, &store,
@@ -125,6 +207,7 @@ static int acquire(krb_cred *c, const krb_opts *o, ts_err *e)
 		maj = gss_acquire_cred_with_password(&min, me, &pw, GSS_C_INDEFINITE, &krb5_set,
 						     GSS_C_INITIATE, &c->cred, NULL, NULL);
 	} else if (o->ccache) {
+		(void)snprintf(c->ccname, sizeof c->ccname, "%s", o->ccache);
 		gss_key_value_element_desc el = {"ccache", o->ccache};
 		gss_key_value_set_desc store = {1, &el};
 		how = "from the credential cache";
@@ -199,7 +282,70 @@ void krb_cred_free(krb_cred *c)
 		(void)gss_release_cred(&min, &c->cred);
 	if (c->target != GSS_C_NO_NAME)
 		(void)gss_release_name(&min, &c->target);
+	remove_private(c);
 	free(c);
+}
+
+int krb_cred_principal(const krb_cred *c, char *out, size_t cap, long *lifetime, ts_err *e)
+{
+	OM_uint32 maj, min, m2, life = 0;
+	gss_name_t name = GSS_C_NO_NAME;
+	gss_buffer_desc b = GSS_C_EMPTY_BUFFER;
+	maj = gss_inquire_cred(&min, c->cred, &name, &life, NULL, NULL);
+	if (!GSS_ERROR(maj))
+		maj = gss_display_name(&min, name, &b, NULL);
+	(void)gss_release_name(&m2, &name);
+	if (GSS_ERROR(maj)) {
+		(void)gss_release_buffer(&m2, &b);
+		return krb_fail(e, maj, min, "read the Kerberos client principal");
+	}
+	int rc = 0;
+	if (b.length >= cap || memchr(b.value, '\0', b.length))
+		rc = ts_fail(e, TS_K_NONE, 0, "invalid_parameter", "Kerberos principal name too long");
+	else
+		(void)snprintf(out, cap, "%.*s", (int)b.length, (const char *)b.value);
+	(void)gss_release_buffer(&m2, &b);
+	if (lifetime)
+		*lifetime = life == GSS_C_INDEFINITE ? -1 : (long)life;
+	return rc;
+}
+
+int krb_service_ticket(const krb_cred *c, const char *service, const char *host, const char *spn,
+		       char *name, size_t cap, ts_err *e)
+{
+	if (spn)
+		(void)snprintf(name, cap, "%s", spn);
+	else
+		(void)snprintf(name, cap, "%s/%s", service, host ? host : "");
+	if (!spn && (!host || !host[0] || is_address(host)))
+		return ts_fail(e, TS_K_NONE, 0, "krb_needs_name",
+			       "Kerberos service ticket for %.60s: the host is named by an address", name);
+	gss_name_t target = GSS_C_NO_NAME;
+	char hb[300];
+	(void)snprintf(hb, sizeof hb, "%s@%s", service, host ? host : "");
+	if (import_name(spn ? spn : hb, spn ? GSS_KRB5_NT_PRINCIPAL_NAME : GSS_C_NT_HOSTBASED_SERVICE,
+			&target, e, "service") < 0)
+		return -1;
+	/* the first leg asks the KDC for the ticket (TGS exchange): enough
+	 * to prove it, nothing goes to the host */
+	OM_uint32 maj, min, m2;
+	gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
+	gss_buffer_desc out = GSS_C_EMPTY_BUFFER;
+	maj = gss_init_sec_context(&min, c->cred, &ctx, target, &krb5_oid, WANT_FLAGS, 0,
+				   GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER, NULL, &out, NULL, NULL);
+	int rc = 0;
+	if (GSS_ERROR(maj))
+		rc = krb_fail(e, maj, min, "Kerberos service ticket for %.60s", name);
+	(void)gss_release_buffer(&m2, &out);
+	if (ctx != GSS_C_NO_CONTEXT)
+		(void)gss_delete_sec_context(&m2, &ctx, GSS_C_NO_BUFFER);
+	(void)gss_release_name(&m2, &target);
+	return rc;
+}
+
+const char *krb_cred_smb_ccache(const krb_cred *c)
+{
+	return c && c->ccname[0] ? c->ccname : NULL;
 }
 
 /* ---- the provider ------------------------------------------------------- */

@@ -17,6 +17,7 @@
 #include <lua.h>
 
 #include "errors.h"
+#include "krb5sec.h"
 #include "ntlmssp.h"
 #include "rpcpipe.h"
 #include "sandbox.h"
@@ -186,6 +187,28 @@ static int opt_timeout_ms(lua_State *L, int t, const char *k, int dflt_ms)
 	return ms;
 }
 
+/* The kerberos = {...} table at kidx (nothing for true): its strings stay
+ * alive while the table is on the stack. *smb: whether the SMB logon is
+ * Kerberos too (kerberos.smb, default true). */
+static void read_krb(lua_State *L, int kidx, krb_opts *k, int *smb)
+{
+	if (!lua_istable(L, kidx))
+		return;
+	k->ccache = opt_str(L, kidx, "ccache");
+	k->keytab = opt_str(L, kidx, "keytab");
+	k->principal = opt_str(L, kidx, "principal");
+	k->spn = opt_str(L, kidx, "spn");
+	const char *at = opt_str(L, kidx, "auth_type");
+	if (at && strcmp(at, "krb5") != 0 && strcmp(at, "spnego") != 0)
+		luaL_error(L, "connect: kerberos.auth_type must be \"spnego\" or \"krb5\"");
+	k->raw = at && strcmp(at, "krb5") == 0;
+	lua_getfield(L, kidx, "smb");
+	*smb = lua_isnil(L, -1) || lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (k->keytab && !k->principal)
+		luaL_error(L, "connect: kerberos.keytab needs kerberos.principal");
+}
+
 /* core.connect{host=, port=, user=, domain=, password= | nthash=,
  *              kerberos = true | {ccache=, keytab=, principal=, spn=,
  *                                 auth_type = "spnego"|"krb5", smb = true},
@@ -212,21 +235,7 @@ static int l_connect(lua_State *L)
 	int kidx = lua_gettop(L);
 	int krb = lua_toboolean(L, kidx);
 	int krb_smb = krb;
-	if (lua_istable(L, kidx)) {
-		o.krb.ccache = opt_str(L, kidx, "ccache");
-		o.krb.keytab = opt_str(L, kidx, "keytab");
-		o.krb.principal = opt_str(L, kidx, "principal");
-		o.krb.spn = opt_str(L, kidx, "spn");
-		const char *at = opt_str(L, kidx, "auth_type");
-		if (at && strcmp(at, "krb5") != 0 && strcmp(at, "spnego") != 0)
-			return luaL_error(L, "connect: kerberos.auth_type must be \"spnego\" or \"krb5\"");
-		o.krb.raw = at && strcmp(at, "krb5") == 0;
-		lua_getfield(L, kidx, "smb");
-		krb_smb = lua_isnil(L, -1) || lua_toboolean(L, -1);
-		lua_pop(L, 1);
-		if (o.krb.keytab && !o.krb.principal)
-			return luaL_error(L, "connect: kerberos.keytab needs kerberos.principal");
-	}
+	read_krb(L, kidx, &o.krb, &krb_smb);
 	o.krb.host = o.smb.host;
 	o.smb.kerberos = krb_smb;
 	if (password && nthash)
@@ -279,6 +288,84 @@ static int l_connect(lua_State *L)
 	lc->c = ts_open(&o, &e);
 	if (!lc->c)
 		return fail(L, &e, lc->host);
+	return 1;
+}
+
+/* core.kerberos_check{host=, user=, password=, kerberos = true | {...},
+ *                     services = {"cifs", "host"}}
+ *   -> {principal=, lifetime=, tickets = {{spn=, ok=true} | {spn=, err=}, ...}}
+ *    | nil, err (no credentials)
+ * The doctor's Kerberos steps, without the host: the credentials as connect
+ * gets them, then one service ticket per service ("host" takes
+ * kerberos.spn when given), each proved by a first gss_init_sec_context. */
+static int l_kerberos_check(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	krb_opts k;
+	memset(&k, 0, sizeof k);
+	const char *host = opt_str(L, 1, "host");
+	if (!host || !host[0])
+		return luaL_error(L, "kerberos_check: 'host' is required");
+	const char *user = opt_str(L, 1, "user");
+	const char *password = opt_str(L, 1, "password");
+	lua_getfield(L, 1, "kerberos");
+	int kidx = lua_gettop(L), smb = 1;
+	read_krb(L, kidx, &k, &smb);
+	if (password && !k.keytab && !k.ccache && smb)
+		k.password = password;
+	if (k.password && !k.principal)
+		k.principal = user;
+	/* the credentials do not depend on the host's name: the host step
+	 * says what is wrong with an address */
+	const char *spn = k.spn;
+	char placeholder[300];
+	(void)snprintf(placeholder, sizeof placeholder, "host/%s", host);
+	k.spn = placeholder;
+	k.host = host;
+	ts_err e = {0};
+	krb_cred *c = krb_cred_new(&k, &e);
+	if (!c)
+		return fail(L, &e, host);
+	char princ[520];
+	long life = 0;
+	if (krb_cred_principal(c, princ, sizeof princ, &life, &e) < 0) {
+		krb_cred_free(c);
+		return fail(L, &e, host);
+	}
+	lua_createtable(L, 0, 3);
+	set_str(L, "principal", princ);
+	set_int(L, "lifetime", life);
+	lua_getfield(L, 1, "services");
+	int sidx = lua_gettop(L);
+	lua_Integer n = lua_istable(L, sidx) ? luaL_len(L, sidx) : 0;
+	lua_createtable(L, (int)n, 0);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, sidx, i);
+		const char *svc = lua_tostring(L, -1);
+		if (!svc) {
+			krb_cred_free(c);
+			return luaL_error(L, "kerberos_check: services must be strings");
+		}
+		const char *want = strcmp(svc, "host") == 0 ? spn : NULL;
+		char name[300];
+		ts_err se = {0};
+		int rc = krb_service_ticket(c, svc, host, want, name, sizeof name, &se);
+		lua_createtable(L, 0, 3);
+		set_str(L, "service", svc);
+		set_str(L, "spn", name);
+		if (rc == 0) {
+			lua_pushboolean(L, 1);
+			lua_setfield(L, -2, "ok");
+		} else {
+			push_error(L, &se, host);
+			lua_setfield(L, -2, "err");
+		}
+		lua_rawseti(L, -3, i);
+		lua_pop(L, 1); /* the service name */
+	}
+	lua_setfield(L, -3, "tickets");
+	lua_pop(L, 1); /* services */
+	krb_cred_free(c);
 	return 1;
 }
 
@@ -646,6 +733,7 @@ static const luaL_Reg conn_methods[] = {
 
 static const luaL_Reg funcs[] = {
 	{"connect", l_connect},
+	{"kerberos_check", l_kerberos_check},
 	{"strerror", l_strerror},
 	{"status_table", l_status_table},
 	{NULL, NULL},

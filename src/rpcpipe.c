@@ -52,9 +52,10 @@ int ts_creds_init(ts_creds *c, int rpc_auth, const smb_opts *smb, const krb_opts
 	if (gethostname(c->workstation, sizeof c->workstation) != 0)
 		c->workstation[0] = '\0';
 	c->workstation[15] = '\0'; /* a NetBIOS name */
-	if (rpc_auth == TS_RPC_NTLM)
-		return ntlm_secret(c, smb, e);
-	if (rpc_auth == TS_RPC_KERBEROS) {
+	if (rpc_auth == TS_RPC_NTLM && ntlm_secret(c, smb, e) < 0)
+		return -1;
+	/* a keytab serves a Kerberos SMB logon even when RPC does not use it */
+	if (rpc_auth == TS_RPC_KERBEROS || (smb->kerberos && krb->keytab)) {
 		c->krb = krb_cred_new(krb, e);
 		return c->krb ? 0 : -1;
 	}

@@ -44,6 +44,7 @@ struct smb_conn {
 	char secret[257];
 	int kerberos;
 	int ntlm_fallback;
+	char ccname[300];     /* KRB5CCNAME for the logon, or empty: the caller's */
 	/* libsmbclient's TCP socket, found after the first open (see
 	 * find_socket), so that teardown can drop it: -1 until known */
 	int fd;
@@ -92,6 +93,48 @@ static void smb_log(void *private_ptr, int level, const char *msg)
 	const char *d = getenv("TERMSRV_SMB_DEBUG");
 	if (d && *d && *d != '0')
 		(void)fputs(msg, stderr);
+}
+
+/* libsmbclient's Kerberos takes its credential cache from KRB5CCNAME and
+ * nowhere else (no smbc option names one), and the environment is
+ * process-global: so, only around the smbc call that may log on, under
+ * smb_lock, KRB5CCNAME names this connection's cache, and the caller's value
+ * (or its absence) is restored right after. Another thread of the host
+ * program that reads KRB5CCNAME during a logon would see ours; nothing in
+ * termsrv does. */
+typedef struct cc_env {
+	int active;
+	char *old;            /* the caller's value, NULL when unset */
+} cc_env;
+
+static void cc_enter(const smb_conn *c, cc_env *s)
+{
+	s->active = 0;
+	s->old = NULL;
+	if (!c->ccname[0])
+		return;
+	const char *old = getenv("KRB5CCNAME");
+	if (old && !(s->old = strdup(old)))
+		return; /* cannot restore it: leave it alone (the logon will say why) */
+	if (setenv("KRB5CCNAME", c->ccname, 1) != 0) {
+		free(s->old);
+		s->old = NULL;
+		return;
+	}
+	s->active = 1;
+}
+
+static void cc_leave(cc_env *s)
+{
+	if (!s->active)
+		return;
+	if (s->old)
+		(void)setenv("KRB5CCNAME", s->old, 1);
+	else
+		(void)unsetenv("KRB5CCNAME");
+	free(s->old);
+	s->old = NULL;
+	s->active = 0;
 }
 
 static long ms_since(const struct timespec *t0)
@@ -327,6 +370,13 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 	copy(c->secret, sizeof c->secret, o->secret);
 	c->kerberos = o->kerberos;
 	c->ntlm_fallback = o->ntlm_fallback;
+	if (o->kerberos && o->krb5ccname) {
+		if (strlen(o->krb5ccname) >= sizeof c->ccname) {
+			ts_fail(e, TS_K_NONE, 0, "invalid_parameter", "credential cache name too long");
+			goto fail;
+		}
+		copy(c->ccname, sizeof c->ccname, o->krb5ccname);
+	}
 	if (tcp_check(c, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000, e) < 0)
 		goto fail;
 	/* Kerberos needs the host's name for its service ticket */
@@ -420,11 +470,15 @@ smb_pipe *smb_pipe_open(smb_conn *c, const char *name, ts_err *e)
 	(void)snprintf(url, sizeof url, "smb://%s/IPC$/%s", c->dial, name);
 	int *before = c->fd < 0 ? malloc(MAX_FDS * sizeof *before) : NULL;
 	size_t nbefore = 0;
+	cc_env env;
 	LOCK();
 	if (before)
 		nbefore = socket_fds(before, MAX_FDS);
+	/* the first open logs on (and so may one after a lost connection) */
+	cc_enter(c, &env);
 	p->f = smbc_getFunctionOpen(c->ctx)(c->ctx, url, O_RDWR, 0);
 	int err = errno;
+	cc_leave(&env);
 	if (p->f && before)
 		find_socket(c, before, nbefore);
 	UNLOCK();

@@ -20,6 +20,8 @@ typedef struct smb_opts {
 	int kerberos;            /* use the Kerberos credential cache for SMB */
 	int ntlm_fallback;       /* with kerberos and a password: NTLM when Kerberos fails
 				  * (only when the caller asked for NTLM) */
+	const char *krb5ccname;  /* with kerberos: the credential cache the logon reads
+				  * (KRB5CCNAME only around it); NULL = the caller's */
 	int timeout_ms;          /* each SMB exchange (0 = 20000) */
 	int connect_timeout_ms;  /* TCP connect check (0 = 5000) */
 } smb_opts;

@@ -706,7 +706,25 @@ ts_conn *ts_open(const ts_opts *o, ts_err *e)
 		ts_fail(e, TS_K_NONE, 0, "invalid_parameter", "no transport to connect through");
 		goto fail;
 	}
-	if (o->transport->connect(o->transport->arg, &o->smb, &c->stats.smb, &c->tr, e) < 0)
+	/* the SMB logon uses the RPC binds' identity: their cache (a keytab's
+	 * private one, or the ccache option) */
+	smb_opts so = o->smb;
+	so.krb5ccname = c->creds.krb ? krb_cred_smb_ccache(c->creds.krb) : o->krb.ccache;
+	/* and its principal as the account: libsmbclient logs on anonymously
+	 * without a user name, and with a password it makes user@domain its
+	 * Kerberos principal */
+	char princ[520];
+	if (c->creds.krb && so.kerberos) {
+		if (krb_cred_principal(c->creds.krb, princ, sizeof princ, NULL, e) < 0)
+			goto fail;
+		char *at = strrchr(princ, '@');
+		if (at && at != princ && at[1] && at - princ < 256 && strlen(at + 1) < 256) {
+			*at = '\0';
+			so.user = princ;
+			so.domain = at + 1;
+		}
+	}
+	if (o->transport->connect(o->transport->arg, &so, &c->stats.smb, &c->tr, e) < 0)
 		goto fail;
 	/* The first open logs on; opening the LSM pipe also tells us whether the
 	 * host has the LSM interfaces. A missing pipe is not a connect failure. */

@@ -6,6 +6,10 @@
 -- reset right. The reset right cannot be tested without resetting a session,
 -- so it is inferred from administrator-level visibility (the account sees
 -- sessions other than its own, e.g. session 0) and the result says so.
+-- With Kerberos three steps come first, asked of the KDC alone: the
+-- credentials (a ticket in the cache, or one got from the keytab or the
+-- password), a service ticket for cifs/<host> (the SMB logon's) and one for
+-- host/<host> or the `spn` option (the RPC binds').
 --
 --     local doctor = require "termsrv.doctor"
 --     local checks = doctor.run{ host = "ts01", user = "CORP\\ops", password = pw }
@@ -20,10 +24,15 @@ local M = {}
 
 --- The steps, in order.
 M.STEPS = { "resolve", "tcp", "smb", "ipc", "pipes", "query", "reset" }
+--- The steps with Kerberos, in order.
+M.KERBEROS_STEPS = { "krb_creds", "krb_cifs", "krb_host", "resolve", "tcp", "smb", "ipc", "pipes",
+                     "query", "reset" }
+local KRB_STEP = { krb_creds = true, krb_cifs = true, krb_host = true }
 
 local LABELS = { resolve = "name resolution", tcp = "TCP port %d", smb = "SMB authentication",
                  ipc = "IPC$ share", pipes = "RPC pipes", query = "query right",
-                 reset = "reset right" }
+                 reset = "reset right", krb_creds = "Kerberos credentials",
+                 krb_cifs = "ticket for the SMB logon", krb_host = "ticket for the RPC binds" }
 
 local FIX = {
   resolve = "check the name in DNS (getent hosts NAME), add it to /etc/hosts, or give the IP address",
@@ -78,7 +87,7 @@ end
 -- A full list of checks: the ones given, the rest "skip".
 local function complete(spec, given)
   local out = {}
-  for _, step in ipairs(M.STEPS) do
+  for _, step in ipairs(spec.kerberos and M.KERBEROS_STEPS or M.STEPS) do
     local c = given[step] or { status = "skip", detail = "not checked" }
     c.host, c.step, c.label = spec.name, step, label(step, spec.port)
     out[#out + 1] = c
@@ -141,6 +150,85 @@ function M.from_connect_error(spec, err)
   return complete(spec, given)
 end
 
+local function lifetime_text(s)
+  if not s or s < 0 then return "no expiry" end
+  if s >= 3600 then return string.format("valid %dh%02dm more", s // 3600, s % 3600 // 60) end
+  return string.format("valid %dm%02ds more", s // 60, s % 60)
+end
+
+--- The Kerberos steps, asked of the KDC alone (nothing goes to the host):
+-- the credentials as `termsrv.connect` gets them, then a service ticket for
+-- cifs/<host> and one for host/<host> (or `kerberos.spn`).
+-- @tparam table opts as for `termsrv.connect` (`host`, `user`, `password`, `kerberos`)
+-- @treturn table the checks by step (`krb_creds`, `krb_cifs`, `krb_host`)
+-- @treturn boolean true when one of them failed
+function M.kerberos(opts)
+  local core = require "termsrv.core"
+  local host = require "termsrv.host"
+  local name = host.split_host(opts.host, opts.port)
+  local user = host.split_user(opts.user, opts.domain)
+  local k = type(opts.kerberos) == "table" and opts.kerberos or {}
+  local source = k.keytab and ("got from the keytab " .. k.keytab)
+    or (opts.password and k.smb ~= false and not k.ccache) and "got with the password"
+    or ("in the cache " .. (k.ccache or os.getenv("KRB5CCNAME") or "(the default)"))
+  local given = {}
+  local services = { "cifs", "host" }
+  if k.smb == false then
+    services = { "host" }
+    given.krb_cifs = { status = "skip", detail = "the SMB logon is NTLM (kerberos.smb = false)" }
+  end
+  local info, err = core.kerberos_check{ host = name, user = user, password = opts.password,
+    kerberos = opts.kerberos, services = services }
+  if not info then
+    local text = msg(err)
+    given.krb_creds = { status = "fail", code = err.code,
+      detail = text .. (err.status_name and (" [" .. err.status_name .. "]") or ""),
+      fix = err.hint or "see the message" }
+    for _, step in ipairs{ "krb_cifs", "krb_host" } do
+      given[step] = given[step] or { status = "skip", detail = "not checked: no credentials" }
+    end
+    return given, true
+  end
+  given.krb_creds = { status = "ok", detail = string.format("%s, ticket %s (%s)", info.principal, source,
+    lifetime_text(info.lifetime)) }
+  given.principal = info.principal
+  local failed = false
+  for _, t in ipairs(info.tickets) do
+    local step = t.service == "cifs" and "krb_cifs" or "krb_host"
+    if t.ok then
+      given[step] = { status = "ok", detail = t.spn }
+    else
+      failed = true
+      given[step] = { status = "fail", code = t.err.code,
+        detail = msg(t.err) .. (t.err.status_name and (" [" .. t.err.status_name .. "]") or ""),
+        fix = t.err.hint or "see the message" }
+    end
+  end
+  return given, failed
+end
+
+--- Puts the Kerberos steps (from `kerberos`) into a list of checks. When
+-- one of them failed and so did the connect, the later steps were not
+-- reached in a way that says anything: they become "skip".
+-- @tparam {table,...} checks from `from_connect_error` or `probe` (spec with `kerberos`)
+-- @tparam table kgiven the first result of `kerberos`
+-- @tparam boolean kfailed its second
+-- @tparam boolean connected whether the connect succeeded
+-- @treturn {table,...} checks
+function M.with_kerberos(checks, kgiven, kfailed, connected)
+  for _, c in ipairs(checks) do
+    local k = kgiven[c.step]
+    if KRB_STEP[c.step] and k then
+      for key, v in pairs(k) do c[key] = v end
+    elseif c.step == "smb" and c.status == "ok" and kgiven.principal then
+      c.detail = "logged on as " .. kgiven.principal .. " (Kerberos)"
+    elseif kfailed and not connected and not KRB_STEP[c.step] then
+      c.status, c.detail, c.fix, c.code = "skip", "not reached: Kerberos failed first", nil, nil
+    end
+  end
+  return checks
+end
+
 --- Runs the steps after the logon on a connected host handle.
 -- @param h a host handle (termsrv.connect)
 -- @tparam[opt] table spec `{name=, host=, port=}` (defaults from the handle)
@@ -148,7 +236,7 @@ end
 function M.probe(h, spec)
   spec = spec or {}
   spec = { name = spec.name or h.name, host = spec.host or h.address, port = spec.port or h.port,
-           user = h.user, domain = h.domain }
+           user = h.user, domain = h.domain, kerberos = spec.kerberos }
   local who = account(h.user, h.domain)
   local given = {
     resolve = { status = "ok", detail = is_ip(spec.host or "") and "address given" or "resolved" },
@@ -239,10 +327,17 @@ function M.run(opts)
   local user, domain = host.split_user(opts.user, opts.domain)
   local spec = { name = opts.name or opts.host, host = name, port = port or 445, user = user,
                  domain = domain, kerberos = opts.kerberos and true or nil }
+  local kgiven, kfailed
+  if opts.kerberos then kgiven, kfailed = M.kerberos(opts) end
   local h, err = termsrv.connect(opts)
-  if not h then return M.from_connect_error(spec, err) end
-  local checks = M.probe(h, spec)
-  h:close()
+  local checks
+  if h then
+    checks = M.probe(h, spec)
+    h:close()
+  else
+    checks = M.from_connect_error(spec, err)
+  end
+  if kgiven then checks = M.with_kerberos(checks, kgiven, kfailed, h ~= nil) end
   return checks
 end
 

@@ -140,6 +140,7 @@ return {
     { "Conn:shutdown", "function", "(flags)", "Shuts the host down (RpcWinStationShutdownSystem)." },
     { "Conn:stats", "function", "()", "Counters of this connection: `tcp_connects`, `smb_opens`, `smb_reads`, `smb_writes`, `smb_closes`, `smb_round_trips`, `rpc_binds`, `rpc_calls`, `frags_out`, `frags_in`, `bytes_out`, `bytes_in`." },
     { "connect", "function", "(opts)", "Opens an SMB connection to `\\\\host\\IPC$` (the pipes are bound on first use)." },
+    { "kerberos_check", "function", "(opts)", "The Kerberos part of a connect, without the host: the credentials as `connect` gets them, then one service ticket per service (a first `gss_init_sec_context`: the KDC is asked, the host is not)." },
     { "sandbox_check", "function", "()", "Raises when the running sandbox is past a limit (after a C call its hook could not see into); does nothing outside a sandbox." },
     { "sandbox_clock", "function", "()", "Seconds on the monotonic clock (the sandbox's deadlines use it)." },
     { "sandbox_guard", "function", "(f)", "A function that calls `f` with every argument, then checks the sandbox's limits." },
@@ -162,12 +163,15 @@ return {
     { "stdin_is_tty", "function", "()", "True when standard input is a terminal." },
   } },
   ["termsrv.doctor"] = { summary = "Preflight checks for one host: walks the path a termsrv call takes and says, at the first failure, what is wrong and how to fix it.", items = {
+    { "KERBEROS_STEPS", "table", "", "The steps with Kerberos, in order." },
     { "STEPS", "table", "", "The steps, in order." },
     { "format", "function", "(checks[, opts])", "The checks of one host as text: one line per step, the fix under the first failure, and a verdict line." },
     { "from_connect_error", "function", "(spec, err)", "Checks from a failed connect: the step that failed, the earlier ones passed." },
+    { "kerberos", "function", "(opts)", "The Kerberos steps, asked of the KDC alone (nothing goes to the host): the credentials as `termsrv.connect` gets them, then a service ticket for cifs/<host> and one for host/<host> (or `kerberos.spn`)." },
     { "passed", "function", "(checks)", "True when no check failed." },
     { "probe", "function", "(h[, spec])", "Runs the steps after the logon on a connected host handle." },
     { "run", "function", "(opts)", "Connects and runs every step (for scripts; the CLI goes through its host runner)." },
+    { "with_kerberos", "function", "(checks, kgiven, kfailed, connected)", "Puts the Kerberos steps (from `kerberos`) into a list of checks." },
   } },
   ["termsrv.duration"] = { summary = "Durations: \"90m\", \"8h\", \"2d\", \"1h30m\" <-> seconds.", items = {
     { "check", "function", "(v[, what[, level=2]])", "Parses a duration or raises (for programmer errors, e.g." },

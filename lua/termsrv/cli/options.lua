@@ -76,8 +76,8 @@ local function add_common(cmd, no_format)
       .. "default $TERMSRV_CREDENTIALS)."):argname("FILE"),
     cmd:flag("-k --kerberos", "Kerberos for the SMB logon and the RPC binds: the ticket cache "
       .. "(KRB5CCNAME), or a ticket got with the configured password, or --keytab."),
-    cmd:option("--keytab", "With -k: the RPC binds get tickets from this keytab; needs --principal "
-      .. "(the SMB logon still reads KRB5CCNAME: kinit -k -t FILE first).")
+    cmd:option("--keytab", "With -k: get the tickets for the SMB logon and the RPC binds from this "
+      .. "keytab (no kinit, KRB5CCNAME untouched); needs --principal.")
       :argname("FILE"),
     cmd:option("--principal", "With -k: the Kerberos principal (user@REALM) of --keytab or the password.")
       :argname("NAME"),

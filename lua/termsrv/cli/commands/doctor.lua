@@ -11,18 +11,29 @@ local M = {}
 local CHECK_FIELDS = { "host", "step", "label", "status", "detail", "fix" }
 
 function M.doctor(ctx, args)
+  local kerberos = ctx.connect.kerberos and true or nil
   local results = hosts.run_hosts(ctx, function(h, spec)
-    return { checks = doctor.probe(h, spec) }
+    return { checks = doctor.probe(h, { name = spec.name, host = spec.host, port = spec.port,
+      kerberos = kerberos }) }
   end)
   local all, outcomes = {}, {}
   for i, r in ipairs(results) do
     local spec = r.spec
     local checks
-    if r.ok and r.value and r.value.checks then
+    local connected = r.ok and r.value and r.value.checks
+    if connected then
       checks = r.value.checks
     else
       checks = doctor.from_connect_error({ name = spec.name, host = spec.host, port = spec.port,
-        user = ctx.creds.user, domain = ctx.creds.domain, kerberos = ctx.creds.kerberos }, r.err)
+        user = ctx.creds.user, domain = ctx.creds.domain, kerberos = kerberos }, r.err)
+    end
+    if kerberos then
+      -- the Kerberos steps ask the KDC only: here, after the host's run
+      local opts = {}
+      for k, v in pairs(ctx.connect) do opts[k] = v end
+      opts.host, opts.port = spec.host, spec.port
+      local kgiven, kfailed = doctor.kerberos(opts)
+      checks = doctor.with_kerberos(checks, kgiven, kfailed, connected and true or false)
     end
     outcomes[i] = doctor.passed(checks) and "ok" or "failed"
     if ctx.format == "table" then
