@@ -68,7 +68,9 @@ describe("a fleet job in an event loop", function()
     assert.equal("timeout", by_host[env.hosts[7].name].err.code)
     assert.equal(8, by_host[env.hosts[1].name].value)
     assert.truthy(#gaps >= 20, "the timer kept ticking: " .. #gaps .. " ticks in " .. took .. " s")
-    assert.truthy(longest < 0.150 * SLOW, string.format("longest gap %.0f ms", longest * 1000))
+    -- a step never waits for a host: the gap stays near the timer's 100 ms
+    -- (a loaded machine's scheduling adds some), far from the hung host's seconds
+    assert.truthy(longest < 0.250 * SLOW, string.format("longest gap %.0f ms", longest * 1000))
   end)
 
   it("a cqueues controller runs its other coroutines while the job sweeps", function()
