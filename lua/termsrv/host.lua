@@ -393,6 +393,8 @@ end
 -- @tparam[opt] table opts `all` (include the services session and listeners;
 --   default false), `times` (default true), `client` (default false),
 --   `locked` (read whether each desktop is locked: one more call per session),
+--   `drivers` (qwinsta's TYPE and DEVICE: each session's winstation driver and
+--   transport device, two more calls per session on the legacy pipe),
 --   `method` (`"auto"`, `"all_sessions"`, `"enum"`, `"legacy"`),
 --   `source` (`"auto"`, `"legacy"`, `"lsm_ex"`, `"lsm"`: where details come from)
 -- @treturn[1] table array of session records (prints as a qwinsta table);
@@ -468,6 +470,21 @@ function Host:sessions(opts)
       end
     end
   end
+  if opts.drivers then
+    for _, rec in ipairs(out) do
+      local d, err = c:drivers(rec.id)
+      if d then
+        rec.driver, rec.device = blank(d.wd_dll), blank(d.device)
+      elseif err.code == "rdp_disabled" then
+        problems[#problems + 1] = errors.with(err, { host = self.name,
+          op = "read the drivers of the sessions (TYPE, DEVICE)" })
+        break -- no legacy pipe: no drivers for anyone
+      elseif err.code ~= "session_not_found" then
+        problems[#problems + 1] = errors.with(err, { host = self.name,
+          op = "read the drivers of session " .. rec.id })
+      end
+    end
+  end
   local list = record.list(out)
   list.method = method
   -- Windows lists only what the caller may see, silently (MS-TSTS
@@ -514,6 +531,54 @@ function Host:server_time()
   local t, err = conn(self):server_time(0)
   if t == nil and err then return fail(self, err, "read the server clock") end
   return t
+end
+
+-- TS_COUNTER ids (MS-TSTS 2.2.2.17.1) by the names `Host:counters` gives them.
+M.COUNTERS = {
+  { "created", 1 },           -- TERMSRV_TOTAL_SESSIONS: sessions created since boot
+  { "disconnected", 2 },      -- TERMSRV_DISC_SESSIONS: disconnections since boot
+  { "reconnected", 3 },       -- TERMSRV_RECON_SESSIONS: reconnections since boot
+  { "active", 4 },            -- TERMSRV_CURRENT_ACTIVE_SESSIONS: active now
+  { "disconnected_now", 5 },  -- TERMSRV_CURRENT_DISC_SESSIONS: disconnected now
+  { "pending", 6 },           -- TERMSRV_PENDING_SESSIONS: connections pending now
+  { "logons", 7 },            -- TERMSRV_SUCC_TOTAL_LOGONS: successful logons since boot
+  { "local_logons", 8 },      -- TERMSRV_SUCC_LOCAL_LOGONS
+  { "remote_logons", 9 },     -- TERMSRV_SUCC_REMOTE_LOGONS
+  { "session0_logons", 10 },  -- TERMSRV_SUCC_SESSION0_LOGONS
+  { "terminating", 11 },      -- TERMSRV_CURRENT_TERMINATING_SESSIONS: terminating now
+  { "logged_on", 12 },        -- TERMSRV_CURRENT_LOGGEDON_SESSIONS: logged on now
+}
+
+local COUNTERS_LINE = { __name = "termsrv.counters" }
+M.Counters = COUNTERS_LINE
+function COUNTERS_LINE.__tostring(t)
+  local parts = {}
+  for _, c in ipairs(M.COUNTERS) do
+    if t[c[1]] ~= nil then parts[#parts + 1] = c[1] .. "=" .. t[c[1]] end
+  end
+  return (t.host and t.host .. ": " or "") .. table.concat(parts, " ")
+end
+
+--- The host's Terminal Services counters (what `qwinsta /counter` shows):
+-- sessions created, disconnected and reconnected since the host started,
+-- successful logons, and how many sessions are active, disconnected,
+-- pending, terminating and logged on now. One call: RpcGetSessionCounters
+-- on the LSM pipe, else the legacy RpcWinStationGetTermSrvCountersValue
+-- (MS-TSTS 3.3.4.1.12, 3.7.4.1.24; no permission is needed).
+-- @treturn[1] table `host`, `via` (`"lsm"` or `"legacy"`) and the counters
+--   of `COUNTERS` by name (integers; a counter the host does not keep is nil)
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error `not_supported` when the host offers no counters
+function Host:counters()
+  local ids = {}
+  for i, c in ipairs(M.COUNTERS) do ids[i] = c[2] end
+  local got, via = conn(self):counters(ids)
+  if not got then return fail(self, via, "read the counters") end
+  local out = setmetatable({ host = self.name, via = via }, COUNTERS_LINE)
+  for _, c in ipairs(M.COUNTERS) do
+    if got[c[2]] then out[c[1]] = got[c[2]] end
+  end
+  return out
 end
 
 -- MaxInstanceCount values that mean "no limit". MS-TSTS does not name one;
