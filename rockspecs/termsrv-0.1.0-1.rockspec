@@ -18,7 +18,9 @@ description = {
 dependencies = {
    "lua >= 5.4, < 5.5",
    "dkjson >= 2.5",
-   "argparse >= 0.7"
+   "argparse >= 0.7",
+   "luafilesystem >= 1.8",
+   "luasystem >= 0.2"
 }
 external_dependencies = {
    GSSAPI = {

@@ -27,13 +27,8 @@ Host.__index = Host
 Host.__name = "termsrv.Host"
 M.Host = Host
 
-local function clock()
-  -- monotonic enough for durations of calls; os.clock would count CPU only
-  local ok, system = pcall(require, "system")
-  if ok and system.monotime then return system.monotime end
-  return os.time
-end
-local now = clock()
+-- monotonic seconds, for durations of calls (os.clock would count CPU only)
+local now = require("termsrv.need").need("system").monotime
 
 --- Splits `DOMAIN\user` or `user@domain`.
 local function split_user(user, domain)
@@ -682,7 +677,7 @@ end
 M.split_user = split_user
 --- Splits `host:port` (IPv6 literals in brackets): host, port.
 M.split_host = split_host
---- The clock for durations of calls (monotonic when lua-system is there).
+--- The clock for durations of calls (lua-system's monotonic `monotime`).
 M.now = now
 --- The connection (`termsrv.core` Conn) of a handle; raises when it is closed.
 M.conn = conn

@@ -29,8 +29,7 @@
 --
 -- Waiting: `opts.sleep(seconds)` and `opts.clock()` are injectable. The
 -- defaults use lua-system (`system.sleep`, `system.monotime`: a real sleep,
--- no busy-wait) when it is installed, else `os.execute("sleep N")` and
--- `os.time`. A `sleep` that returns early makes the waits shorter (a no-op
+-- no busy-wait). A `sleep` that returns early makes the waits shorter (a no-op
 -- sleep skips them), it never loops.
 -- @module termsrv.plan
 
@@ -427,22 +426,17 @@ end
 -- ----------------------------------------------------------------------------
 -- apply
 
-local has_system, system = pcall(require, "system")
-if has_system and (type(system) ~= "table" or not system.sleep or not system.monotime) then
-  has_system = false
-end
+local system = require("termsrv.need").need("system")
 
---- The default clock (seconds; monotonic when lua-system is installed).
+--- The default clock (monotonic seconds, lua-system's `monotime`).
 function M.default_clock()
-  if has_system then return system.monotime() end
-  return os.time()
+  return system.monotime()
 end
 
---- The default sleep (lua-system's `sleep`, else `os.execute("sleep N")`).
+--- The default sleep (lua-system's `sleep`).
 function M.default_sleep(secs)
   if secs <= 0 then return end
-  if has_system then system.sleep(secs) return end
-  os.execute(string.format("sleep %d", math.ceil(secs)))
+  system.sleep(secs)
 end
 
 local STATE_CHANGING = { disconnect = true, logoff = true, reset = true }
