@@ -49,6 +49,7 @@ build = {
     ["termsrv.plan"] = "lua/termsrv/plan.lua",
     ["termsrv.report"] = "lua/termsrv/report.lua",
     ["termsrv.audit"] = "lua/termsrv/audit.lua",
+    ["termsrv.check"] = "lua/termsrv/check.lua",
     ["termsrv.json"] = "lua/termsrv/json.lua",
     ["termsrv.need"] = "lua/termsrv/need.lua",
     ["termsrv.help"] = "lua/termsrv/help.lua",

@@ -41,6 +41,7 @@ build = {
    modules = {
       termsrv = "lua/termsrv/init.lua",
       ["termsrv.audit"] = "lua/termsrv/audit.lua",
+      ["termsrv.check"] = "lua/termsrv/check.lua",
       ["termsrv.cli"] = "lua/termsrv/cli.lua",
       ["termsrv.cli.audit"] = "lua/termsrv/cli/audit.lua",
       ["termsrv.cli.commands.doctor"] = "lua/termsrv/cli/commands/doctor.lua",

@@ -7,6 +7,7 @@
 -- Handles close themselves: `local h <close> = termsrv.connect{...}`.
 -- @module termsrv.host
 
+local check = require "termsrv.check"
 local core = require "termsrv.core"
 local errors = require "termsrv.error"
 local record = require "termsrv.record"
@@ -75,7 +76,7 @@ local function check_timeout(k, v)
 end
 
 local CONNECT_KEYS = { host = "string", port = "number", user = "string", domain = "string",
-  password = "string", nthash = "string", kerberos = "boolean", timeout = "number",
+  password = "string", nthash = "string", kerberos = "boolean|table", timeout = "number",
   connect_timeout = "number", rpc_auth = "string", max_frag = "number", name = "string",
   detail_connections = "number" }
 local KERBEROS_KEYS = { ccache = "string", keytab = "string", principal = "string", spn = "string",
@@ -84,17 +85,8 @@ local RPC_AUTH = { kerberos = true, privacy = true, ntlm = true, none = true }
 
 -- `kerberos` is `true` or a table of Kerberos options.
 local function check_kerberos(k)
-  if type(k) == "boolean" or k == nil then return end
-  if type(k) ~= "table" then
-    error("termsrv.connect: option 'kerberos' must be a boolean or a table, got " .. type(k), 3)
-  end
-  for key, v in pairs(k) do
-    local want = KERBEROS_KEYS[key]
-    if not want then error("termsrv.connect: unknown kerberos option '" .. tostring(key) .. "'", 3) end
-    if type(v) ~= want then
-      error(string.format("termsrv.connect: kerberos.%s must be a %s, got %s", key, want, type(v)), 3)
-    end
-  end
+  if type(k) ~= "table" then return end
+  check.options("termsrv.connect: kerberos", k, KERBEROS_KEYS, 2)
   if k.auth_type ~= nil and k.auth_type ~= "spnego" and k.auth_type ~= "krb5" then
     error('termsrv.connect: kerberos.auth_type must be "spnego" (9) or "krb5" (16)', 3)
   end
@@ -125,16 +117,9 @@ end
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error
 function M.connect(opts)
-  if type(opts) ~= "table" then error("termsrv.connect: options table expected", 2) end
-  for k, v in pairs(opts) do
-    local want = CONNECT_KEYS[k]
-    if not want then error("termsrv.connect: unknown option '" .. tostring(k) .. "'", 2) end
-    if k == "kerberos" then
-      check_kerberos(v)
-    elseif type(v) ~= want then
-      error(string.format("termsrv.connect: option '%s' must be a %s, got %s", k, want, type(v)), 2)
-    end
-  end
+  if opts == nil then error("termsrv.connect: options table expected, got nil", 2) end
+  check.options("termsrv.connect", opts, CONNECT_KEYS)
+  check_kerberos(opts.kerberos)
   if not opts.host or opts.host == "" then error("termsrv.connect: 'host' is required", 2) end
   check_timeout("timeout", opts.timeout)
   check_timeout("connect_timeout", opts.connect_timeout)
@@ -381,6 +366,9 @@ local function details(self, c, ids, source)
   return out
 end
 
+local SESSIONS_OPTS = { all = "boolean", times = "boolean", client = "boolean", locked = "boolean",
+  drivers = "boolean", method = "string", source = "string" }
+
 --- Lists the sessions of the host.
 -- One RPC call (RpcGetAllSessions) gives ids, stations, users and states;
 -- `times` adds one call per session for logon/connect/disconnect/last-input
@@ -397,7 +385,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error
 function Host:sessions(opts)
-  opts = opts or {}
+  opts = check.options("host:sessions", opts, SESSIONS_OPTS)
   local c = conn(self)
   local raw, method = c:list(opts.method)
   if not raw then return fail(self, method, "list sessions") end
@@ -504,7 +492,7 @@ end
 -- @treturn[2] termsrv.Error (`session_not_found` when there is no such session)
 function Host:session(id, opts)
   id = M.check_id(id, "host:session", 3)
-  opts = opts or {}
+  opts = check.options("host:session", opts, { client = "boolean", locked = "boolean", source = "string" })
   local c = conn(self)
   local info, err = c:info(id, opts.source)
   if not info then return fail(self, err, "read session " .. id) end
@@ -611,7 +599,7 @@ end
 --   visible: not an administrator, or no RDP listener), `rdp_disabled` (no
 --   legacy pipe), `access_denied`, `not_supported` (the class is refused) ...
 function Host:capacity(opts)
-  opts = opts or {}
+  opts = check.options("host:capacity", opts, { listener = "number", sessions = "table" })
   local c = conn(self)
   local id, name = opts.listener, nil
   if id == nil then
