@@ -28,7 +28,7 @@ local function build(pol, sessions, opts)
   return plan.build({ entry("ts01.corp", sessions) }, pol, opts or { now = NOW })
 end
 
-describe("termsrv.plan", function()
+describe("termsrv.plan #unit", function()
   describe("build()", function()
     it("plans the stale sessions, stalest first, touching nothing", function()
       local recs = fx.typical()

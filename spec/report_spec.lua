@@ -9,7 +9,7 @@ local NOW = fx.NOW -- 2026-11-26T09:14:00Z
 
 local function lines(t) return table.concat(t, "\n") .. "\n" end
 
-describe("termsrv.report", function()
+describe("termsrv.report #unit", function()
   describe("qwinsta()", function()
     it("lays out the table like Windows (golden)", function()
       assert.equal(lines{

@@ -19,7 +19,7 @@ local function level2(execenv, state, station, id, user, domain)
   return e
 end
 
-describe("RpcGetAllSessions (EXECENVDATA level 2)", function()
+describe("RpcGetAllSessions (EXECENVDATA level 2) #unit", function()
   local stub = string.pack("<I4I4I4", 2, 0x20000, 2)
     .. level2(0, 0, "rdp-tcp#42", 2, "foo", "CORP")
     .. level2(1, 4, "", 5, "alice", "CORP")
@@ -52,7 +52,7 @@ describe("RpcGetAllSessions (EXECENVDATA level 2)", function()
   end)
 end)
 
-describe("RpcGetEnumResult (SESSIONENUM level 1)", function()
+describe("RpcGetEnumResult (SESSIONENUM level 1) #unit", function()
   it("reads ids, states and names", function()
     local function el(id, state, name)
       return pad4(string.pack("<I4I4i4i4", 1, 1, id, state) .. u16(name, 33))
@@ -67,7 +67,7 @@ describe("RpcGetEnumResult (SESSIONENUM level 1)", function()
   end)
 end)
 
-describe("RpcGetSessionInformationEx level 1", function()
+describe("RpcGetSessionInformationEx level 1 #unit", function()
   it("reads state, flags, names and the four FILETIMEs", function()
     local stub = string.pack("<I4I4", 1, 1) .. string.pack("<i4i4", 4, 0) .. u16("", 33)
       .. u16("CORP", 18) .. u16("alice", 21) -- ends at 160: the times are 8-aligned
@@ -84,7 +84,7 @@ describe("RpcGetSessionInformationEx level 1", function()
   end)
 end)
 
-describe("RpcGetSessionInformation (opnum 12)", function()
+describe("RpcGetSessionInformation (opnum 12) #unit", function()
   it("reads the struct and its deferred strings", function()
     local stub = string.pack("<I4I4I4i4I4I4", 0x20000, 0x20004, 0x20008, 0, 1, 0)
       .. string.pack("<I8I8I8", 5, 0, 7) .. pad4(cv("bob")) .. pad4(cv("CORP")) .. pad4(cv("rdp-tcp#3"))
@@ -112,7 +112,7 @@ local function winstation_info(t)
   return string.pack("<I2I2", 1216, 4) .. w
 end
 
-describe("RpcWinStationQueryInformation, class WinStationInformation", function()
+describe("RpcWinStationQueryInformation, class WinStationInformation #unit", function()
   it("reads state, name, user, times and the server's current time", function()
     local buf = winstation_info{ state = 4, name = "", id = 7, connect = 1, disconnect = 2, input = 3,
                                  logon = 4, domain = "CORP", user = "carol", now = 99 }
@@ -142,7 +142,7 @@ end)
 -- WINSTATIONCREATE (6.5 winsta.h: { ULONG fEnableWinStation : 1; ULONG
 -- MaxInstanceCount; }, 8 bytes: the bit field in the ULONG @0, bit 0, the
 -- count @4).
-describe("RpcWinStationQueryInformation, WinStationCreateData (WINSTATIONCREATE)", function()
+describe("RpcWinStationQueryInformation, WinStationCreateData (WINSTATIONCREATE) #unit", function()
   local function stub(flags, max, returned, ok)
     return string.pack("<I4I4I4", 0, 0x20000, 8) .. string.pack("<I4I4", flags, max)
       .. string.pack("<I4B", returned or 8, ok == false and 0 or 1)
@@ -185,7 +185,7 @@ describe("RpcWinStationQueryInformation, WinStationCreateData (WINSTATIONCREATE)
   end)
 end)
 
-describe("RpcWinStationEnumerate (LOGONID array)", function()
+describe("RpcWinStationEnumerate (LOGONID array) #unit", function()
   it("reads ids, names and states, and the next index", function()
     local function logonid(id, name, state) return string.pack("<I4", id) .. u16(name, 33) .. "\0\0" .. string.pack("<I4", state) end
     local buf = logonid(0, "services", 4) .. logonid(2, "rdp-tcp#42", 0)
@@ -204,7 +204,7 @@ describe("RpcWinStationEnumerate (LOGONID array)", function()
   end)
 end)
 
-describe("RpcWinStationGetAllProcesses (TS_ALL_PROCESSES_INFO)", function()
+describe("RpcWinStationGetAllProcesses (TS_ALL_PROCESSES_INFO) #unit", function()
   local sid = string.pack("<BB", 1, 5) .. "\0\0\0\0\0\5" .. string.pack("<I4I4I4I4I4", 21, 1, 2, 3, 1001)
   local function info(pid, session, name_ref, name_len)
     local t = string.pack("<I4I4", 0, 7) .. string.rep("\0", 48) .. string.pack("<I2I2I4", name_len, name_len, name_ref)
@@ -240,7 +240,7 @@ describe("RpcWinStationGetAllProcesses (TS_ALL_PROCESSES_INFO)", function()
   end)
 end)
 
-describe("RCMPublic", function()
+describe("RCMPublic #unit", function()
   it("reads the IPv4 client address of RpcGetRemoteAddress", function()
     local stub = string.pack("<I2I2", 2, 2) .. string.pack(">I2", 51234) .. "\0\0" .. "\10\1\2\3" .. string.rep("\0", 8)
       .. string.pack("<I4", 0)
@@ -259,7 +259,7 @@ describe("RCMPublic", function()
   end)
 end)
 
-describe("SID strings", function()
+describe("SID strings #unit", function()
   it("formats well-known and domain SIDs, refuses malformed ones", function()
     assert.equals("S-1-5-18", kit.tsts.sid(string.pack("<BB", 1, 1) .. "\0\0\0\0\0\5" .. string.pack("<I4", 18)))
     assert.is_nil(kit.tsts.sid("\1\9\0\0\0\0\0\5"))
@@ -271,7 +271,7 @@ end)
 -- Offset = 4} then WDCONFIG (2.2.2.27) in its C layout: WdName[33] @0,
 -- WdDLL[33] @66, WsxDLL[33] @132, (2 pad) WdFlag @200, WdInputBufferLength
 -- @204, CfgDLL[33] @208, WdPrefix[13] @274; 300 bytes.
-describe("RpcWinStationQueryInformation, WinStationWd (WDCONFIG)", function()
+describe("RpcWinStationQueryInformation, WinStationWd (WDCONFIG) #unit", function()
   local function wdconfig(name, dll, flag)
     return u16(name, 33) .. u16(dll, 33) .. u16("rdpwsx", 33) .. "\0\0" .. string.pack("<I4I4", flag, 2048)
       .. u16("RDPCFGEX.DLL", 33) .. u16("RDP", 13)
@@ -315,7 +315,7 @@ end)
 -- PDPARAMSWIRE {SdClass, {Size, Offset}} @4, PDCONFIG2 @12 (PdName[33] @0,
 -- SdClass @68, PdDLL[33] @72, 8 ULONGs), the PDPARAMS union at its Offset:
 -- ASYNCCONFIG DeviceName[129] @0, NETWORKCONFIG NetworkName[129] @4.
-describe("RpcWinStationQueryInformation, WinStationPd (PDCONFIG2 + PDPARAMS)", function()
+describe("RpcWinStationQueryInformation, WinStationPd (PDCONFIG2 + PDPARAMS) #unit", function()
   local function buffer(sd, name, dll, device)
     local pdconfig2 = u16(name, 33) .. "\0\0" .. string.pack("<I4", sd) .. u16(dll, 33) .. "\0\0"
       .. string.pack("<I4I4I4I4I4I4I4", 0x4A, 530, 6, 100, 50, 3389, 0)
@@ -363,7 +363,7 @@ end)
 -- dwValue @8, LARGE_INTEGER startTime @16}, 24 bytes, 8-aligned after the
 -- conformance. RpcGetSessionCounters: MaxCount, (pad) array, HRESULT;
 -- RpcWinStationGetTermSrvCountersValue: pResult, MaxCount, array, BOOLEAN.
-describe("TS_COUNTER arrays (RpcGetSessionCounters, RpcWinStationGetTermSrvCountersValue)", function()
+describe("TS_COUNTER arrays (RpcGetSessionCounters, RpcWinStationGetTermSrvCountersValue) #unit", function()
   local function counter(id, known, value)
     return string.pack("<I4B", id, known and 1 or 0) .. "\0\0\0" .. string.pack("<I4", value) .. "\0\0\0\0"
       .. string.rep("\0", 8)
