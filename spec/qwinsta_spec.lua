@@ -77,6 +77,23 @@ describe("TYPE and DEVICE (h:sessions{drivers = true})", function()
     assert.equals(2 * #list, calls("TS22", "RpcWinStationQueryInformation"))
   end)
 
+  it("a deep host's drivers are read over several connections at once, as its details are", function()
+    local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = env.ports.DEEP, name = "DEEP",
+      user = env.user, domain = env.domain, password = env.password })
+    sim.clear_log(env)
+    local list = assert(h:sessions{ times = false, drivers = true })
+    assert.equals(24, #list)
+    for _, s in ipairs(list) do assert.equals("rdpwd", s.driver, "session " .. s.id) end
+    assert.is_nil(list.errors)
+    -- each connection opens the legacy pipe once: 24 sessions, at least 8 per connection
+    local opens = 0
+    for _, e in ipairs(sim.calls(env, { host = "DEEP" })) do
+      if e.event == "open" and e.pipe == "ctx_winstation_api_service" then opens = opens + 1 end
+    end
+    assert.equals(3, opens)
+    assert.equals(48, calls("DEEP", "RpcWinStationQueryInformation"))
+  end)
+
   it("on Windows Server 2003 the listener shows its driver too", function()
     local h <close> = connect("W2K3")
     local s = by_id(assert(h:sessions{ all = true, times = false, drivers = true }))

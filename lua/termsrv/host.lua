@@ -271,10 +271,11 @@ local function has_user(rec)
   return rec.kind ~= "listener" and rec.kind ~= "services"
 end
 
--- Details of the sessions `ids`: id -> { info = } or { err = }. Many of
--- them go over several connections at once: this handle reads one share,
--- forked workers (a logon each) the others, all at the same time.
-local function details(self, c, ids, source)
+-- Details of the sessions `ids`, `fetch(conn, id)` each (-> info or nil,
+-- err): id -> { info = } or { err = }. Many of them go over several
+-- connections at once: this handle reads one share, forked workers (a logon
+-- each) the others, all at the same time.
+local function details(self, c, ids, fetch)
   local out = {}
   local sib = SIBLINGS[self]
   local n = sib and sib.max > 1 and math.max(1, math.min(sib.max, #ids // M.DETAIL_CHUNK)) or 1
@@ -296,7 +297,7 @@ local function details(self, c, ids, source)
       local h, err = M.connect(sib.opts)
       for _, id in ipairs(mine) do
         local info
-        if h then info, err = h._c:info(id, source) end
+        if h then info, err = fetch(h._c, id) end
         got[#got + 1] = { id = id, info = info, err = not info and err or nil }
         -- a host that fails one (other than a session gone) fails the rest
         if not info and err.code ~= "session_not_found" and h then h:close(); h = nil end
@@ -311,7 +312,7 @@ local function details(self, c, ids, source)
     end
   end
   for _, id in ipairs(shares[1]) do
-    local info, err = c:info(id, source)
+    local info, err = fetch(c, id)
     out[id] = { info = info, err = not info and err or nil }
   end
   -- collect: a worker ends within its calls' own timeouts; past this
@@ -402,7 +403,7 @@ function Host:sessions(opts)
       ids[#ids + 1] = rec.id
     end
   end
-  local got = #ids > 0 and details(self, c, ids, opts.source) or {}
+  local got = #ids > 0 and details(self, c, ids, function(cc, id) return cc:info(id, opts.source) end) or {}
   for i, r in ipairs(raw) do
     local rec = recs[i]
     if opts.all or has_user(rec) then
@@ -453,17 +454,21 @@ function Host:sessions(opts)
       end
     end
   end
-  if opts.drivers then
+  if opts.drivers and #out > 0 then
+    -- (a deep host's over several connections at once, as the details)
+    local want = {}
+    for i, rec in ipairs(out) do want[i] = rec.id end
+    local drv = details(self, c, want, function(cc, id) return cc:drivers(id) end)
     for _, rec in ipairs(out) do
-      local d, err = c:drivers(rec.id)
-      if d then
-        rec.driver, rec.device = blank(d.wd_dll), blank(d.device)
-      elseif err.code == "rdp_disabled" then
-        problems[#problems + 1] = errors.with(err, { host = self.name,
+      local d = drv[rec.id] or {}
+      if d.info then
+        rec.driver, rec.device = blank(d.info.wd_dll), blank(d.info.device)
+      elseif d.err and d.err.code == "rdp_disabled" then
+        problems[#problems + 1] = errors.with(d.err, { host = self.name,
           op = "read the drivers of the sessions (TYPE, DEVICE)" })
         break -- no legacy pipe: no drivers for anyone
-      elseif err.code ~= "session_not_found" then
-        problems[#problems + 1] = errors.with(err, { host = self.name,
+      elseif d.err and d.err.code ~= "session_not_found" then
+        problems[#problems + 1] = errors.with(d.err, { host = self.name,
           op = "read the drivers of session " .. rec.id })
       end
     end
