@@ -1,4 +1,5 @@
---- The one checker of option tables: `termsrv.connect`, `termsrv.fleet`,
+--- The one checker of option tables: `termsrv.connect`, `termsrv.fleet`, the plan's
+-- `make`, `build`, `runner` and `apply`,
 -- the host methods that take options and the sandbox's limits all reject
 -- an unknown key or a value of the wrong type here, with the same words.
 -- Misuse raises (it is a programmer's error), at the caller of the function

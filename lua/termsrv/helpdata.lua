@@ -22,7 +22,7 @@ return {
     { "pending", "function", "(source)", "The attempts without an outcome: the actions to check by hand after a crash." },
     { "sanitize", "function", "(entry)", "Reduces an entry to the whitelisted fields, with types fixed, times as ISO UTC, secrets removed." },
   } },
-  ["termsrv.check"] = { summary = "The one checker of option tables: `termsrv.connect`, `termsrv.fleet`, the host methods that take options and the sandbox's limits all reject an unknown key or a value of the wrong type here, with the same words.", items = {
+  ["termsrv.check"] = { summary = "The one checker of option tables: `termsrv.connect`, `termsrv.fleet`, the plan's `make`, `build`, `runner` and `apply`, the host methods that take options and the sandbox's limits all reject an unknown key or a value of the wrong type here, with the same words.", items = {
     { "options", "function", "(what, opts, types[, level=1])", "Checks the option table `opts` of the function `what` against `types`." },
   } },
   ["termsrv.cli"] = { summary = "The `termsrv` command line: `cli.main(argv, env[, io]) -> exit code`.", items = {
