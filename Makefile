@@ -34,7 +34,7 @@ KIT      := $(BUILD)/termsrv/testkit.so
 PROC     := $(BUILD)/termsrv/proc.so
 export TERMSRV_BUILD := $(BUILD)
 
-.PHONY: all deps test demo lint clean bench bench-deep doc rockspec
+.PHONY: all deps test unit demo lint clean bench bench-deep doc rockspec
 all: $(SO) $(PROC)
 
 deps:
@@ -56,6 +56,14 @@ $(KIT): $(KIT_OBJ) $(filter-out $(LUA_OBJ),$(CORE_OBJ))
 test: deps
 	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC) $(FUZZKIT)
 	$(BUSTED)
+
+# the unit specs alone (tagged #unit: no simulator, no root, about a second).
+# Only the files with such tags are loaded: busted runs a file's top-level
+# setup (which starts the simulator) even when the tags filter out its tests.
+UNIT_SPECS = $(shell grep -l -- '\#unit' spec/*_spec.lua)
+unit:
+	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC) $(FUZZKIT)
+	$(BUSTED) --tags=unit $(UNIT_SPECS)
 
 # the main job against the simulated terminal server: list, then a dry run
 demo: deps

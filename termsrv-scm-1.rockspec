@@ -18,7 +18,8 @@ description = {
 }
 -- luarocks cannot see Debian's Lua packages: with lua-dkjson and
 -- lua-argparse installed by apt, build with --deps-mode=none (README "Install").
-dependencies = { "lua >= 5.4, < 5.5", "dkjson >= 2.5", "argparse >= 0.7" }
+dependencies = { "lua >= 5.4, < 5.5", "dkjson >= 2.5", "argparse >= 0.7", "luafilesystem >= 1.8",
+                 "luasystem >= 0.2" }
 external_dependencies = {
   SMBCLIENT = { header = "samba-4.0/libsmbclient.h", library = "smbclient" },
   NETTLE = { header = "nettle/arcfour.h", library = "nettle" },
@@ -48,6 +49,7 @@ build = {
     ["termsrv.plan"] = "lua/termsrv/plan.lua",
     ["termsrv.report"] = "lua/termsrv/report.lua",
     ["termsrv.audit"] = "lua/termsrv/audit.lua",
+    ["termsrv.check"] = "lua/termsrv/check.lua",
     ["termsrv.json"] = "lua/termsrv/json.lua",
     ["termsrv.need"] = "lua/termsrv/need.lua",
     ["termsrv.help"] = "lua/termsrv/help.lua",

@@ -17,6 +17,8 @@ if not host then
   os.exit(1)
 end
 
--- like qwinsta: every session, listeners and services included, no times needed
-local sessions = assert(host:sessions{ all = true, times = false })
+-- like qwinsta: every session, listeners and services included, no times
+-- needed; TYPE and DEVICE (each session's winstation driver and transport
+-- device) cost two more calls per session
+local sessions = assert(host:sessions{ all = true, times = false, drivers = true })
 print(termsrv.report.qwinsta(sessions))

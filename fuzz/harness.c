@@ -171,6 +171,7 @@ void harness_engine(const uint8_t *data, size_t n, int sealed, int parse, harnes
 const char *const harness_parser_names[HP_COUNT] = {
 	"all_sessions", "enum_result", "info_ex", "info12", "query_info8",
 	"legacy_enum", "processes", "client_data", "remote_address", "query_create",
+	"query_wd", "query_pd", "counters", "legacy_counters",
 };
 
 int harness_parser_for(const char *pipe, int ctx, unsigned opnum)
@@ -184,6 +185,8 @@ int harness_parser_for(const char *pipe, int ctx, unsigned opnum)
 			return HP_INFO_EX;
 		if (ctx == 1 && opnum == 12)
 			return HP_INFO12;
+		if (ctx == 1 && opnum == 11)
+			return HP_COUNTERS;
 	} else if (strcmp(pipe, "Ctx_WinStation_API_service") == 0) {
 		if (opnum == 5)
 			return HP_QUERY_INFO8;
@@ -191,6 +194,8 @@ int harness_parser_for(const char *pipe, int ctx, unsigned opnum)
 			return HP_LEGACY_ENUM;
 		if (opnum == 43)
 			return HP_PROCESSES;
+		if (opnum == 45)
+			return HP_LEGACY_COUNTERS;
 	} else if (strcmp(pipe, "TermSrv_API_service") == 0) {
 		if (opnum == 0)
 			return HP_CLIENT_DATA;
@@ -243,6 +248,28 @@ int harness_parse(int which, const uint8_t *p, size_t n, const char **code)
 	case HP_QUERY_CREATE: {
 		ts_create cd;
 		rc = tsts_parse_query_create(copy, n, &cd, &status, &ok, &e);
+		break;
+	}
+	case HP_QUERY_WD:
+	case HP_QUERY_PD: {
+		ts_drivers d;
+		memset(&d, 0, sizeof d);
+		uint32_t returned;
+		rc = (which == HP_QUERY_WD ? tsts_parse_query_wd : tsts_parse_query_pd)(
+			copy, n, &d, &status, &ok, &returned, &e);
+		if (rc == 0 && (!bounded(d.wd_name, sizeof d.wd_name) || !bounded(d.wd_dll, sizeof d.wd_dll) ||
+				!bounded(d.pd_name, sizeof d.pd_name) || !bounded(d.pd_dll, sizeof d.pd_dll) ||
+				!bounded(d.device, sizeof d.device)))
+			violation("a driver string is not terminated inside its field");
+		break;
+	}
+	case HP_COUNTERS:
+	case HP_LEGACY_COUNTERS: {
+		/* the twelve counters termsrv asks for */
+		ts_counter v[12];
+		for (uint32_t i = 0; i < 12; i++)
+			v[i].id = i + 1;
+		rc = tsts_parse_counters(copy, n, which == HP_LEGACY_COUNTERS, v, 12, &status, &ok, &e);
 		break;
 	}
 	default: rc = tsts_parse_remote_address(copy, n, &cl, &status, &e); break;

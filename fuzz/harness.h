@@ -73,7 +73,8 @@ void harness_engine(const uint8_t *data, size_t n, int sealed, int parse, harnes
 /* Parser selectors, in the order of the names below. */
 enum {
 	HP_ALL_SESSIONS, HP_ENUM_RESULT, HP_INFO_EX, HP_INFO12, HP_QUERY_INFO8,
-	HP_LEGACY_ENUM, HP_PROCESSES, HP_CLIENT_DATA, HP_REMOTE_ADDRESS, HP_QUERY_CREATE, HP_COUNT
+	HP_LEGACY_ENUM, HP_PROCESSES, HP_CLIENT_DATA, HP_REMOTE_ADDRESS, HP_QUERY_CREATE, HP_QUERY_WD,
+	HP_QUERY_PD, HP_COUNTERS, HP_LEGACY_COUNTERS, HP_COUNT
 };
 extern const char *const harness_parser_names[HP_COUNT];
 /* The parser the core uses for a response of (pipe, context, opnum), or -1. */

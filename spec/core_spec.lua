@@ -206,7 +206,7 @@ describe("failures on the way in", function()
     local ns = "tsrv" .. tostring(os.time() % 100000) .. tostring(math.random(1000, 9999))
     assert(os.execute("ip netns add " .. ns))
     local p = io.popen("env -u LD_PRELOAD -u ASAN_OPTIONS ip netns exec " .. ns .. " lua5.4 -e '"
-      .. "package.cpath=\"./build/?.so\" package.path=\"./lua/?.lua;./lua/?/init.lua\" "
+      .. "package.cpath=\"./build/?.so;\"..package.cpath package.path=\"./lua/?.lua;./lua/?/init.lua;\"..package.path "
       .. "local _, e = require(\"termsrv\").connect{host=\"198.51.100.7\", user=\"a\", password=\"b\", "
       .. "connect_timeout=2} print(e.code, e.hint)' 2>&1")
     local out = p:read("a")
@@ -303,7 +303,9 @@ describe("bad input", function()
     assert.has_error(function() termsrv.connect(with{ password = "\255\254" }) end, "termsrv.connect: password is not valid UTF-8")
     assert.has_error(function() termsrv.connect(with{ password = ("x"):rep(300) }) end)
     assert.has_error(function() termsrv.connect(with{ password = "a", nthash = ("0"):rep(32) }) end)
-    assert.has_error(function() termsrv.connect(with{ pasword = "typo" }) end, "termsrv.connect: unknown option 'pasword'")
+    assert.has_error(function() termsrv.connect(with{ pasword = "typo" }) end,
+      "termsrv.connect: unknown option 'pasword' (options: connect_timeout, detail_connections, domain, host, "
+      .. "kerberos, max_frag, name, nthash, password, port, rpc_auth, timeout, user)")
     assert.has_error(function() termsrv.connect{ user = "ops", password = "x" } end, "termsrv.connect: 'host' is required")
   end)
 end)

@@ -30,7 +30,7 @@ local function fault(call_id, status)
   return hdr(3, 3, 16 + #body, 0, call_id) .. body
 end
 
-describe("DCE/RPC bind", function()
+describe("DCE/RPC bind #unit", function()
   it("writes the unauthenticated bind of MS-TSTS.md 8.2 byte for byte", function()
     local r = rpc{ responses = bind_ack(1, { 0 }), ifaces = { "enum" } }
     local expect = table.concat({
@@ -68,7 +68,7 @@ describe("DCE/RPC bind", function()
   end)
 end)
 
-describe("DCE/RPC calls", function()
+describe("DCE/RPC calls #unit", function()
   it("sends a request with context id, opnum and alloc_hint, and returns the stub", function()
     local stub = "\1\0\0\0"
     local r = rpc{ responses = bind_ack(1, { 0, 0 }) .. response(2, "answer!!"), ifaces = { "enum", "session" },

@@ -24,14 +24,16 @@ setup(function() env = sim.start() end)
 teardown(function() sim.stop(env) end)
 
 describe("examples", function()
-  it("qwinsta.lua prints qwinsta's table with every session, listener and services included", function()
+  it("qwinsta.lua prints qwinsta's table with every session, listener and services included, TYPE filled",
+    function()
     local out, ok = run("examples/qwinsta.lua")
     assert.is_true(ok, out)
     local lines = {}
     for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
     assert.matches("^ SESSIONNAME%s+USERNAME%s+ID%s+STATE%s+TYPE%s+DEVICE$", lines[1])
     assert.matches("^ services%s+0%s+Disc$", lines[2])
-    assert.matches("^ rdp%-tcp#42%s+foo%s+2%s+Active$", out:match("\n( rdp%-tcp#42[^\n]*)"))
+    assert.matches("^ rdp%-tcp#42%s+foo%s+2%s+Active%s+rdpwd$", out:match("\n( rdp%-tcp#42[^\n]*)"))
+    assert.matches("^ console%s+1%s+Conn%s+wdcon$", out:match("\n( console[^\n]*)"))
     assert.matches("^%s+alice%s+3%s+Disc$", out:match("\n(%s+alice[^\n]*)"))
     assert.matches("^ rdp%-tcp%s+65536%s+Listen$", lines[#lines])
   end)

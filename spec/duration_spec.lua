@@ -1,6 +1,6 @@
 local duration = require "termsrv.duration"
 
-describe("termsrv.duration", function()
+describe("termsrv.duration #unit", function()
   describe("parse()", function()
     local cases = {
       { "90m", 5400 }, { "8h", 28800 }, { "2d", 172800 }, { "1h30m", 5400 }, { "45s", 45 },

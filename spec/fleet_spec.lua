@@ -380,7 +380,8 @@ describe("termsrv.fleet hosts and options", function()
     assert.has_error(function() termsrv.fleet{ hosts = {}, parallel = 2.5, connect = ok } end)
     assert.has_error(function() termsrv.fleet{ hosts = {}, timeout = -1, connect = ok } end)
     assert.has_error(function() termsrv.fleet{ hosts = {}, paralel = 4, connect = ok } end,
-      "termsrv.fleet: unknown option 'paralel'")
+      "termsrv.fleet: unknown option 'paralel' (options: connect, connect_timeout, fork, grace, hosts, "
+        .. "max_result, parallel, progress, stop, stop_grace, timeout)")
     assert.has_error(function() termsrv.fleet{ hosts = { "ts01" }, connect = { pasword = "x" } } end)
     assert.has_error(function() termsrv.fleet{ hosts = { "ts01" } } end)
     assert.has_error(function() termsrv.fleet{ hosts = { { port = 445 } }, connect = ok } end)

@@ -53,7 +53,7 @@ local function response(call_id, flags, stub)
   return pdu(2, flags, call_id, string.pack("<I4I2BB", #stub, 0, 0, 0) .. stub)
 end
 
-describe("the seed corpora", function()
+describe("the seed corpora #unit", function()
   it("replay every conversation captured from the simulator step for step", function()
     local n = 0
     for line in io.lines("fuzz/replay.expect") do
@@ -126,7 +126,7 @@ describe("the seed corpora", function()
   end)
 end)
 
-describe("the DCE/RPC engine facing a hostile server", function()
+describe("the DCE/RPC engine facing a hostile server #unit", function()
   local function call_result(stream, nctx)
     local r = kit.engine(string.char((nctx or 1) - 1) .. stream, false)
     clean(r)
@@ -210,7 +210,7 @@ describe("the DCE/RPC engine facing a hostile server", function()
   end)
 end)
 
-describe("the MS-TSTS decoders facing absurd counts", function()
+describe("the MS-TSTS decoders facing absurd counts #unit", function()
   it("refuse counts larger than the bytes present, before allocating", function()
     local big = { 0x7FFFFFFF, 0xFFFFFFFF, 0x10001 }
     for _, n in ipairs(big) do

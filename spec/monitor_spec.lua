@@ -17,7 +17,7 @@ local SESSIONS = {
   S{ id = 7, name = "rdp-tcp#61", user = "jdoe", state = "active", idle = 30 },
 }
 
-describe("termsrv.monitor", function()
+describe("termsrv.monitor #unit", function()
   describe("parse_range / alerts (monitoring-plugins guidelines)", function()
     local R = function(s) return assert(monitor.parse_range(s)) end
     local function alerting(s, values)

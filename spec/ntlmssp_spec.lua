@@ -151,7 +151,7 @@ local function authenticate_with(ch, extra)
   return c:authenticate(ch)
 end
 
-describe("ntlmssp", function()
+describe("ntlmssp #unit", function()
 
   describe("MS-NLMP 4.2.4 NTLMv2 known answers", function()
 

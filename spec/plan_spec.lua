@@ -28,7 +28,7 @@ local function build(pol, sessions, opts)
   return plan.build({ entry("ts01.corp", sessions) }, pol, opts or { now = NOW })
 end
 
-describe("termsrv.plan", function()
+describe("termsrv.plan #unit", function()
   describe("build()", function()
     it("plans the stale sessions, stalest first, touching nothing", function()
       local recs = fx.typical()
@@ -493,8 +493,10 @@ describe("termsrv.plan", function()
 
     it("raises on a bad audit option", function()
       local p = make({ rules = { STALE } })
-      assert.has_error(function() p:apply{ audit = 5 } end,
+      assert.has_error(function() p:apply{ audit = 5 } end, "plan:apply: option 'audit' must be a table, got number")
+      assert.has_error(function() p:apply{ audit = {} } end,
         "opts.audit: a logger with :attempt and :outcome expected (termsrv.audit.open or .memory)")
+      assert.has_error(function() p:apply{ audti = {} } end)
     end)
   end)
 

@@ -10,7 +10,7 @@ end
 local STALE = { name = "stale", select = { state = "disconnected", min_disconnected = "8h" },
   action = "logoff" }
 
-describe("termsrv.policy", function()
+describe("termsrv.policy #unit", function()
   describe("new()", function()
     it("builds rules with ladders, defaults and compiled selectors", function()
       local p = policy.new{ name = "nightly", rules = { STALE,

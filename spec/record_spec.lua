@@ -1,6 +1,6 @@
 local record = require "termsrv.record"
 
-describe("termsrv.record", function()
+describe("termsrv.record #unit", function()
   describe("session()", function()
     it("sets the metatable and fills kind", function()
       local r = record.session{ host = "h", id = 2, name = "rdp-tcp#1", user = "a", state = "active" }

@@ -47,7 +47,8 @@ describe("the rockspec", function()
       assert.equals("lua/" .. file, spec.build.modules[name], "module " .. name .. " missing from the rockspec")
     end
     assert.matches("^git%+https://", spec.source.url)
-    assert.same({ "lua >= 5.4, < 5.5", "dkjson >= 2.5", "argparse >= 0.7" }, spec.dependencies)
+    assert.same({ "lua >= 5.4, < 5.5", "dkjson >= 2.5", "argparse >= 0.7", "luafilesystem >= 1.8",
+      "luasystem >= 0.2" }, spec.dependencies)
   end)
 
   -- the version the code says (termsrv.core.version) is the next or the last
@@ -122,10 +123,19 @@ describe("a missing Lua dependency", function()
   teardown(function() os.execute("rm -rf " .. q(dir)) end)
 
   -- LUA_PATH without the system's directories: only the modules copied into dir are found
+  -- (lua-system is a directory, system/init.lua: its parent's ?/init.lua finds it)
   local function without(name)
-    local other = name == "dkjson" and "argparse" or "dkjson"
-    assert(os.execute("cp " .. q(package.searchpath(other, package.path)) .. " " .. q(dir)))
-    return sh("env -u LD_PRELOAD LUA_PATH=" .. q(dir .. "/?.lua") .. " bin/termsrv --version; echo rc=$?")
+    local path = dir .. "/?.lua"
+    if name ~= "system" then
+      path = path .. ";" .. package.searchpath("system", package.path):gsub("system/init%.lua$", "?/init.lua")
+    end
+    os.execute("rm -f " .. q(dir) .. "/*.lua")
+    for _, other in ipairs{ "dkjson", "argparse" } do
+      if other ~= name then
+        assert(os.execute("cp " .. q(package.searchpath(other, package.path)) .. " " .. q(dir)))
+      end
+    end
+    return sh("env -u LD_PRELOAD LUA_PATH=" .. q(path) .. " bin/termsrv --version; echo rc=$?")
   end
 
   it("is named, with its Debian package and its rock, and no traceback", function()
@@ -134,6 +144,8 @@ describe("a missing Lua dependency", function()
     os.execute("rm -f " .. q(dir) .. "/*")
     assert.equals("termsrv: termsrv needs the Lua module argparse: install lua-argparse (Debian) or "
       .. "luarocks install argparse\nrc=2\n", without("argparse"))
+    assert.equals("termsrv: termsrv needs the Lua module system: install lua-system (Debian) or "
+      .. "luarocks install luasystem\nrc=2\n", without("system"))
   end)
 
   it("raises that message from the library too", function()
@@ -146,6 +158,6 @@ describe("a missing Lua dependency", function()
     assert.is_false(ok)
     assert.equals("termsrv needs the Lua module nosuchmodule_spec: install lua-nosuch (Debian) or "
       .. "luarocks install nosuch", err)
-    assert.has_error(function() need.need("lfs") end, "termsrv.need: unknown dependency lfs")
+    assert.has_error(function() need.need("posix") end, "termsrv.need: unknown dependency posix")
   end)
 end)

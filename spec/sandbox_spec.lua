@@ -355,7 +355,7 @@ describe("policy sandbox", function()
 
     it("bad limits are the caller's error", function()
       assert.has_error(function() policy.load(dir, { limits = { memroy = 1 } }) end,
-        "sandbox: limits: unknown limit 'memroy' (memory, instructions, time, file_size, pattern)")
+        "sandbox: limits: unknown option 'memroy' (options: file_size, instructions, memory, pattern, time)")
       assert.has_error(function() policy.from_string("", nil, { limits = { time = 0 } }) end,
         "sandbox: limits: time: positive finite number expected, got 0")
     end)

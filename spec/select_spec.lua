@@ -14,7 +14,7 @@ local function pick(sel, ctx)
   return ids(selector.filter(fx.typical(), sel, ctx or { self = fx.SELF, now = NOW }))
 end
 
-describe("termsrv.select", function()
+describe("termsrv.select #unit", function()
   describe("protected sessions", function()
     it("an empty selector matches every unprotected user session, and nothing protected", function()
       -- 0 services, 1 console, 6 own session, 65536 listener are protected
@@ -301,7 +301,7 @@ describe("termsrv.select", function()
   end)
 end)
 
-describe("termsrv.select.account_matcher: one reading of an account pattern", function()
+describe("termsrv.select.account_matcher: one reading of an account pattern #unit", function()
   local select = require "termsrv.select"
   it("takes bare names, DOMAIN\\user, user@domain and globs, case-folded beyond ASCII", function()
     local function m(p, u, d) return select.account_matcher(p)(u, d) end

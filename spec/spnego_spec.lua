@@ -10,7 +10,7 @@ local function unhex(h) return (h:gsub("%s", ""):gsub("..", function(x) return s
 local KRB5 = "2a864886f712010202"
 local MS_KRB5 = "2a864882f712010202"
 
-describe("SPNEGO NegTokenInit", function()
+describe("SPNEGO NegTokenInit #unit", function()
   it("frames the AP-REQ (KRB5 OID, TOK_ID 01 00) and offers MS-KRB5 then KRB5", function()
     local tok, mechtypes = kit.init_token("\x6e\x00")
     assert.equals(unhex("603b 06062b0601050502 a031 302f a018 3016 0609" .. MS_KRB5 .. "0609" .. KRB5
@@ -28,7 +28,7 @@ describe("SPNEGO NegTokenInit", function()
   end)
 end)
 
-describe("SPNEGO NegTokenResp", function()
+describe("SPNEGO NegTokenResp #unit", function()
   it("round-trips a responseToken (the third leg)", function()
     for _, n in ipairs{ 0, 1, 93, 127, 128, 255, 256, 70000 } do
       local t = string.rep("\x6f", n)
@@ -62,7 +62,7 @@ describe("SPNEGO NegTokenResp", function()
   end)
 end)
 
-describe("GSS framing and KRB-ERROR", function()
+describe("GSS framing and KRB-ERROR #unit", function()
   it("unframes a KRB5 token and refuses other OIDs", function()
     local inner, tok = kit.unframe(unhex("6011 0609" .. KRB5 .. "0200 6f02 0000"))
     assert.equals(unhex("6f02 0000"), inner)
@@ -88,7 +88,7 @@ describe("GSS framing and KRB-ERROR", function()
   end)
 end)
 
-describe("Kerberos statuses", function()
+describe("Kerberos statuses #unit", function()
   it("each failure the notes list has its own code, name and hint", function()
     local termsrv = require "termsrv"
     local want = {

@@ -480,6 +480,58 @@ static int l_create_data(lua_State *L)
 	return 1;
 }
 
+/* conn:drivers(id) -> {wd_name=, wd_dll=, wd_flag=, sd_class=, pd_name=,
+ * pd_dll=, device=} | nil, err: the session's winstation and transport
+ * drivers (legacy classes WinStationWd and WinStationPd). */
+static int l_drivers(lua_State *L)
+{
+	lconn *lc = check_conn(L);
+	uint32_t id = check_id(L, 2);
+	ts_drivers d;
+	ts_err e = {0};
+	if (ts_session_drivers(lc->c, id, &d, &e) < 0)
+		return fail(L, &e, lc->host);
+	lua_createtable(L, 0, 7);
+	set_str(L, "wd_name", d.wd_name);
+	set_str(L, "wd_dll", d.wd_dll);
+	set_int(L, "wd_flag", d.wd_flag);
+	set_int(L, "sd_class", d.sd_class);
+	set_str(L, "pd_name", d.pd_name);
+	set_str(L, "pd_dll", d.pd_dll);
+	set_str(L, "device", d.device);
+	return 1;
+}
+
+/* conn:counters({id, ...}) -> {[id] = value or false (unknown)}, via | nil,
+ * err: Terminal Services counters by TS_COUNTER id; via is "lsm" or "legacy". */
+static int l_counters(lua_State *L)
+{
+	lconn *lc = check_conn(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 2);
+	luaL_argcheck(L, n >= 1 && n <= TS_MAX_COUNTERS, 2, "1 to 64 counter ids expected");
+	ts_counter v[TS_MAX_COUNTERS];
+	for (lua_Integer i = 0; i < n; i++) {
+		lua_rawgeti(L, 2, i + 1);
+		v[i].id = check_u32(L, -1, "counter id");
+		lua_pop(L, 1);
+	}
+	ts_err e = {0};
+	int via = 0;
+	if (ts_counters(lc->c, v, (size_t)n, &via, &e) < 0)
+		return fail(L, &e, lc->host);
+	lua_createtable(L, 0, (int)n);
+	for (lua_Integer i = 0; i < n; i++) {
+		if (v[i].known)
+			lua_pushinteger(L, v[i].value);
+		else
+			lua_pushboolean(L, 0);
+		lua_rawseti(L, -2, v[i].id);
+	}
+	lua_pushstring(L, via == 1 ? "lsm" : "legacy");
+	return 2;
+}
+
 static int l_client(lua_State *L)
 {
 	lconn *lc = check_conn(L);
@@ -728,6 +780,7 @@ static const luaL_Reg conn_methods[] = {
 	{"kill", l_kill},         {"shutdown", l_shutdown},
 	{"stats", l_stats},       {"pipes", l_pipes},
 	{"probe", l_probe},       {"create_data", l_create_data},
+	{"drivers", l_drivers},   {"counters", l_counters},
 	{"close", l_close},       {NULL, NULL},
 };
 

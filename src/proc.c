@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -517,6 +518,35 @@ static int l_getpid(lua_State *L)
 	return 1;
 }
 
+/* username() -> the name of the effective uid's account, or nil when the
+ * account database has none */
+static int l_username(lua_State *L)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &found) != 0 || !found || !found->pw_name)
+		return 0;
+	lua_pushstring(L, found->pw_name);
+	return 1;
+}
+
+/* mkdir(path, mode) -> true | nil, message, errno; an existing directory is
+ * fine (EEXIST on a directory is success) */
+static int l_mkdir(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	lua_Integer mode = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, mode >= 0 && mode <= 07777, 2, "mode 0..07777 expected");
+	if (mkdir(path, (mode_t)mode) < 0) {
+		struct stat st;
+		int err = errno;
+		if (!(err == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+			return fail_errno(L, err, path);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* ---- stop means stop: SIGINT/SIGTERM noted, never acted on in the handler --
  *
  * A run that acts must not be cut between an RPC and its audit line, and a
@@ -724,6 +754,7 @@ static const luaL_Reg funcs[] = {
 	{ "close", l_close },   { "kill", l_kill },     { "wait", l_wait },
 	{ "exit", l_exit },     { "isatty", l_isatty }, { "clock", l_clock },
 	{ "rusage", l_rusage }, { "sleep", l_sleep },   { "getpid", l_getpid },
+	{ "username", l_username }, { "mkdir", l_mkdir },
 	{ NULL, NULL },
 };
 

@@ -70,7 +70,7 @@ static int t_parse(lua_State *L)
 {
 	static const char *const kinds[] = {"all_sessions", "enum_result", "info_ex", "info12",
 		"query_info8", "legacy_enum", "processes", "client_data", "remote_address",
-		"query_create", NULL};
+		"query_create", "query_wd", "query_pd", "counters", "legacy_counters", NULL};
 	int k = luaL_checkoption(L, 1, NULL, kinds);
 	size_t n;
 	const uint8_t *p = (const uint8_t *)luaL_checklstring(L, 2, &n);
@@ -83,6 +83,54 @@ static int t_parse(lua_State *L)
 	ts_process_list pl = {0};
 	ts_client cl;
 	memset(&cl, 0, sizeof cl);
+	if (k == 10 || k == 11) {
+		ts_drivers d;
+		memset(&d, 0, sizeof d);
+		uint32_t returned = 0;
+		if ((k == 10 ? tsts_parse_query_wd : tsts_parse_query_pd)(p, n, &d, &status, &ok,
+									&returned, &e) < 0)
+			return push_err(L, &e);
+		lua_createtable(L, 0, 8);
+		if (ok) {
+			set_str(L, "wd_name", d.wd_name);
+			set_str(L, "wd_dll", d.wd_dll);
+			set_int(L, "wd_flag", d.wd_flag);
+			set_int(L, "sd_class", d.sd_class);
+			set_str(L, "pd_name", d.pd_name);
+			set_str(L, "pd_dll", d.pd_dll);
+			set_str(L, "device", d.device);
+		}
+		set_int(L, "returned", returned);
+		lua_pushinteger(L, status);
+		lua_pushboolean(L, ok);
+		return 3;
+	}
+	if (k == 12 || k == 13) {
+		/* parse("counters", bytes, {id, ...}) -> {[id] = value | false} */
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_Integer cnt = luaL_len(L, 3);
+		luaL_argcheck(L, cnt >= 0 && cnt <= TS_MAX_COUNTERS, 3, "at most 64 ids");
+		ts_counter v[TS_MAX_COUNTERS];
+		for (lua_Integer i = 0; i < cnt; i++) {
+			lua_rawgeti(L, 3, i + 1);
+			v[i].id = (uint32_t)luaL_checkinteger(L, -1);
+			lua_pop(L, 1);
+		}
+		if (tsts_parse_counters(p, n, k == 13, v, (size_t)cnt, &status, &ok, &e) < 0)
+			return push_err(L, &e);
+		lua_createtable(L, 0, (int)cnt);
+		if (ok)
+			for (lua_Integer i = 0; i < cnt; i++) {
+				if (v[i].known)
+					lua_pushinteger(L, v[i].value);
+				else
+					lua_pushboolean(L, 0);
+				lua_rawseti(L, -2, v[i].id);
+			}
+		lua_pushinteger(L, status);
+		lua_pushboolean(L, ok);
+		return 3;
+	}
 	if (k == 9) {
 		ts_create cd;
 		if (tsts_parse_query_create(p, n, &cd, &status, &ok, &e) < 0)

@@ -578,6 +578,150 @@ int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t
 	return 0;
 }
 
+/* ---- the protocol stack of a session (qwinsta TYPE, DEVICE) ---------------- */
+
+#define WDCONFIG_SIZE 300   /* see tsts_parse_query_wd */
+#define PDCONFIG2_SIZE 168  /* see tsts_parse_query_pd */
+#define PDPARAMS_SIZE 568
+#define PD_BUFFER_SIZE (4 + 8 + PDCONFIG2_SIZE + PDPARAMS_SIZE)
+#define DEVICENAME_UNITS 129
+#define SD_NETWORK 2
+#define SD_ASYNC 3
+#define SD_OEM 4
+
+/* RpcWinStationQueryInformation, class WinStationWd (3): the buffer is a
+ * VARDATA_WIRE { Size = sizeof(WDCONFIG), Offset } and, at Offset, WDCONFIG
+ * (MS-TSTS 2.2.2.27) in its C layout:
+ *   @0 WdName[33]  @66 WdDLL[33]  @132 WsxDLL[33]  (2 pad)  @200 WdFlag
+ *   @204 WdInputBufferLength  @208 CfgDLL[33]  @274 WdPrefix[13];  size 300.
+ * A TRUE answer whose ReturnLength does not cover the structure said
+ * nothing (our zeroed buffer came back) and is refused. */
+int tsts_parse_query_wd(const uint8_t *p, size_t n, ts_drivers *d, uint32_t *status, int *ok,
+			uint32_t *returned, ts_err *e)
+{
+	static const char m[] = "RpcWinStationQueryInformation(WinStationWd)";
+	rbuf r;
+	rb_init(&r, p, n);
+	const uint8_t *buf;
+	uint32_t len;
+	if (query_reply(&r, status, &buf, &len, returned, ok) < 0)
+		return malformed(e, m);
+	if (!*ok)
+		return 0;
+	if (!buf || len < 4)
+		return malformed(e, m);
+	uint16_t size = ld16(buf), off = ld16(buf + 2);
+	if (off < 4 || size < WDCONFIG_SIZE || (size_t)off + WDCONFIG_SIZE > len ||
+	    *returned < (uint32_t)off + WDCONFIG_SIZE)
+		return malformed(e, m);
+	const uint8_t *w = buf + off;
+	utf16_field(w, 33, d->wd_name, sizeof d->wd_name);
+	utf16_field(w + 66, 33, d->wd_dll, sizeof d->wd_dll);
+	d->wd_flag = ld32(w + 200);
+	return 0;
+}
+
+/* Class WinStationPd (4), MS-TSTS 3.7.4.1.6: a VARDATA_WIRE { Size =
+ * sizeof(PDCONFIG2), Offset }, a PDPARAMSWIRE { SdClass, VARDATA_WIRE
+ * SdClassSpecific { Size, Offset } } @4, PDCONFIG2 at the first Offset and
+ * the PDPARAMS union (without its SdClass) at the second. PDCONFIG2
+ * (2.2.2.26.1): @0 PdName[33], (pad) @68 SdClass, @72 PdDLL[33], then eight
+ * ULONGs; 168 bytes. The union arms that name a device: ASYNCCONFIG
+ * (2.2.2.23) DeviceName[129] @0, OEMTDCONFIG (2.2.2.25) DeviceName @4, and
+ * NETWORKCONFIG (2.2.2.22) NetworkName @4 ("not used": empty on Windows). */
+int tsts_parse_query_pd(const uint8_t *p, size_t n, ts_drivers *d, uint32_t *status, int *ok,
+			uint32_t *returned, ts_err *e)
+{
+	static const char m[] = "RpcWinStationQueryInformation(WinStationPd)";
+	rbuf r;
+	rb_init(&r, p, n);
+	const uint8_t *buf;
+	uint32_t len;
+	if (query_reply(&r, status, &buf, &len, returned, ok) < 0)
+		return malformed(e, m);
+	if (!*ok)
+		return 0;
+	if (!buf || len < 12)
+		return malformed(e, m);
+	uint16_t size = ld16(buf), off = ld16(buf + 2);
+	uint32_t sd = ld32(buf + 4);
+	uint16_t psize = ld16(buf + 8), poff = ld16(buf + 10);
+	if (off < 12 || size < PDCONFIG2_SIZE || (size_t)off + PDCONFIG2_SIZE > len ||
+	    *returned < (uint32_t)off + PDCONFIG2_SIZE)
+		return malformed(e, m);
+	const uint8_t *pc = buf + off;
+	utf16_field(pc, 33, d->pd_name, sizeof d->pd_name);
+	utf16_field(pc + 72, 33, d->pd_dll, sizeof d->pd_dll);
+	d->sd_class = (int)sd;
+	size_t at = sd == SD_ASYNC ? 0 : (sd == SD_NETWORK || sd == SD_OEM) ? 4 : SIZE_MAX;
+	d->device[0] = '\0';
+	if (at != SIZE_MAX) {
+		size_t need = at + 2 * DEVICENAME_UNITS;
+		if (poff < 12 || psize < need || (size_t)poff + need > len)
+			return malformed(e, m);
+		utf16_field(buf + poff + at, DEVICENAME_UNITS, d->device, sizeof d->device);
+	}
+	return 0;
+}
+
+/* ---- Terminal Services counters (qwinsta /counter) ------------------------ */
+
+/* The [in,out,size_is(n)] TS_COUNTER array (MS-TSTS 2.2.2.17): MaxCount,
+ * then (8-aligned, the structure holds a LARGE_INTEGER) n elements of
+ * { TS_COUNTER_HEADER { DWORD dwCounterID @0; boolean bResult @4 };
+ * DWORD dwValue @8; LARGE_INTEGER startTime @16 }, 24 bytes each. The
+ * LSM call (RpcGetSessionCounters) answers the array then the HRESULT; the
+ * legacy one (RpcWinStationGetTermSrvCountersValue) pResult, the array and
+ * the BOOLEAN. Each element answers the one asked at its place; an unknown
+ * id comes back as 0 with bResult FALSE. */
+int tsts_parse_counters(const uint8_t *p, size_t n, int legacy, ts_counter *v, size_t count,
+			uint32_t *status, int *ok, ts_err *e)
+{
+	const char *m = legacy ? "RpcWinStationGetTermSrvCountersValue" : "RpcGetSessionCounters";
+	rbuf r;
+	rb_init(&r, p, n);
+	*ok = 1;
+	if (legacy) {
+		*status = rb_u32(&r);
+		/* a failed call: pResult and FALSE, the array as sent */
+		if (n >= 5 && p[n - 1] == 0) {
+			*ok = 0;
+			return r.err ? malformed(e, m) : 0;
+		}
+	} else if (fail_tail(p, n, status)) {
+		return 0;
+	}
+	uint32_t max = rb_u32(&r);
+	if (r.err || max != count || (size_t)max * 24 > rb_left(&r))
+		return malformed(e, m);
+	rb_align(&r, 8);
+	for (uint32_t i = 0; i < max; i++) {
+		uint32_t id = rb_u32(&r);
+		uint8_t known = rb_u8(&r);
+		rb_align(&r, 4);
+		uint32_t value = rb_u32(&r);
+		rb_align(&r, 8);
+		(void)rb_u64(&r); /* startTime: always 0 */
+		if (r.err)
+			return malformed(e, m);
+		/* a known counter must be the one asked for at this place */
+		if (known && id != v[i].id)
+			return malformed(e, m);
+		v[i].known = known != 0;
+		v[i].value = known ? value : 0;
+	}
+	if (legacy) {
+		if (legacy_tail(&r, ok) < 0)
+			return malformed(e, m);
+	} else {
+		rb_align(&r, 4);
+		*status = rb_u32(&r);
+		if (r.err)
+			return malformed(e, m);
+	}
+	return 0;
+}
+
 /* ---- the connection ------------------------------------------------------- */
 
 struct ts_conn {
@@ -591,6 +735,7 @@ struct ts_conn {
 	int no_all_sessions;   /* learnt: RpcGetAllSessions missing (2008) */
 	int no_info_ex;        /* learnt: RpcGetSessionInformationEx missing (2008) */
 	int no_close_ex;       /* learnt: RpcWinStationCloseServerEx missing */
+	int no_lsm_counters;   /* learnt: RpcGetSessionCounters missing */
 };
 
 /* LSM contexts: 0 = TermSrvEnumeration, 1 = TermSrvSession */
@@ -1336,4 +1481,170 @@ int ts_shutdown(ts_conn *c, uint32_t flags, ts_err *e)
 	int rc = legacy_simple(c, 15, "RpcWinStationShutdownSystem", &args, e);
 	wb_free(&args);
 	return rc;
+}
+
+/* ---- the protocol stack of a session -------------------------------------- */
+
+#define STATUS_BUFFER_TOO_SMALL_NT 0xC0000023u
+#define HR_INSUFFICIENT_BUFFER 0x8007007Au
+
+/* One RpcWinStationQueryInformation of class `cls` for session `id` with the
+ * caller's initial buffer `init` (len bytes); a server that wants a larger
+ * buffer (STATUS_BUFFER_TOO_SMALL and the size in pReturnLength, up to the
+ * IDL's 0x8000) is asked once more with one. */
+typedef int (*query_parser)(const uint8_t *p, size_t n, ts_drivers *d, uint32_t *status, int *ok,
+			    uint32_t *returned, ts_err *e);
+
+static int query_drivers(ts_conn *c, uint32_t id, uint32_t cls, const uint8_t *init, uint32_t len,
+			 query_parser parse, const char *m, ts_drivers *d, ts_err *e)
+{
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	int rc = 0;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		wb_reset(&q);
+		wb_bytes(&q, c->server_handle, HANDLE_LEN);
+		wb_u32(&q, id);
+		wb_u32(&q, cls);
+		wb_u32(&q, 0x00020000);   /* referent of the [in,out,unique] buffer */
+		wb_u32(&q, len);
+		uint8_t *b = wb_reserve(&q, len);
+		if (b)
+			memcpy(b, init, len < PD_BUFFER_SIZE ? len : PD_BUFFER_SIZE);
+		wb_align(&q, 4);
+		wb_u32(&q, len);
+		rc = call(c, TS_PIPE_LEGACY, 0, 5, m, &q, &a, e);
+		if (rc < 0)
+			break;
+		uint32_t status = 0, returned = 0;
+		int ok;
+		rc = parse(a.p, a.len, d, &status, &ok, &returned, e);
+		if (rc < 0 || ok)
+			break;
+		if (attempt == 0 && (status == STATUS_BUFFER_TOO_SMALL_NT ||
+				     status == HR_INSUFFICIENT_BUFFER) &&
+		    returned > len && returned <= 0x8000) {
+			len = returned;
+			continue;
+		}
+		rc = legacy_fail(e, status, m);
+		break;
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_session_drivers(ts_conn *c, uint32_t id, ts_drivers *out, ts_err *e)
+{
+	memset(out, 0, sizeof *out);
+	if (legacy_handle(c, e) < 0)
+		return -1;
+	/* the buffers as MS-TSTS 3.7.4.1.6 says the caller lays them out */
+	uint8_t wd[PD_BUFFER_SIZE] = {0}, pd[PD_BUFFER_SIZE] = {0};
+	st16(wd, WDCONFIG_SIZE);
+	st16(wd + 2, 4);
+	st16(pd, PDCONFIG2_SIZE);
+	st16(pd + 2, 12);
+	st16(pd + 8, PDPARAMS_SIZE - 4);
+	st16(pd + 10, 12 + PDCONFIG2_SIZE);
+	if (query_drivers(c, id, 3, wd, 4 + WDCONFIG_SIZE, tsts_parse_query_wd,
+			  "RpcWinStationQueryInformation(WinStationWd)", out, e) < 0)
+		return -1;
+	return query_drivers(c, id, 4, pd, PD_BUFFER_SIZE, tsts_parse_query_pd,
+			     "RpcWinStationQueryInformation(WinStationPd)", out, e);
+}
+
+/* ---- counters --------------------------------------------------------------- */
+
+static void counters_request(wbuf *q, const ts_counter *v, size_t n)
+{
+	wb_u32(q, (uint32_t)n);   /* conformance */
+	wb_align(q, 8);
+	for (size_t i = 0; i < n; i++) {
+		wb_u32(q, v[i].id);
+		wb_u8(q, 0);
+		wb_align(q, 4);
+		wb_u32(q, 0);         /* dwValue */
+		wb_align(q, 8);
+		wb_u32(q, 0);         /* startTime */
+		wb_u32(q, 0);
+	}
+}
+
+static int counters_lsm(ts_conn *c, ts_counter *v, size_t n, ts_err *e)
+{
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	counters_request(&q, v, n);
+	wb_u32(&q, (uint32_t)n);  /* uEntries */
+	int rc = call(c, TS_PIPE_LSM, CTX_SESSION, 11, "RpcGetSessionCounters", &q, &a, e);
+	if (rc == 0) {
+		uint32_t hr = 0;
+		int ok;
+		rc = tsts_parse_counters(a.p, a.len, 0, v, n, &hr, &ok, e);
+		if (rc == 0 && (hr & 0x80000000u))
+			rc = hr_fail(e, hr, "RpcGetSessionCounters");
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+static int counters_legacy(ts_conn *c, ts_counter *v, size_t n, ts_err *e)
+{
+	if (legacy_handle(c, e) < 0)
+		return -1;
+	wbuf q, a;
+	wb_init(&q);
+	wb_init(&a);
+	static const char m[] = "RpcWinStationGetTermSrvCountersValue";
+	wb_bytes(&q, c->server_handle, HANDLE_LEN);
+	wb_u32(&q, (uint32_t)n);  /* dwEntries */
+	counters_request(&q, v, n);
+	int rc = call(c, TS_PIPE_LEGACY, 0, 45, m, &q, &a, e);
+	if (rc == 0) {
+		uint32_t status = 0;
+		int ok;
+		rc = tsts_parse_counters(a.p, a.len, 1, v, n, &status, &ok, e);
+		if (rc == 0 && !ok)
+			rc = legacy_fail(e, status, m);
+	}
+	wb_free(&q);
+	wb_free(&a);
+	return rc;
+}
+
+int ts_counters(ts_conn *c, ts_counter *v, size_t n, int *via, ts_err *e)
+{
+	if (n == 0 || n > TS_MAX_COUNTERS)
+		return ts_fail(e, TS_K_NONE, 0, "invalid_parameter", "counters: 1 to %d counters",
+			       TS_MAX_COUNTERS);
+	for (size_t i = 0; i < n; i++)
+		v[i].known = 0, v[i].value = 0;
+	int lsm = c->pipes[TS_PIPE_LSM].present != 0 && !c->no_lsm_counters;
+	if (lsm) {
+		if (counters_lsm(c, v, n, e) == 0) {
+			*via = 1;
+			return 0;
+		}
+		if (!(is_fault(e, FAULT_OP_RNG) || e->status == E_NOTIMPL_HR))
+			return -1;
+		c->no_lsm_counters = 1;
+	}
+	if (c->pipes[TS_PIPE_LEGACY].present != 0) {
+		if (counters_legacy(c, v, n, e) == 0) {
+			*via = 2;
+			return 0;
+		}
+		if (!(is_fault(e, FAULT_OP_RNG) || e->status == E_NOTIMPL_HR))
+			return -1;
+	} else if (!lsm) {
+		return ts_fail(e, TS_K_NONE, 0, "not_supported", "read the counters");
+	}
+	ts_detail(e, "the host implements neither RpcGetSessionCounters nor "
+		  "RpcWinStationGetTermSrvCountersValue: it offers no Terminal Services counters");
+	return -1;
 }

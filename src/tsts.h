@@ -67,6 +67,28 @@ typedef struct ts_create {
 	uint32_t max_instances;     /* MaxInstanceCount, as the host sent it */
 } ts_create;
 
+/* A session's protocol stack as qwinsta's TYPE and DEVICE show it: its
+ * winstation driver (legacy class WinStationWd, WDCONFIG) and its transport
+ * protocol driver (class WinStationPd, PDCONFIG2 + PDPARAMS). */
+typedef struct ts_drivers {
+	char wd_name[TS_NAME_MAX];  /* WdName: "Microsoft RDP 8.0" */
+	char wd_dll[TS_NAME_MAX];   /* WdDLL: "rdpwd", "wdcon" (qwinsta TYPE) */
+	uint32_t wd_flag;
+	int sd_class;               /* SDCLASS of the transport: 2 network, 3 async */
+	char pd_name[TS_NAME_MAX];  /* PdName: "tcp" */
+	char pd_dll[TS_NAME_MAX];   /* PdDLL: "tdtcp" */
+	char device[400];           /* async or OEM DeviceName, network NetworkName (DEVICE) */
+} ts_drivers;
+
+/* One TS_COUNTER: the id asked for, whether the host knew it, its value. */
+typedef struct ts_counter {
+	uint32_t id;
+	int known;
+	uint32_t value;
+} ts_counter;
+
+#define TS_MAX_COUNTERS 64
+
 void ts_session_list_free(ts_session_list *l);
 void ts_process_list_free(ts_process_list *l);
 
@@ -88,6 +110,17 @@ int tsts_parse_query_create(const uint8_t *p, size_t n, ts_create *c, uint32_t *
 			    ts_err *e);
 int tsts_parse_legacy_enum(const uint8_t *p, size_t n, ts_session_list *out, uint32_t *index,
 			   uint32_t *status, int *ok, ts_err *e);
+/* classes WinStationWd (3) and WinStationPd (4); *returned is the
+ * pReturnLength (the size needed when the buffer was too small) */
+int tsts_parse_query_wd(const uint8_t *p, size_t n, ts_drivers *d, uint32_t *status, int *ok,
+			uint32_t *returned, ts_err *e);
+int tsts_parse_query_pd(const uint8_t *p, size_t n, ts_drivers *d, uint32_t *status, int *ok,
+			uint32_t *returned, ts_err *e);
+/* RpcGetSessionCounters (legacy = 0) or RpcWinStationGetTermSrvCountersValue
+ * (legacy = 1): the n counters asked for, in v[], values filled in place.
+ * *ok is the legacy BOOLEAN (1 for the LSM call). */
+int tsts_parse_counters(const uint8_t *p, size_t n, int legacy, ts_counter *v, size_t count,
+			uint32_t *status, int *ok, ts_err *e);
 int tsts_parse_processes(const uint8_t *p, size_t n, ts_process_list *out, uint32_t *status,
 			 int *ok, ts_err *e);
 int tsts_parse_client_data(const uint8_t *p, size_t n, ts_client *c, uint32_t *status, ts_err *e);
@@ -145,6 +178,14 @@ int ts_client_info(ts_conn *c, uint32_t id, ts_client *out, ts_err *e);
  * legacy RpcWinStationQueryInformation class 0: one call (and OpenServer if
  * the legacy handle is not open yet). */
 int ts_create_data(ts_conn *c, uint32_t id, ts_create *out, ts_err *e);
+/* A session's winstation and transport drivers (qwinsta TYPE and DEVICE):
+ * legacy classes WinStationWd and WinStationPd, two calls (and OpenServer
+ * if the legacy handle is not open yet). */
+int ts_session_drivers(ts_conn *c, uint32_t id, ts_drivers *out, ts_err *e);
+/* Terminal Services counters (qwinsta /counter): v[i].id set by the caller.
+ * LSM RpcGetSessionCounters, else legacy RpcWinStationGetTermSrvCountersValue;
+ * *via = 1 (LSM) or 2 (legacy). One call. */
+int ts_counters(ts_conn *c, ts_counter *v, size_t n, int *via, ts_err *e);
 
 /* Actions. Each returns 0, or -1 with e set to the server's answer. */
 int ts_reset(ts_conn *c, uint32_t id, int wait, ts_err *e);

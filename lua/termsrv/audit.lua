@@ -72,14 +72,14 @@ end
 
 local operator_cache
 
---- The local account running termsrv (`$USER`, `$LOGNAME`, else `id -un`).
+--- The local account running termsrv (`$USER`, `$LOGNAME`, else the account database's name of
+-- the effective uid).
 -- @treturn string
 function M.operator()
   if operator_cache then return operator_cache end
   local u = os.getenv("USER") or os.getenv("LOGNAME")
   if not u or u == "" then
-    local p = io.popen("id -un 2>/dev/null")
-    if p then u = p:read("l"); p:close() end
+    u = require("termsrv.proc").username()
   end
   operator_cache = (u and u ~= "") and u or "unknown"
   return operator_cache

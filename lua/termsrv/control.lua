@@ -63,12 +63,8 @@ local function result(t)
   return setmetatable(t, Result)
 end
 
-local function sleep(seconds)
-  local ok, system = pcall(require, "system")
-  if ok and system.sleep then return system.sleep(seconds) end
-  os.execute("sleep " .. tonumber(seconds))
-end
---- Sleeps `seconds` (lua-system's sleep when there is one).
+local sleep = require("termsrv.need").need("system").sleep
+--- Sleeps `seconds` (lua-system's sleep).
 M.sleep = sleep
 
 -- Compares only what the caller's record knows: a listing made without

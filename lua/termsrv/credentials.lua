@@ -92,21 +92,13 @@ function M.parse(text, label)
   return out
 end
 
-local has_lfs, lfs = pcall(require, "lfs")
+local lfs = require("termsrv.need").need("lfs")
 
 -- "rwxr-x---" style permissions and the file type, or nil when missing.
 local function perms(path)
-  if has_lfs then
-    local a = lfs.attributes(path)
-    if not a then return nil end
-    return a.permissions, a.mode
-  end
-  local p = io.popen("stat -L -c '%A' -- '" .. path:gsub("'", "'\\''") .. "' 2>/dev/null")
-  if not p then return nil end
-  local out = p:read("l")
-  p:close()
-  if not out or #out < 10 then return nil end
-  return out:sub(2, 10), out:sub(1, 1) == "-" and "file" or "other"
+  local a = lfs.attributes(path)
+  if not a then return nil end
+  return a.permissions, a.mode
 end
 
 --- Reads a credentials file, refusing one that group or others can access.
@@ -159,9 +151,7 @@ end
 
 --- True when standard input is a terminal.
 function M.stdin_is_tty()
-  local ok, term = pcall(require, "term")
-  if ok and type(term) == "table" and term.isatty then return term.isatty(io.stdin) == true end
-  return run_quiet("test -t 0")
+  return require("termsrv.proc").isatty(io.stdin) == true
 end
 
 --- Asks on the controlling terminal; `echo = false` hides the input.

@@ -73,17 +73,7 @@ local SPEC_TYPES = { host = "string", port = "number", name = "string", user = "
   rpc_auth = "string", max_frag = "number" }
 
 local function check_types(t, types, what, level)
-  for k, v in pairs(t) do
-    local want = types[k]
-    if not want then
-      error(string.format("%s: unknown option '%s'", what, tostring(k)), level + 1)
-    end
-    local ty = type(v)
-    if not (want == ty or want:find(ty, 1, true)) then
-      error(string.format("%s: option '%s' must be a %s, got %s", what, k, want:gsub("|", " or "), ty),
-        level + 1)
-    end
-  end
+  require("termsrv.check").options(what, t, types, level)
 end
 
 local function bad_port(port)

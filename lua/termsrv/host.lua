@@ -7,6 +7,7 @@
 -- Handles close themselves: `local h <close> = termsrv.connect{...}`.
 -- @module termsrv.host
 
+local check = require "termsrv.check"
 local core = require "termsrv.core"
 local errors = require "termsrv.error"
 local record = require "termsrv.record"
@@ -27,13 +28,8 @@ Host.__index = Host
 Host.__name = "termsrv.Host"
 M.Host = Host
 
-local function clock()
-  -- monotonic enough for durations of calls; os.clock would count CPU only
-  local ok, system = pcall(require, "system")
-  if ok and system.monotime then return system.monotime end
-  return os.time
-end
-local now = clock()
+-- monotonic seconds, for durations of calls (os.clock would count CPU only)
+local now = require("termsrv.need").need("system").monotime
 
 --- Splits `DOMAIN\user` or `user@domain`.
 local function split_user(user, domain)
@@ -80,7 +76,7 @@ local function check_timeout(k, v)
 end
 
 local CONNECT_KEYS = { host = "string", port = "number", user = "string", domain = "string",
-  password = "string", nthash = "string", kerberos = "boolean", timeout = "number",
+  password = "string", nthash = "string", kerberos = "boolean|table", timeout = "number",
   connect_timeout = "number", rpc_auth = "string", max_frag = "number", name = "string",
   detail_connections = "number" }
 local KERBEROS_KEYS = { ccache = "string", keytab = "string", principal = "string", spn = "string",
@@ -89,17 +85,8 @@ local RPC_AUTH = { kerberos = true, privacy = true, ntlm = true, none = true }
 
 -- `kerberos` is `true` or a table of Kerberos options.
 local function check_kerberos(k)
-  if type(k) == "boolean" or k == nil then return end
-  if type(k) ~= "table" then
-    error("termsrv.connect: option 'kerberos' must be a boolean or a table, got " .. type(k), 3)
-  end
-  for key, v in pairs(k) do
-    local want = KERBEROS_KEYS[key]
-    if not want then error("termsrv.connect: unknown kerberos option '" .. tostring(key) .. "'", 3) end
-    if type(v) ~= want then
-      error(string.format("termsrv.connect: kerberos.%s must be a %s, got %s", key, want, type(v)), 3)
-    end
-  end
+  if type(k) ~= "table" then return end
+  check.options("termsrv.connect: kerberos", k, KERBEROS_KEYS, 2)
   if k.auth_type ~= nil and k.auth_type ~= "spnego" and k.auth_type ~= "krb5" then
     error('termsrv.connect: kerberos.auth_type must be "spnego" (9) or "krb5" (16)', 3)
   end
@@ -130,16 +117,9 @@ end
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error
 function M.connect(opts)
-  if type(opts) ~= "table" then error("termsrv.connect: options table expected", 2) end
-  for k, v in pairs(opts) do
-    local want = CONNECT_KEYS[k]
-    if not want then error("termsrv.connect: unknown option '" .. tostring(k) .. "'", 2) end
-    if k == "kerberos" then
-      check_kerberos(v)
-    elseif type(v) ~= want then
-      error(string.format("termsrv.connect: option '%s' must be a %s, got %s", k, want, type(v)), 2)
-    end
-  end
+  if opts == nil then error("termsrv.connect: options table expected, got nil", 2) end
+  check.options("termsrv.connect", opts, CONNECT_KEYS)
+  check_kerberos(opts.kerberos)
   if not opts.host or opts.host == "" then error("termsrv.connect: 'host' is required", 2) end
   check_timeout("timeout", opts.timeout)
   check_timeout("connect_timeout", opts.connect_timeout)
@@ -325,10 +305,11 @@ local function has_user(rec)
   return rec.kind ~= "listener" and rec.kind ~= "services"
 end
 
--- Details of the sessions `ids`: id -> { info = } or { err = }. Many of
--- them go over several connections at once: this handle reads one share,
--- forked workers (a logon each) the others, all at the same time.
-local function details(self, c, ids, source)
+-- Details of the sessions `ids`, `fetch(conn, id)` each (-> info or nil,
+-- err): id -> { info = } or { err = }. Many of them go over several
+-- connections at once: this handle reads one share, forked workers (a logon
+-- each) the others, all at the same time.
+local function details(self, c, ids, fetch)
   local out = {}
   local sib = SIBLINGS[self]
   local n = sib and sib.max > 1 and math.max(1, math.min(sib.max, #ids // M.DETAIL_CHUNK)) or 1
@@ -350,7 +331,7 @@ local function details(self, c, ids, source)
       local h, err = M.connect(sib.opts)
       for _, id in ipairs(mine) do
         local info
-        if h then info, err = h._c:info(id, source) end
+        if h then info, err = fetch(h._c, id) end
         got[#got + 1] = { id = id, info = info, err = not info and err or nil }
         -- a host that fails one (other than a session gone) fails the rest
         if not info and err.code ~= "session_not_found" and h then h:close(); h = nil end
@@ -365,7 +346,7 @@ local function details(self, c, ids, source)
     end
   end
   for _, id in ipairs(shares[1]) do
-    local info, err = c:info(id, source)
+    local info, err = fetch(c, id)
     out[id] = { info = info, err = not info and err or nil }
   end
   -- collect: a worker ends within its calls' own timeouts; past this
@@ -420,6 +401,9 @@ local function details(self, c, ids, source)
   return out
 end
 
+local SESSIONS_OPTS = { all = "boolean", times = "boolean", client = "boolean", locked = "boolean",
+  drivers = "boolean", method = "string", source = "string" }
+
 --- Lists the sessions of the host.
 -- One RPC call (RpcGetAllSessions) gives ids, stations, users and states;
 -- `times` adds one call per session for logon/connect/disconnect/last-input
@@ -427,6 +411,8 @@ end
 -- @tparam[opt] table opts `all` (include the services session and listeners;
 --   default false), `times` (default true), `client` (default false),
 --   `locked` (read whether each desktop is locked: one more call per session),
+--   `drivers` (qwinsta's TYPE and DEVICE: each session's winstation driver and
+--   transport device, two more calls per session on the legacy pipe),
 --   `method` (`"auto"`, `"all_sessions"`, `"enum"`, `"legacy"`),
 --   `source` (`"auto"`, `"legacy"`, `"lsm_ex"`, `"lsm"`: where details come from)
 -- @treturn[1] table array of session records (prints as a qwinsta table);
@@ -434,7 +420,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error
 function Host:sessions(opts)
-  opts = opts or {}
+  opts = check.options("host:sessions", opts, SESSIONS_OPTS)
   local c = conn(self)
   local raw, method = c:list(opts.method)
   if not raw then return fail(self, method, "list sessions") end
@@ -451,7 +437,7 @@ function Host:sessions(opts)
       ids[#ids + 1] = rec.id
     end
   end
-  local got = #ids > 0 and details(self, c, ids, opts.source) or {}
+  local got = #ids > 0 and details(self, c, ids, function(cc, id) return cc:info(id, opts.source) end) or {}
   for i, r in ipairs(raw) do
     local rec = recs[i]
     if opts.all or has_user(rec) then
@@ -502,6 +488,25 @@ function Host:sessions(opts)
       end
     end
   end
+  if opts.drivers and #out > 0 then
+    -- (a deep host's over several connections at once, as the details)
+    local want = {}
+    for i, rec in ipairs(out) do want[i] = rec.id end
+    local drv = details(self, c, want, function(cc, id) return cc:drivers(id) end)
+    for _, rec in ipairs(out) do
+      local d = drv[rec.id] or {}
+      if d.info then
+        rec.driver, rec.device = blank(d.info.wd_dll), blank(d.info.device)
+      elseif d.err and d.err.code == "rdp_disabled" then
+        problems[#problems + 1] = errors.with(d.err, { host = self.name,
+          op = "read the drivers of the sessions (TYPE, DEVICE)" })
+        break -- no legacy pipe: no drivers for anyone
+      elseif d.err and d.err.code ~= "session_not_found" then
+        problems[#problems + 1] = errors.with(d.err, { host = self.name,
+          op = "read the drivers of session " .. rec.id })
+      end
+    end
+  end
   local list = record.list(out)
   list.method = method
   -- Windows lists only what the caller may see, silently (MS-TSTS
@@ -526,7 +531,7 @@ end
 -- @treturn[2] termsrv.Error (`session_not_found` when there is no such session)
 function Host:session(id, opts)
   id = M.check_id(id, "host:session", 3)
-  opts = opts or {}
+  opts = check.options("host:session", opts, { client = "boolean", locked = "boolean", source = "string" })
   local c = conn(self)
   local info, err = c:info(id, opts.source)
   if not info then return fail(self, err, "read session " .. id) end
@@ -548,6 +553,54 @@ function Host:server_time()
   local t, err = conn(self):server_time(0)
   if t == nil and err then return fail(self, err, "read the server clock") end
   return t
+end
+
+-- TS_COUNTER ids (MS-TSTS 2.2.2.17.1) by the names `Host:counters` gives them.
+M.COUNTERS = {
+  { "created", 1 },           -- TERMSRV_TOTAL_SESSIONS: sessions created since boot
+  { "disconnected", 2 },      -- TERMSRV_DISC_SESSIONS: disconnections since boot
+  { "reconnected", 3 },       -- TERMSRV_RECON_SESSIONS: reconnections since boot
+  { "active", 4 },            -- TERMSRV_CURRENT_ACTIVE_SESSIONS: active now
+  { "disconnected_now", 5 },  -- TERMSRV_CURRENT_DISC_SESSIONS: disconnected now
+  { "pending", 6 },           -- TERMSRV_PENDING_SESSIONS: connections pending now
+  { "logons", 7 },            -- TERMSRV_SUCC_TOTAL_LOGONS: successful logons since boot
+  { "local_logons", 8 },      -- TERMSRV_SUCC_LOCAL_LOGONS
+  { "remote_logons", 9 },     -- TERMSRV_SUCC_REMOTE_LOGONS
+  { "session0_logons", 10 },  -- TERMSRV_SUCC_SESSION0_LOGONS
+  { "terminating", 11 },      -- TERMSRV_CURRENT_TERMINATING_SESSIONS: terminating now
+  { "logged_on", 12 },        -- TERMSRV_CURRENT_LOGGEDON_SESSIONS: logged on now
+}
+
+local COUNTERS_LINE = { __name = "termsrv.counters" }
+M.Counters = COUNTERS_LINE
+function COUNTERS_LINE.__tostring(t)
+  local parts = {}
+  for _, c in ipairs(M.COUNTERS) do
+    if t[c[1]] ~= nil then parts[#parts + 1] = c[1] .. "=" .. t[c[1]] end
+  end
+  return (t.host and t.host .. ": " or "") .. table.concat(parts, " ")
+end
+
+--- The host's Terminal Services counters (what `qwinsta /counter` shows):
+-- sessions created, disconnected and reconnected since the host started,
+-- successful logons, and how many sessions are active, disconnected,
+-- pending, terminating and logged on now. One call: RpcGetSessionCounters
+-- on the LSM pipe, else the legacy RpcWinStationGetTermSrvCountersValue
+-- (MS-TSTS 3.3.4.1.12, 3.7.4.1.24; no permission is needed).
+-- @treturn[1] table `host`, `via` (`"lsm"` or `"legacy"`) and the counters
+--   of `COUNTERS` by name (integers; a counter the host does not keep is nil)
+-- @treturn[2] nil
+-- @treturn[2] termsrv.Error `not_supported` when the host offers no counters
+function Host:counters()
+  local ids = {}
+  for i, c in ipairs(M.COUNTERS) do ids[i] = c[2] end
+  local got, via = conn(self):counters(ids)
+  if not got then return fail(self, via, "read the counters") end
+  local out = setmetatable({ host = self.name, via = via }, COUNTERS_LINE)
+  for _, c in ipairs(M.COUNTERS) do
+    if got[c[2]] then out[c[1]] = got[c[2]] end
+  end
+  return out
 end
 
 -- MaxInstanceCount values that mean "no limit". MS-TSTS does not name one;
@@ -585,7 +638,7 @@ end
 --   visible: not an administrator, or no RDP listener), `rdp_disabled` (no
 --   legacy pipe), `access_denied`, `not_supported` (the class is refused) ...
 function Host:capacity(opts)
-  opts = opts or {}
+  opts = check.options("host:capacity", opts, { listener = "number", sessions = "table" })
   local c = conn(self)
   local id, name = opts.listener, nil
   if id == nil then
@@ -651,7 +704,7 @@ end
 M.split_user = split_user
 --- Splits `host:port` (IPv6 literals in brackets): host, port.
 M.split_host = split_host
---- The clock for durations of calls (monotonic when lua-system is there).
+--- The clock for durations of calls (lua-system's monotonic `monotime`).
 M.now = now
 --- The connection (`termsrv.core` Conn) of a handle; raises when it is closed.
 M.conn = conn

@@ -11,6 +11,8 @@ local M = {}
 M.PACKAGES = {
   dkjson = { debian = "lua-dkjson", rock = "dkjson" },
   argparse = { debian = "lua-argparse", rock = "argparse" },
+  lfs = { debian = "lua-filesystem", rock = "luafilesystem" },
+  system = { debian = "lua-system", rock = "luasystem" },
 }
 
 --- The start of every message `need` raises (so callers can recognise one).

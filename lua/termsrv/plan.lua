@@ -29,15 +29,25 @@
 --
 -- Waiting: `opts.sleep(seconds)` and `opts.clock()` are injectable. The
 -- defaults use lua-system (`system.sleep`, `system.monotime`: a real sleep,
--- no busy-wait) when it is installed, else `os.execute("sleep N")` and
--- `os.time`. A `sleep` that returns early makes the waits shorter (a no-op
+-- no busy-wait). A `sleep` that returns early makes the waits shorter (a no-op
 -- sleep skips them), it never loops.
 -- @module termsrv.plan
 
+local check = require "termsrv.check"
 local errors = require "termsrv.error"
 local policy = require "termsrv.policy"
 local record = require "termsrv.record"
 local sandbox = require "termsrv.sandbox"
+
+-- the options of build, make and apply (termsrv.check)
+local BUILD_OPTS = { now = "number", free_slots = "integer|boolean", max_actions = "integer",
+  limits = "table" }
+local MAKE_OPTS = { all = "boolean", client = "boolean", locked = "boolean" }
+for k, v in pairs(BUILD_OPTS) do MAKE_OPTS[k] = v end
+
+local APPLY_OPTS = { audit = "table", stop = "function", hosts = "table", wait = "boolean",
+  sleep = "function", clock = "function", progress = "function", action_opts = "table",
+  audit_messages = "boolean" }
 
 local M = {}
 
@@ -212,6 +222,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error `bad_policy` when a predicate raises or a limit stops it
 function M.build(entries, pol, opts)
+  check.options("plan.build", opts, BUILD_OPTS)
   local ok, p = pcall(policy.new, pol)
   if not ok then error(p, 2) end
   return build(entries, p, opts)
@@ -241,7 +252,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error when `pol` is a path that cannot be loaded, or as for `build`
 function M.make(hosts, pol, opts)
-  opts = opts or {}
+  opts = check.options("plan.make", opts, MAKE_OPTS)
   local p
   if type(pol) == "string" then
     local err
@@ -345,7 +356,7 @@ Runner.__name = "termsrv.plan.runner"
 -- @treturn termsrv.plan.runner with `:act(entry, fn)`, `:stopping()`, and after the run
 --   `.stopped` (the stop reason), `.audit_error` (an outcome that could not be written)
 function M.runner(opts)
-  opts = opts or {}
+  opts = check.options("plan.runner", opts, { audit = "table", stop = "function" }, 2)
   local sink = opts.audit
   if sink ~= nil and not (type(sink) == "table" and sink.attempt and sink.outcome) then
     error("opts.audit: a logger with :attempt and :outcome expected (termsrv.audit.open or .memory)", 3)
@@ -435,22 +446,18 @@ end
 -- ----------------------------------------------------------------------------
 -- apply
 
-local has_system, system = pcall(require, "system")
-if has_system and (type(system) ~= "table" or not system.sleep or not system.monotime) then
-  has_system = false
-end
+local system = require("termsrv.need").need("system")
 
---- The default clock (seconds; monotonic when lua-system is installed).
+
+--- The default clock (monotonic seconds, lua-system's `monotime`).
 function M.default_clock()
-  if has_system then return system.monotime() end
-  return os.time()
+  return system.monotime()
 end
 
---- The default sleep (lua-system's `sleep`, else `os.execute("sleep N")`).
+--- The default sleep (lua-system's `sleep`).
 function M.default_sleep(secs)
   if secs <= 0 then return end
-  if has_system then system.sleep(secs) return end
-  os.execute(string.format("sleep %d", math.ceil(secs)))
+  system.sleep(secs)
 end
 
 local STATE_CHANGING = { disconnect = true, logoff = true, reset = true }
@@ -508,7 +515,7 @@ end
 --   with `.errors` (host errors of the plan), `.summary` (report.summary), `.stopped`
 --   (the stop reason, when stopped) and `.audit_error`
 function Plan:apply(opts)
-  opts = opts or {}
+  opts = check.options("plan:apply", opts, APPLY_OPTS)
   local clock = opts.clock or M.default_clock
   local sleep = opts.sleep or M.default_sleep
   local wait = opts.wait

@@ -21,21 +21,12 @@ Progress.__index = Progress
 Progress.__name = "termsrv.Progress"
 
 local function clock_fn()
-  local ok, proc = pcall(require, "termsrv.proc")
-  if ok then return proc.clock end
-  local ok2, system = pcall(require, "system")
-  if ok2 and system.monotime then return system.monotime end
-  return os.time
+  return require("termsrv.need").need("system").monotime
 end
 
 --- True when `stream` (default io.stderr) is a terminal.
 function M.is_terminal(stream)
-  stream = stream or io.stderr
-  local ok, proc = pcall(require, "termsrv.proc")
-  if ok then return proc.isatty(stream) end
-  local ok2, term = pcall(require, "term")
-  if ok2 and term.isatty then return term.isatty(stream) end
-  return false
+  return require("termsrv.proc").isatty(stream or io.stderr)
 end
 
 --- Seconds as `4s`, `2m05s`, `1h02m`.

@@ -11,6 +11,8 @@
 --    `server_time` (integer UTC epoch seconds; `server_time` is the server's clock)
 --  * `idle` (seconds since last input), `disconnected` (seconds since disconnect,
 --    disconnected sessions only), `locked` (boolean), `client`, `address`
+--  * `driver`, `device`: qwinsta's TYPE and DEVICE, the session's winstation
+--    driver (`"rdpwd"`, `"wdcon"`) and transport device (read on request only)
 --  * `kind`: `"services"`, `"console"`, `"listener"` or `"user"` (filled by `session`)
 -- @module termsrv.record
 
@@ -32,7 +34,7 @@ M.STATE_ABBREV = { active = "Active", connected = "Conn", connect_query = "ConnQ
 --- Field order used by JSON and CSV output of records.
 M.FIELDS = { "host", "id", "name", "user", "domain", "state", "state_code", "kind",
              "logon_time", "connect_time", "disconnect_time", "last_input_time", "server_time",
-             "idle", "disconnected", "locked", "client", "address" }
+             "idle", "disconnected", "locked", "client", "address", "driver", "device" }
 
 --- Session ids from this value up are listeners.
 M.LISTENER_ID = 65536
@@ -78,6 +80,7 @@ local TYPES = {
   logon_time = "integer", connect_time = "integer", disconnect_time = "integer",
   last_input_time = "integer", server_time = "integer", idle = "integer", disconnected = "integer",
   locked = "boolean", client = "string", address = "string", client_unknown = "boolean",
+  driver = "string", device = "string",
 }
 
 --- Checks a record against the contract (for tests and debugging).

@@ -151,7 +151,8 @@ end
 
 --- qwinsta-style table: `SESSIONNAME USERNAME ID STATE TYPE DEVICE`, laid out
 -- like Windows (columns widen for longer values instead of truncating).
--- TYPE and DEVICE stay blank (not known over MS-TSTS); no `>` current-session
+-- TYPE and DEVICE show the records' `driver` and `device` (read only when the
+-- listing asked for them: `h:sessions{drivers = true}`); no `>` current-session
 -- mark (there is no current session from Linux). A HOST column is added when
 -- the records come from several hosts.
 -- @tparam {table,...} records
@@ -178,7 +179,7 @@ function M.qwinsta(records, opts)
   local lines = { row("HOST", "SESSIONNAME", "USERNAME", "ID", "STATE", "TYPE", "DEVICE") }
   for _, r in ipairs(recs) do
     lines[#lines + 1] = row(cell(r.host), cell(r.name), username(r, opts), tostring(r.id),
-      record.STATE_ABBREV[r.state] or tostring(r.state or ""), "", "")
+      record.STATE_ABBREV[r.state] or tostring(r.state or ""), cell(r.driver), cell(r.device))
   end
   return lines_out(lines)
 end

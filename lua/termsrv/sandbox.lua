@@ -56,7 +56,8 @@ local M = {}
 M.DEFAULTS = { memory = 64 * 1024 * 1024, instructions = 20000000, time = 2, file_size = 1024 * 1024,
                pattern = 1e7 }
 
-local LIMIT_KEYS = { memory = true, instructions = true, time = true, file_size = true, pattern = true }
+local LIMIT_KEYS = { memory = "number", instructions = "number", time = "number", file_size = "number",
+                     pattern = "number" }
 local MAX_FILE = 64 * 1024 * 1024
 local MAX_MOVE = 1 << 22
 local MAX_SORT = 100000 -- sorting 2 million numbers is 1.5 s in one C call
@@ -69,13 +70,8 @@ function M.limits(t)
   if type(t) ~= "table" then error("sandbox: limits: table expected, got " .. type(t), 2) end
   local l = {}
   for k, v in pairs(M.DEFAULTS) do l[k] = v end
-  for k, v in pairs(t) do
-    if not LIMIT_KEYS[k] then
-      error("sandbox: limits: unknown limit '" .. tostring(k) .. "' (memory, instructions, time, file_size, "
-        .. "pattern)", 2)
-    end
-    l[k] = v
-  end
+  require("termsrv.check").options("sandbox: limits", t, LIMIT_KEYS)
+  for k, v in pairs(t) do l[k] = v end
   local function int(k, min, max)
     local v = math.tointeger(l[k])
     if not v or v < min or (max and v > max) then

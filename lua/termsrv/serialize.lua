@@ -53,6 +53,7 @@ local function defaults()
     M.register(control.Process)
     M.register(control.ProcessList)
     M.register(require("termsrv.host").Fields)
+    M.register(require("termsrv.host").Counters)
   end
 end
 

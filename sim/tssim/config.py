@@ -54,7 +54,7 @@ DEFAULT_HOST = {"name": "TS01", "profile": "2019", "domain": "CORP", "max_sessio
 HOST_KEYS = {"name", "profile", "domain", "netbios_name", "dns_domain", "address", "port",
              "clock_offset", "max_sessions", "max_instance_count", "listener_query", "accounts",
              "allow_smb_identity", "min_auth_level",
-             "faults", "processes", "sessions", "boot", "kerberos", "ntlm"}
+             "counters", "faults", "processes", "sessions", "boot", "kerberos", "ntlm"}
 
 PORT_RANGE = (20000, 32000)      # below Linux's ephemeral range
 
@@ -135,6 +135,7 @@ def normalize(raw):
             "boot": h.get("boot", "-12d"),
             "kerberos": _kerberos(h.get("kerberos"), what + ".kerberos"),
             "ntlm": bool(h.get("ntlm", True)),
+            "counters": bool(h.get("counters", True)),
         }
         if host["processes"] != "auto":
             host["processes"] = _list(host["processes"], what + ".processes")

@@ -300,6 +300,8 @@ def rpc_connect(call, r):
         now = call.host.now()
         source.name, source.client_name, source.client_address = \
             target.name, target.client_name, target.client_address
+        if source.state == W.STATE_DISCONNECTED:
+            call.host.reconnected()
         source.state, source.connect_time, source.disconnect_time = W.STATE_ACTIVE, now, 0.0
         source.last_input_time = now
         if target.user:
@@ -762,6 +764,71 @@ def create_data(host):
     return struct.pack("<II", 1 if enabled else 0, max_instances)
 
 
+# WDCONFIG (MS-TSTS 2.2.2.27) for class WinStationWd (3) in its C layout:
+# WdName[33] @0, WdDLL[33] @66, WsxDLL[33] @132, (2 pad) WdFlag @200,
+# WdInputBufferLength @204, CfgDLL[33] @208, WdPrefix[13] @274; 300 bytes,
+# after a VARDATA_WIRE {Size = 300, Offset = 4}.
+WD_CLASS = 3
+WDCONFIG_SIZE = 300
+WDF_RDP = 0x2 | 0x4 | 0x10 | 0x20     # shadow source/target, TSHARE, dynamic reconnect
+
+
+def winstation_wd(host, s):
+    name, dll = host.winstation_driver(s)
+    wd = bytearray(WDCONFIG_SIZE)
+    rdp = dll == "rdpwd"
+    for offset, chars, text in ((0, 33, name), (66, 33, dll), (132, 33, "rdpwsx" if rdp else ""),
+                                (208, 33, "RDPCFGEX.DLL" if rdp else ""),
+                                (274, 13, "RDP" if rdp else "")):
+        encoded = text.encode("utf-16-le")[:2 * (chars - 1)]
+        wd[offset:offset + len(encoded)] = encoded
+    struct.pack_into("<II", wd, 200, WDF_RDP if rdp else 0, 2048 if dll else 0)
+    return struct.pack("<HH", WDCONFIG_SIZE, 4) + bytes(wd)
+
+
+# Class WinStationPd (4): VARDATA_WIRE {Size = sizeof(PDCONFIG2), Offset =
+# 12}, PDPARAMSWIRE {SdClass, VARDATA_WIRE {sizeof(PDPARAMS) - 4, 180}},
+# PDCONFIG2 @12 and the PDPARAMS union @180 (MS-TSTS 3.7.4.1.6).
+# PDCONFIG2 (2.2.2.26.1): PdName[33] @0, (pad) SdClass @68, PdDLL[33] @72,
+# (pad) PdFlag @140, OutBufLength, OutBufCount, OutBufDelay,
+# InteractiveDelay, PortNumber @160, KeepAliveTimeout @164; 168 bytes.
+# PDPARAMS (2.2.2.21): SdClass + the largest arm, ASYNCCONFIG (DeviceName[129]
+# @0, ModemName[129] @258, 4 ULONGs, a bit field, FLOWCONTROLCONFIG (20),
+# CONNECTCONFIG (8): 564 bytes); NETWORKCONFIG is LanAdapter @0,
+# NetworkName[129] @4 ("not used"), Flags @264.
+PD_CLASS = 4
+PDCONFIG2_SIZE = 168
+PDPARAMS_SIZE = 4 + 564
+PD_BUFFER_SIZE = 4 + 8 + PDCONFIG2_SIZE + PDPARAMS_SIZE    # 748
+SD_NONE, SD_NETWORK, SD_ASYNC = 0, 2, 3
+
+
+def winstation_pd(host, s):
+    _, dll = host.winstation_driver(s)
+    if s.device and dll:
+        sd, pd_name, pd_dll = SD_ASYNC, "async", "tdasync"
+    elif dll == "rdpwd":
+        sd, pd_name, pd_dll = SD_NETWORK, "tcp", "tdtcp"
+    else:
+        sd, pd_name, pd_dll = SD_NONE, "", ""
+    params_off = 12 + PDCONFIG2_SIZE
+    blob = bytearray(PD_BUFFER_SIZE)
+    struct.pack_into("<HH", blob, 0, PDCONFIG2_SIZE, 12)
+    struct.pack_into("<IHH", blob, 4, sd, PDPARAMS_SIZE - 4, params_off)
+    for offset, text in ((12, pd_name), (12 + 72, pd_dll)):
+        encoded = text.encode("utf-16-le")[:64]
+        blob[offset:offset + len(encoded)] = encoded
+    struct.pack_into("<I", blob, 12 + 68, sd)
+    if sd != SD_NONE:
+        struct.pack_into("<IIIIIII", blob, 12 + 140, 0x4A, 530, 6, 100, 50,
+                         3389 if sd == SD_NETWORK else 0, 0)
+    if sd == SD_ASYNC:
+        encoded = s.device.encode("utf-16-le")[:256]
+        blob[params_off:params_off + len(encoded)] = encoded
+        struct.pack_into("<I", blob, params_off + 516, 115200)          # BaudRate
+    return bytes(blob)
+
+
 def query_information(call, r):
     """RpcWinStationQueryInformation(hServer, [out] pResult, LogonId, Class,
     [in,out,unique,size_is(Length)] pWinStationInformation, [range(0,0x8000)]
@@ -769,10 +836,12 @@ def query_information(call, r):
 
     Classes served: 8 (WinStationInformation): 1220 bytes (VARDATA_WIRE +
     WINSTATIONINFORMATION); 0 (WinStationCreateData): WINSTATIONCREATE, 8
-    bytes (see create_data).  Response: pResult, referent + MaxCount
-    (= Length) + Length bytes, u32 ReturnLength, BOOLEAN.  A short buffer
-    gets STATUS_BUFFER_TOO_SMALL (its 2012 R2+ HRESULT) and ReturnLength
-    the size needed; other classes STATUS_INVALID_INFO_CLASS."""
+    bytes (see create_data); 3 (WinStationWd): 304 bytes (winstation_wd);
+    4 (WinStationPd): 748 bytes (winstation_pd).  Response: pResult,
+    referent + MaxCount (= Length) + Length bytes, u32 ReturnLength,
+    BOOLEAN.  A short buffer gets STATUS_BUFFER_TOO_SMALL (its 2012 R2+
+    HRESULT) and ReturnLength the size needed; other classes
+    STATUS_INVALID_INFO_CLASS."""
     call.conn.get_handle(r.context_handle(), "server")
     sid = r.u32()
     info_class = r.u32()
@@ -780,11 +849,17 @@ def query_information(call, r):
     length = r.ranged_u32(0, 0x8000)
     if buf is not None and len(buf) != length:
         raise BadStub("buffer conformance does not match WinStationInformationLength")
-    needed = WINSTATIONCREATE_SIZE if info_class == CREATE_CLASS else 4 + WSI_SIZE
+    sizes = {CREATE_CLASS: WINSTATIONCREATE_SIZE, WSI_CLASS: 4 + WSI_SIZE,
+             WD_CLASS: 4 + WDCONFIG_SIZE, PD_CLASS: PD_BUFFER_SIZE}
+    encoders = {CREATE_CLASS: lambda s: create_data(call.host),
+                WSI_CLASS: lambda s: winstation_information(call.host, s),
+                WD_CLASS: lambda s: winstation_wd(call.host, s),
+                PD_CLASS: lambda s: winstation_pd(call.host, s)}
+    needed = sizes.get(info_class, 0)
     out = bytearray(buf or b"")
     with call.host.lock:
         status, s = call.session_access(sid)
-        if info_class not in (WSI_CLASS, CREATE_CLASS) or \
+        if info_class not in sizes or \
                 (info_class == CREATE_CLASS and call.host.listener_query == "invalid_class"):
             result, returned = STATUS_INVALID_INFO_CLASS, 0
         elif status != "ok":
@@ -797,9 +872,7 @@ def query_information(call, r):
             # 3.7.4.1.6: the length MUST be sizeof(WINSTATIONCREATE)
             result, returned = call.legacy("invalid"), 0
         else:
-            data = create_data(call.host) if info_class == CREATE_CLASS \
-                else winstation_information(call.host, s)
-            out[:needed] = data
+            out[:needed] = encoders[info_class](s)
             result, returned = STATUS_SUCCESS, needed
     w = Writer()
     w.u32(result)
@@ -807,6 +880,69 @@ def query_information(call, r):
         w.conformant_bytes(bytes(out))
     w.u32(returned)
     return _legacy(w, result, result == STATUS_SUCCESS)
+
+
+# TS_COUNTER (MS-TSTS 2.2.2.17) in NDR: TS_COUNTER_HEADER {DWORD
+# dwCounterID @0; boolean bResult @4}, DWORD dwValue @8, LARGE_INTEGER
+# startTime @16 (always 0); 24 bytes, aligned 8.
+TS_COUNTER_SIZE = 24
+
+
+def _read_counters(r):
+    """The [in,out,size_is(n)] TS_COUNTER array: MaxCount, then the
+    elements (8-aligned); only the ids matter on the way in."""
+    count = r.u32()
+    if count > 0x1000:
+        raise BadStub("pCounter: absurd conformance %d" % count)
+    r.align(8)
+    ids = []
+    for _ in range(count):
+        ids.append(r.u32())
+        r.take(TS_COUNTER_SIZE - 4)
+    return ids
+
+
+def _write_counters(w, host, ids):
+    values = host.counter_values()
+    w.u32(len(ids))
+    w.align(8)
+    for cid in ids:
+        known = cid in values
+        # an unknown id comes back as 0 with bResult FALSE (2.2.2.17.1)
+        w.u32(cid if known else 0)
+        w.u8(1 if known else 0)
+        w.align(4)
+        w.u32(values.get(cid, 0))
+        w.i64(0)
+
+
+def get_session_counters(call, r):
+    """RpcGetSessionCounters([in,out,size_is(uEntries)] PTS_COUNTER pCounter,
+    ULONG uEntries) -> HRESULT (TermSrvSession opnum 11).  The conformance
+    comes first on the wire, uEntries after the array.  No permission is
+    needed (3.3.4.1.12)."""
+    ids = _read_counters(r)
+    if r.u32() != len(ids):
+        raise BadStub("uEntries does not match the pCounter conformance")
+    w = Writer()
+    _write_counters(w, call.host, ids)
+    w.u32(S_OK)
+    return w.getvalue(), S_OK
+
+
+def get_termsrv_counters(call, r):
+    """RpcWinStationGetTermSrvCountersValue(hServer, [out] pResult,
+    [range(0,0x1000)] dwEntries, [in,out,size_is(dwEntries)] PTS_COUNTER)
+    (legacy opnum 45).  Response: pResult, the array, BOOLEAN."""
+    call.conn.get_handle(r.context_handle(), "server")
+    count = r.ranged_u32(0, 0x1000)
+    ids = _read_counters(r)
+    if len(ids) != count:
+        raise BadStub("pCounter conformance does not match dwEntries")
+    w = Writer()
+    w.u32(STATUS_SUCCESS)
+    _write_counters(w, call.host, ids)
+    return _legacy(w, STATUS_SUCCESS, True)
 
 
 def send_message(call, r):
@@ -1022,7 +1158,7 @@ class Interface:
 
     def method(self, host, opnum):
         """(name, handler) or None if this Windows version lacks the opnum."""
-        if (self.name, opnum) in host.caps["missing"]:
+        if (self.name, opnum) in host.missing:
             return None
         return self.methods.get(opnum)
 
@@ -1046,6 +1182,7 @@ INTERFACES = [
         8: ("RpcIsSessionDesktopLocked", is_desktop_locked),
         9: ("RpcShowMessageBox", show_message_box),
         10: ("RpcGetTimes", get_times),
+        11: ("RpcGetSessionCounters", get_session_counters),
         12: ("RpcGetSessionInformation", get_session_information),
         17: ("RpcGetSessionInformationEx", get_session_information_ex),
     }),
@@ -1067,6 +1204,7 @@ INTERFACES = [
         15: ("RpcWinStationShutdownSystem", shutdown_system),
         37: ("RpcWinStationTerminateProcess", terminate_process),
         43: ("RpcWinStationGetAllProcesses", get_all_processes),
+        45: ("RpcWinStationGetTermSrvCountersValue", get_termsrv_counters),
         60: ("RpcWinStationCloseServerEx", close_server_ex),
     }),
 ]

@@ -166,7 +166,7 @@ class Principal:
 class Session:
     FIELDS = ("id", "name", "user", "domain", "state", "logon_time", "connect_time",
               "disconnect_time", "last_input_time", "client_name", "client_address",
-              "client_build", "locked", "message_response", "message_delay")
+              "client_build", "locked", "message_response", "message_delay", "device")
 
     def __init__(self, **kw):
         for field in self.FIELDS:
@@ -213,6 +213,11 @@ class Host:
             raise ConfigError("listener_query must be one of %s, not %r"
                               % (", ".join(LISTENER_QUERY), self.listener_query))
         self.allow_smb_identity = bool(spec.get("allow_smb_identity", False))
+        # counters = false: a host that offers no Terminal Services counters
+        # (neither RpcGetSessionCounters nor RpcWinStationGetTermSrvCountersValue)
+        self.missing = set(self.caps["missing"])
+        if spec.get("counters", True) is False:
+            self.missing |= {("TermSrvSession", 11), ("LegacyAPI", 45)}
         self.min_auth_level = int(spec.get("min_auth_level", 6))
         # {"keytab": path, "header_sign": bool}: accept Kerberos binds (types 9, 16)
         self.kerberos = spec.get("kerberos") or None
@@ -243,6 +248,13 @@ class Host:
         else:
             for i, p in enumerate(procs):
                 self.processes.append(self._process_from_spec(p, "processes[%d]" % i))
+        # cumulative counters since boot (TS_COUNTER ids 1-3, 7-10); the
+        # configured sessions were created, and disconnected, since boot
+        users = [x for x in self.sessions.values() if x.user and not x.is_listener()]
+        self.counters = {"created": len(users), "reconnected": 0,
+                         "disconnected": sum(1 for x in users if x.state == STATE_DISCONNECTED),
+                         "logons": len(users), "local_logons": 0, "remote_logons": len(users),
+                         "session0_logons": 0}
         self.next_station = 1 + max([int(m.group(1)) for s in self.sessions.values()
                                      for m in [re.search(r"#(\d+)$", s.name or "")] if m] + [0])
         for i, f in enumerate(spec.get("faults", [])):
@@ -325,6 +337,9 @@ class Host:
             locked=bool(spec.get("locked", False)),
             message_response=parse_response(spec.get("message_response", IDOK), what),
             message_delay=float(spec.get("message_delay", 0)),
+            # a serial line's device (COM1): the session came in over an
+            # async transport, whose PDPARAMS carry it (qwinsta's DEVICE)
+            device=spec.get("device", "") or "",
         )
         with self.lock:
             self.sessions[sid] = session
@@ -338,6 +353,10 @@ class Host:
         it gets the usual processes unless the spec lists its own."""
         with self.lock:
             session = self.add_session(spec, what="session")
+            if session.user and not session.is_listener():
+                self.counters["created"] += 1
+                self.counters["logons"] += 1
+                self.counters["remote_logons"] += 1
             if "processes" not in spec:
                 self._generate_session_processes(session)
             return session
@@ -370,6 +389,43 @@ class Host:
             s.state = STATE_DISCONNECTED
             s.disconnect_time = self.now()
             s.name = ""
+            self.counters["disconnected"] += 1
+
+    def reconnected(self):
+        """A disconnected session got a client again (rdp-login, tscon)."""
+        with self.lock:
+            self.counters["reconnected"] += 1
+            self.counters["logons"] += 1
+            self.counters["remote_logons"] += 1
+
+    def counter_values(self):
+        """TS_COUNTER id -> value (MS-TSTS 2.2.2.17.1): the cumulative ones
+        since boot, the current ones counted now."""
+        with self.lock:
+            c = self.counters
+            users = [s for s in self.sessions.values() if s.user and not s.is_listener()]
+            return {1: c["created"], 2: c["disconnected"], 3: c["reconnected"],
+                    4: sum(1 for s in users if s.state == STATE_ACTIVE),
+                    5: sum(1 for s in users if s.state == STATE_DISCONNECTED),
+                    6: sum(1 for s in self.sessions.values() if s.state == 2),   # ConnectQuery
+                    7: c["logons"], 8: c["local_logons"], 9: c["remote_logons"],
+                    10: c["session0_logons"], 11: 0, 12: len(users)}
+
+    def winstation_driver(self, s):
+        """(WdName, WdDLL) of a session's winstation driver (WDCONFIG), as
+        qwinsta's TYPE shows it: rdpwd for a session connected over RDP,
+        wdcon for the console; nothing for the services session, a
+        disconnected session (no stack attached) or a listener -- except on
+        2003, whose listeners show their driver."""
+        if s.id == 0 or s.state == STATE_DISCONNECTED:
+            return "", ""
+        if s.is_listener():
+            return ("Microsoft RDP 5.2", "rdpwd") if self.profile == "legacy-only" else ("", "")
+        if (s.name or "").lower() == "console":
+            return "Console", "wdcon"
+        if s.client_address or s.device:
+            return "Microsoft RDP 8.0", "rdpwd"
+        return "", ""
 
     @staticmethod
     def _instances(value):
@@ -417,6 +473,7 @@ class Host:
                     self.next_station += 1
                     s.state, s.name, s.connect_time = STATE_ACTIVE, station, now
                     s.disconnect_time, s.last_input_time = 0.0, now
+                    self.reconnected()
                     return {"ok": True, "reconnected": True, "session": s.to_json()}
             limit = self.connection_limit()
             if limit is not None and self.user_session_count() >= limit:
@@ -590,4 +647,5 @@ class Host:
                 "shutdowns": list(self.shutdowns),
                 "killed": list(self.killed),
                 "faults": list(self.faults),
+                "counters": {str(k): v for k, v in self.counter_values().items()},
             }

@@ -6,7 +6,16 @@ local output = require "termsrv.cli.output"
 
 local M = {}
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+-- mkdir -p with mode 0700 for every directory it creates (the state
+-- directory holds who acted on which sessions)
+local function mkdir_private(dir)
+  local proc = require "termsrv.proc"
+  local path = dir:sub(1, 1) == "/" and "" or "."
+  for part in dir:gmatch("[^/]+") do
+    path = path .. "/" .. part
+    if not proc.mkdir(path, tonumber("700", 8)) then return end
+  end
+end
 
 local function audit_path(ctx, args)
   if args.no_audit then return nil end
@@ -20,7 +29,7 @@ local function audit_path(ctx, args)
     state = home .. "/.local/state"
   end
   local dir = state .. "/termsrv"
-  os.execute("umask 077 && mkdir -p " .. shell_quote(dir) .. " 2>/dev/null")
+  mkdir_private(dir)
   return dir .. "/audit.jsonl"
 end
 

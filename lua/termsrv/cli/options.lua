@@ -151,6 +151,11 @@ function M.build_parser()
     .. "(its RDP listener's MaxInstanceCount: one more call per host).")
   c:flag("--no-times", "Skip per-session times in JSON/CSV (one RPC call per host; the table never "
     .. "needs them).")
+  c:flag("--drivers", "Fill the TYPE and DEVICE columns: each session's winstation driver (rdpwd, "
+    .. "wdcon) and transport device (two more calls per session, on the legacy pipe).")
+  c:flag("--counter", "Show the hosts' Terminal Services counters instead, like qwinsta /counter: "
+    .. "sessions created, disconnected, reconnected since boot, logons, and sessions now (one call "
+    .. "per host).")
   c:option("--state", "Only sessions in this state."):count("*")
   c:option("--user", "Only sessions of this user (glob)."):argname("GLOB"):count("*")
   c:flag("-D --show-domain", "Show DOMAIN\\user.")

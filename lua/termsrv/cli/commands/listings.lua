@@ -143,11 +143,56 @@ local function sessions_with_client(recs, multi, domain)
   return report.text_table(head, rows, { right = { [multi and 4 or 3] = true } })
 end
 
+-- `sessions --counter` (qwinsta /counter): a row of counters per host.
+local COUNTER_HEAD = { { "created", "CREATED" }, { "disconnected", "DISCONNECTED" },
+  { "reconnected", "RECONNECTED" }, { "active", "ACTIVE" }, { "disconnected_now", "DISC" },
+  { "pending", "PENDING" }, { "logged_on", "LOGGED ON" }, { "logons", "LOGONS" },
+  { "local_logons", "LOCAL" }, { "remote_logons", "REMOTE" } }
+M.COUNTER_FIELDS = { "host", "via" }
+for _, c in ipairs(require("termsrv.host").COUNTERS) do M.COUNTER_FIELDS[#M.COUNTER_FIELDS + 1] = c[1] end
+
+function M.counters(ctx)
+  local function get(h)
+    local t, err = h:counters()
+    if not t then return { err = err } end
+    return { counters = t }
+  end
+  local function records_of(r)
+    if output.host_err(r) then return {} end
+    local t = {}
+    for k, v in pairs(r.value.counters) do t[k] = v end
+    return { t }
+  end
+  local streaming = output.stream(ctx, M.COUNTER_FIELDS, "counters", records_of,
+    function(r) if output.host_err(r) then output.report_host_errors(ctx, { r }) end end)
+  local results = hosts.run_hosts(ctx, get)
+  local outcomes, rows = {}, {}
+  for i, r in ipairs(results) do
+    outcomes[i] = output.host_err(r) and "failed" or "ok"
+    if not streaming then for _, x in ipairs(records_of(r)) do rows[#rows + 1] = x end end
+  end
+  local code = output.exit_of(outcomes)
+  if ctx.streamed or #rows == 0 then return code end
+  output.emit(ctx, rows, function(items)
+    local head, right, body = { "HOST" }, {}, {}
+    for i, c in ipairs(COUNTER_HEAD) do head[i + 1], right[i + 1] = c[2], true end
+    for _, t in ipairs(items) do
+      local row = { t.host }
+      for i, c in ipairs(COUNTER_HEAD) do row[i + 1] = t[c[1]] ~= nil and tostring(t[c[1]]) or "-" end
+      body[#body + 1] = row
+    end
+    return report.text_table(head, body, { right = right })
+  end, M.COUNTER_FIELDS)
+  return code
+end
+
 function M.sessions(ctx, args)
+  if args.counter then return M.counters(ctx) end
   -- the qwinsta table shows no times: skip the per-session call for it.
   -- A strict boolean: `false or nil` is nil, and nil means "times on".
   local times = not args.no_times and (ctx.format ~= "table" or args.client == true)
-  local recs, code, results = listing(ctx, args, { all = args.all, times = times, client = args.client })
+  local recs, code, results = listing(ctx, args, { all = args.all, times = times, client = args.client,
+                                                   drivers = args.drivers })
   if code == output.EXIT_FAILED or ctx.streamed then return code end
   local multi = #ctx.hosts > 1
   output.emit(ctx, recs, function(items)
