@@ -695,6 +695,11 @@ ts_conn *ts_open(const ts_opts *o, ts_err *e)
 	leg->ifaces[0] = &IF_LEGACY;
 	leg->nif = 1;
 	leg->absent_code = "rdp_disabled";
+	rpc_pipe *lsa = &c->pipes[TS_PIPE_LSA];
+	lsa->name = "lsarpc";
+	lsa->ifaces[0] = &IF_LSARPC;
+	lsa->nif = 1;
+	lsa->absent_code = "lsa_unavailable";
 	for (int i = 0; i < TS_NPIPES; i++)
 		c->pipes[i].present = -1;
 
@@ -1309,4 +1314,12 @@ int ts_shutdown(ts_conn *c, uint32_t flags, ts_err *e)
 	int rc = legacy_simple(c, 15, "RpcWinStationShutdownSystem", &args, e);
 	wb_free(&args);
 	return rc;
+}
+
+int ts_lookup_sids(ts_conn *c, const char *const *sids, size_t n, lsat_names *out, ts_err *e)
+{
+	out->v = NULL;
+	out->n = 0;
+	rpc_pipe *p = pipe_get(c, TS_PIPE_LSA, e);
+	return p ? lsat_lookup(&p->rpc, 0, sids, n, out, e) : -1;
 }

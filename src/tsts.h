@@ -13,6 +13,7 @@
 #include "dcerpc.h"
 #include "errors.h"
 #include "krb5sec.h"
+#include "lsat.h"
 #include "smbpipe.h"
 
 #define TS_NAME_MAX 100    /* WINSTATIONNAME: 32 UTF-16 units as UTF-8 */
@@ -104,7 +105,8 @@ typedef struct ts_opts {
 	uint16_t max_frag;   /* largest response fragment we accept (0 = 4280) */
 } ts_opts;
 
-enum ts_pipe_id { TS_PIPE_LSM = 0, TS_PIPE_RCM, TS_PIPE_LEGACY, TS_NPIPES };
+/* TS_PIPE_LSA: \PIPE\lsarpc, for account names (lsat.h) */
+enum ts_pipe_id { TS_PIPE_LSM = 0, TS_PIPE_RCM, TS_PIPE_LEGACY, TS_PIPE_LSA, TS_NPIPES };
 
 typedef struct ts_stats {
 	smb_stats smb;
@@ -150,5 +152,8 @@ int ts_message(ts_conn *c, uint32_t id, const char *title, const char *text, uin
 int ts_processes(ts_conn *c, ts_process_list *out, ts_err *e);
 int ts_kill(ts_conn *c, uint32_t pid, uint32_t exit_code, ts_err *e);
 int ts_shutdown(ts_conn *c, uint32_t flags, ts_err *e);
+/* Account names of n SIDs through \PIPE\lsarpc (opened and bound on first
+ * use, kept for later lookups): LsarOpenPolicy2, LsarLookupSids2, LsarClose. */
+int ts_lookup_sids(ts_conn *c, const char *const *sids, size_t n, lsat_names *out, ts_err *e);
 
 #endif

@@ -19,6 +19,7 @@ import time
 import uuid
 
 from .ndr import BadStub, Writer
+from . import lsa
 from . import world as W
 
 # HRESULTs (LSM, RCM, and legacy pResult on 2012 R2 and later).
@@ -1013,10 +1014,10 @@ def get_all_processes(call, r):
 # ---------------------------------------------------------------------------
 
 class Interface:
-    def __init__(self, name, uuid_str, pipe, methods):
+    def __init__(self, name, uuid_str, pipe, methods, version=(1, 0)):
         self.name = name
         self.uuid = uuid.UUID(uuid_str)
-        self.syntax = self.uuid.bytes_le + struct.pack("<HH", 1, 0)   # version 1.0
+        self.syntax = self.uuid.bytes_le + struct.pack("<HH", *version)
         self.pipe = pipe
         self.methods = methods
 
@@ -1069,6 +1070,9 @@ INTERFACES = [
         43: ("RpcWinStationGetAllProcesses", get_all_processes),
         60: ("RpcWinStationCloseServerEx", close_server_ex),
     }),
+    # MS-LSAT, version 0.0 (on every Windows, RDP or not)
+    Interface("lsarpc", "12345778-1234-abcd-ef00-0123456789ab", W.PIPE_LSA, lsa.METHODS,
+              version=(0, 0)),
 ]
 
 BY_SYNTAX = {i.syntax: i for i in INTERFACES}

@@ -34,6 +34,11 @@ RESPONSES = {"IDOK": IDOK, "IDCANCEL": IDCANCEL, "IDABORT": IDABORT, "IDRETRY": 
 PIPE_LSM, PIPE_TERMSRV, PIPE_CTX = "lsm_api_service", "termsrv_api_service", \
     "ctx_winstation_api_service"
 ALL_PIPES = (PIPE_LSM, PIPE_TERMSRV, PIPE_CTX)
+# \PIPE\lsarpc (MS-LSAT): every Windows has it, whatever the profile; a host's
+# "lsa" setting says how it answers: "ok", "denied" (LsarOpenPolicy2 says
+# access denied), "absent" (no such pipe).
+PIPE_LSA = "lsarpc"
+LSA_MODES = ("ok", "denied", "absent")
 # "version" (major, minor, build) goes into the NTLM CHALLENGE's VERSION field.
 # Success codes current Windows answers with instead of S_OK (impacket's
 # notes from real hosts): the high bit clear, so success all the same.
@@ -71,6 +76,8 @@ FAULT_MODES = ("hang", "close", "truncated", "bad_frag_length", "absurd_count",
 
 WELL_KNOWN_SIDS = {"SYSTEM": "S-1-5-18", "LOCAL SERVICE": "S-1-5-19",
                    "NETWORK SERVICE": "S-1-5-20"}
+# SID_NAME_USE (MS-LSAT 2.2.13)
+SID_USER, SID_WELL_KNOWN_GROUP = 1, 5
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -213,6 +220,10 @@ class Host:
             raise ConfigError("listener_query must be one of %s, not %r"
                               % (", ".join(LISTENER_QUERY), self.listener_query))
         self.allow_smb_identity = bool(spec.get("allow_smb_identity", False))
+        self.lsa = spec.get("lsa", "ok")
+        if self.lsa not in LSA_MODES:
+            raise ConfigError("lsa must be one of %s, not %r" % (", ".join(LSA_MODES), self.lsa))
+        self.pipes = self.caps["pipes"] + ((PIPE_LSA,) if self.lsa != "absent" else ())
         self.min_auth_level = int(spec.get("min_auth_level", 6))
         # {"keytab": path, "header_sign": bool}: accept Kerberos binds (types 9, 16)
         self.kerberos = spec.get("kerberos") or None
@@ -281,6 +292,26 @@ class Host:
         subs = [int.from_bytes(machine[i:i + 4], "little") & 0x7FFFFFFF for i in (0, 4, 8)]
         rid = 1100 + int.from_bytes(digest[:2], "little") % 8000
         return "S-1-5-21-%d-%d-%d-%d" % (subs[0], subs[1], subs[2], rid)
+
+    def lookup_sid(self, sid):
+        """(domain, name, SID_NAME_USE) as this host's LSA names a SID, or
+        None: well-known accounts, the per-session DWM-n / UMFD-n virtual
+        accounts, and the accounts and session users of this host."""
+        well_known = {v: k for k, v in WELL_KNOWN_SIDS.items()}
+        if sid in well_known:
+            return "NT AUTHORITY", well_known[sid], SID_WELL_KNOWN_GROUP
+        m = re.match(r"^S-1-5-(90|96)-0-(\d+)$", sid)
+        if m:
+            if m.group(1) == "90":
+                return "Window Manager", "DWM-" + m.group(2), SID_WELL_KNOWN_GROUP
+            return "Font Driver Host", "UMFD-" + m.group(2), SID_USER
+        with self.lock:
+            users = [(a.domain, a.name) for a in self.accounts] + \
+                [(s.domain, s.user) for s in self.sessions.values() if s.user]
+        for domain, user in users:
+            if self.user_sid(user) == sid:
+                return domain, user, SID_USER
+        return None
 
     # -- sessions ------------------------------------------------------------
 
