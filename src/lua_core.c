@@ -122,6 +122,12 @@ static void push_session(lua_State *L, const ts_session *s)
 		set_time(L, "disconnect_time", s->disconnect_time);
 		set_time(L, "logon_time", s->logon_time);
 		set_time(L, "last_input_time", s->last_input_time);
+		/* a last input that is not a date on the server clock (Windows
+		 * 11's LSM sends a small, relative value): not a time at all */
+		if (s->last_input_time && s->last_input_time <= EPOCH_FT) {
+			lua_pushboolean(L, 1);
+			lua_setfield(L, -2, "last_input_not_absolute");
+		}
 	}
 	set_time(L, "server_time", s->current_time);
 	if (s->has_flags && s->flags >= 0) {

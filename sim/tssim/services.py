@@ -486,6 +486,15 @@ def session_flags(s):
     return 0 if s.locked else 1
 
 
+def _lsm_last_input(host, s):
+    """LastInputTime as this profile's LSM sends it: an absolute FILETIME on
+    the host clock, or (Windows 11, "lsm_input": "relative") the time since
+    the last input in 100 ns units."""
+    if host.caps.get("lsm_input") == "relative" and s.last_input_time:
+        return max(1, int((host.now() - s.last_input_time) * 10_000_000))
+    return _ft(s.last_input_time)
+
+
 def get_session_information_ex(call, r):
     """RpcGetSessionInformationEx(LONG SessionId, DWORD Level=1, [ref,out]
     PLSMSESSIONINFORMATION_EX).
@@ -494,7 +503,7 @@ def get_session_information_ex(call, r):
     @8 SessionState, @12 SessionFlags, @16 SessionName[33], @82
     DomainName[18], @118 UserName[21], @160 ConnectTime, @168
     DisconnectTime, @176 LogonTime, @184 LastInputTime (absolute FILETIME on
-    the host clock), @192 ProtocolDataSize (0), @196 ProtocolData referent
+    the host clock; relative on Windows 11, see _lsm_last_input), @192 ProtocolDataSize (0), @196 ProtocolData referent
     (NULL), @200 HRESULT.  Failures keep the layout with a zeroed arm."""
     sid = r.i32()
     level = r.u32()
@@ -509,10 +518,10 @@ def get_session_information_ex(call, r):
         w.fixed_wchars(s.name if ok else "", 33)
         w.fixed_wchars(s.domain if ok else "", 18)
         w.fixed_wchars(s.user if ok else "", 21)
-        times = (s.connect_time, s.disconnect_time, s.logon_time, s.last_input_time) \
-            if ok else (0, 0, 0, 0)
+        times = (s.connect_time, s.disconnect_time, s.logon_time) if ok else (0, 0, 0)
         for t in times:
             w.i64(_ft(t))
+        w.i64(_lsm_last_input(call.host, s) if ok else 0)
     w.u32(0)
     w.referent(False)
     hr = S_OK if ok else (E_INVALIDARG if status == "ok" else _hresult_for(status))

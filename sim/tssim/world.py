@@ -68,6 +68,16 @@ PROFILES = {
                        "missing": set(), "smb": (("server signing", "mandatory"),
                                                  ("server smb encrypt", "required")),
                        "success": WIN2025_SUCCESS},
+    # Windows 11 24H2 (impacket's sample from a Windows 11 host): LSM's
+    # LSM_SESSIONINFO_EX_LEVEL1.LastInputTime is not a FILETIME on the host
+    # clock but a small value (sent here as the time since the last input,
+    # in 100 ns units: 1601-01-01 plus the idle time). "win11-rdp-disabled":
+    # the same with Remote Desktop off (only the LSM pipe).
+    "win11": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (10, 0, 26100),
+              "missing": set(), "lsm_input": "relative", "success": WIN2025_SUCCESS},
+    "win11-rdp-disabled": {"pipes": (PIPE_LSM,), "legacy_codes": "hresult",
+                           "version": (10, 0, 26100), "missing": set(),
+                           "lsm_input": "relative", "success": WIN2025_SUCCESS},
 }
 
 # Fault modes that can be injected per host (see faults in sim/README.md).
