@@ -544,6 +544,45 @@ int tsts_parse_client_data(const uint8_t *p, size_t n, ts_client *c, uint32_t *s
 	return 0;
 }
 
+void tsts_ipv6_string(const uint8_t *a, char *out, size_t cap)
+{
+	uint16_t g[8];
+	for (int i = 0; i < 8; i++)
+		g[i] = (uint16_t)(a[2 * i] << 8 | a[2 * i + 1]);
+	if (cap < 46) {
+		if (cap)
+			out[0] = '\0';
+		return;
+	}
+	/* IPv4-mapped: ::ffff:a.b.c.d (RFC 5952 section 5) */
+	if (!g[0] && !g[1] && !g[2] && !g[3] && !g[4] && g[5] == 0xffff) {
+		(void)snprintf(out, cap, "::ffff:%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+		return;
+	}
+	/* the longest run of two or more zero groups, the first if tied */
+	int best = -1, best_len = 1;
+	for (int i = 0; i < 8;) {
+		int j = i;
+		while (j < 8 && g[j] == 0)
+			j++;
+		if (j - i > best_len) {
+			best = i;
+			best_len = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+	size_t k = 0;
+	for (int i = 0; i < 8; i++) {
+		if (i == best) {
+			k += (size_t)snprintf(out + k, cap - k, "::");
+			i += best_len - 1;
+			continue;
+		}
+		int sep = i > 0 && i != best + best_len;
+		k += (size_t)snprintf(out + k, cap - k, sep ? ":%x" : "%x", g[i]);
+	}
+}
+
 /* RpcGetRemoteAddress (opnum 4): RCM_REMOTEADDRESS { USHORT sin_family;
  * union switch_is(sin_family) { ipv4 { USHORT port; ULONG addr; UCHAR
  * zero[8] }, ipv6 { USHORT port; ULONG flowinfo; USHORT addr[8]; ULONG
@@ -566,11 +605,7 @@ int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t
 		c->have_address = 1;
 	} else if (family == 23 && n >= 28 + 4) {
 		c->port = (uint16_t)(p[4] << 8 | p[5]);
-		const uint8_t *a = p + 12;
-		int k = 0;
-		for (int i = 0; i < 8 && k >= 0 && (size_t)k < sizeof c->address; i++)
-			k += snprintf(c->address + k, sizeof c->address - (size_t)k, i ? ":%x" : "%x",
-				      a[2 * i] << 8 | a[2 * i + 1]);
+		tsts_ipv6_string(p + 12, c->address, sizeof c->address);
 		c->have_address = 1;
 	} else if (family != 0) {
 		return malformed(e, "RpcGetRemoteAddress");

@@ -92,6 +92,10 @@ int tsts_parse_processes(const uint8_t *p, size_t n, ts_process_list *out, uint3
 int tsts_parse_client_data(const uint8_t *p, size_t n, ts_client *c, uint32_t *status, ts_err *e);
 int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t *status,
 			      ts_err *e);
+/* 16 address bytes (network order) -> RFC 5952 text: lowercase, no leading
+ * zeros, the longest run of two or more zero groups as "::", IPv4-mapped as
+ * ::ffff:a.b.c.d. cap must be at least 46 (else out is ""). */
+void tsts_ipv6_string(const uint8_t *a, char *out, size_t cap);
 /* converts a binary SID to its string form; -1 when malformed */
 int tsts_sid_string(const uint8_t *p, size_t n, char *out, size_t cap);
 
