@@ -413,6 +413,12 @@ static int l_client(lua_State *L)
 		set_str(L, "address", cl.address);
 		set_int(L, "port", cl.port);
 	}
+	if (cl.have_tz) {
+		lua_createtable(L, 0, 2);
+		set_str(L, "name", cl.tz_name);
+		set_int(L, "bias", cl.tz_bias);
+		lua_setfield(L, -2, "time_zone");
+	}
 	return 1;
 }
 

@@ -518,6 +518,10 @@ int tsts_parse_processes(const uint8_t *p, size_t n, ts_process_list *out, uint3
 
 /* ---- RCMPublic ------------------------------------------------------------ */
 
+/* WINSTATIONCLIENT (2.2.2.19) in its memory layout: ClientTimeZone follows
+ * AudioDriverName[9] (at 2028), 4-aligned. */
+#define CLIENT_TZ_OFFSET 2048
+
 /* RpcGetClientData (opnum 0): [out, size_is(,*pOutBuffByteLen)] PBYTE*
  * (referent, conformance, bytes), pOutBuffByteLen, HRESULT. The bytes are a
  * WINSTATIONCLIENT (2.2.2.19): a ULONG of flag bits, then ClientName[21]. */
@@ -540,6 +544,16 @@ int tsts_parse_client_data(const uint8_t *p, size_t n, ts_client *c, uint32_t *s
 	if (buf && len >= 4 + 21 * 2) {
 		utf16_field(buf + 4, 21, c->name, sizeof c->name);
 		c->have_name = 1;
+	}
+	/* ClientTimeZone: Bias, then StandardName[32] (a zero Bias with no
+	 * name is a client that sent none) */
+	if (buf && len >= CLIENT_TZ_OFFSET + 4 + 64) {
+		c->tz_bias = (int32_t)ld32(buf + CLIENT_TZ_OFFSET);
+		utf16_field(buf + CLIENT_TZ_OFFSET + 4, 32, c->tz_name, sizeof c->tz_name);
+		c->have_tz = c->tz_name[0] != '\0' || c->tz_bias != 0;
+		/* a bias beyond a day is not a time zone */
+		if (c->tz_bias < -24 * 60 || c->tz_bias > 24 * 60)
+			c->have_tz = 0;
 	}
 	return 0;
 }

@@ -58,6 +58,10 @@ typedef struct ts_client {
 	char address[64];           /* "10.1.2.3" or an IPv6 literal */
 	uint16_t port;
 	int have_name, have_address;
+	/* ClientTimeZone (TS_TIME_ZONE_INFORMATION): UTC = local time + bias */
+	char tz_name[100];          /* StandardName */
+	int32_t tz_bias;            /* Bias, minutes */
+	int have_tz;
 } ts_client;
 
 /* A listener's WINSTATIONCREATE (legacy class WinStationCreateData). */

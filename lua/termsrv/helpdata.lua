@@ -345,6 +345,7 @@ return {
     { "logon_age", "function", "(t[, now])", "Seconds since logon, on the server clock (or `now` when the server time is unknown)." },
     { "same_logon", "function", "(a, b)", "True when `a` and `b` are the same logon (same id, user, domain and logon time; names compare case-insensitively)." },
     { "session", "function", "(t)", "Makes `t` a session record: sets the metatable and fills `kind`." },
+    { "time_zone", "function", "([tz])", "The client's time zone as one string: its standard name and UTC offset (`Bias` is minutes with UTC = local time + bias), e.g." },
     { "totable", "function", "(t)", "Plain copy (no metatable) with the fields of `FIELDS`." },
     { "validate", "function", "(t)", "Checks a record against the contract (for tests and debugging)." },
   } },

@@ -486,7 +486,7 @@ function Host:sessions(opts)
       if has_user(rec) then
         local cl, err = c:client(rec.id)
         if cl then
-          rec.client, rec.address = cl.name, cl.address
+          rec.client, rec.address, rec.time_zone = cl.name, cl.address, record.time_zone(cl.time_zone)
         elseif err.code == "rdp_disabled" then
           for _, r in ipairs(out) do if has_user(r) and r.client == nil then r.client_unknown = true end end
           break -- no TermSrv pipe: no client data for anyone
@@ -534,7 +534,11 @@ function Host:session(id, opts)
   ages(rec)
   if opts.client and has_user(rec) then
     local cl = c:client(id)
-    if cl then rec.client, rec.address = cl.name, cl.address else rec.client_unknown = true end
+    if cl then
+      rec.client, rec.address, rec.time_zone = cl.name, cl.address, record.time_zone(cl.time_zone)
+    else
+      rec.client_unknown = true
+    end
   end
   if opts.locked and rec.locked == nil and has_user(rec) then rec.locked = lock_state(c, id) end
   return rec

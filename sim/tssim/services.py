@@ -541,6 +541,10 @@ CLIENT_FIELDS = {"ClientName": (4, 21), "Domain": (46, 18), "UserName": (82, 21)
 CLIENT_ADDRESS_FAMILY_OFFSET = 1192
 CLIENT_RESOLUTION_OFFSET = 1258           # HRes, VRes, ColorDepth (u16 each)
 CLIENT_BUILD_OFFSET = 2012
+# TS_TIME_ZONE_INFORMATION (2.2.2.19.1) at 2048: Bias, StandardName[32],
+# StandardDate (TS_SYSTEMTIME, 16 bytes), StandardBias, DaylightName[32],
+# DaylightDate, DaylightBias
+CLIENT_TIME_ZONE_OFFSET = 2048
 
 
 def winstation_client(s):
@@ -555,6 +559,15 @@ def winstation_client(s):
     struct.pack_into("<I", blob, CLIENT_ADDRESS_FAMILY_OFFSET, family)
     struct.pack_into("<HHH", blob, CLIENT_RESOLUTION_OFFSET, 1920, 1080, 32)
     struct.pack_into("<I", blob, CLIENT_BUILD_OFFSET, s.client_build)
+    if s.client_time_zone:
+        tz = CLIENT_TIME_ZONE_OFFSET
+        struct.pack_into("<i", blob, tz, s.client_tz_bias)
+        name = s.client_time_zone.encode("utf-16-le")[:62]
+        blob[tz + 4:tz + 4 + len(name)] = name
+        struct.pack_into("<i", blob, tz + 84, 0)                  # StandardBias
+        daylight = s.client_time_zone.replace("Standard", "Daylight").encode("utf-16-le")[:62]
+        blob[tz + 88:tz + 88 + len(daylight)] = daylight
+        struct.pack_into("<i", blob, tz + 168, -60 if s.client_tz_bias else 0)  # DaylightBias
     return bytes(blob)
 
 

@@ -183,7 +183,8 @@ class Principal:
 class Session:
     FIELDS = ("id", "name", "user", "domain", "state", "logon_time", "connect_time",
               "disconnect_time", "last_input_time", "client_name", "client_address",
-              "client_build", "locked", "message_response", "message_delay")
+              "client_build", "client_time_zone", "client_tz_bias", "locked",
+              "message_response", "message_delay")
 
     def __init__(self, **kw):
         for field in self.FIELDS:
@@ -363,6 +364,10 @@ class Host:
             client_name=spec.get("client_name", "") or "",
             client_address=spec.get("client_address", "") or "",
             client_build=int(spec.get("client_build", 19041 if spec.get("client_name") else 0)),
+            # the client's time zone (TS_TIME_ZONE_INFORMATION): StandardName
+            # and Bias in minutes (UTC = local time + bias); none by default
+            client_time_zone=spec.get("client_time_zone", "") or "",
+            client_tz_bias=int(spec.get("client_tz_bias", 0)),
             locked=bool(spec.get("locked", False)),
             message_response=parse_response(spec.get("message_response", IDOK), what),
             message_delay=float(spec.get("message_delay", 0)),
