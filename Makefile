@@ -105,7 +105,7 @@ clean:
 # nor a network.
 FUZZKIT      := $(BUILD)/termsrv/fuzzkit.so
 HARNESS      := harness memtransport
-HARNESS_CORE := dcerpc errors ndr ntlmssp rpcsec spnego krb5sec rpcpipe tsts
+HARNESS_CORE := dcerpc errors ndr ntlmssp rpcsec spnego krb5sec rpcpipe tsts lsat
 FUZZKIT_OBJ  := $(patsubst %,$(BUILD)/obj/fuzz-%.o,kit krbflip $(HARNESS)) \
                 $(patsubst %,$(BUILD)/obj/%.o,$(HARNESS_CORE))
 
@@ -125,7 +125,7 @@ $(FUZZKIT): $(FUZZKIT_OBJ)
 FUZZ_SECONDS       ?= 60
 FUZZ_SHORT_SECONDS ?= 15
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := ntlm_challenge rpc_pdu rpc_stream rpc_sealed tsts_parse tsts_client spnego
+FUZZ_TARGETS := ntlm_challenge rpc_pdu rpc_stream rpc_sealed tsts_parse tsts_client spnego lsat_parse
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \

@@ -31,7 +31,7 @@ build = {
     ["termsrv.core"] = {
       sources = { "src/errors.c", "src/ndr.c", "src/ntlmssp.c", "src/rpcsec.c", "src/spnego.c",
                   "src/krb5sec.c", "src/dcerpc.c", "src/smbpipe.c", "src/rpcpipe.c",
-                  "src/tsts.c", "src/sandbox.c", "src/lua_core.c" },
+                  "src/tsts.c", "src/lsat.c", "src/sandbox.c", "src/lua_core.c" },
       defines = { "_DEFAULT_SOURCE" },
       libraries = { "smbclient", "nettle", "gssapi_krb5" },
       incdirs = { "$(SMBCLIENT_INCDIR)/samba-4.0", "$(NETTLE_INCDIR)", "$(GSSAPI_INCDIR)" },

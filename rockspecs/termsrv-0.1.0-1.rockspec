@@ -88,6 +88,7 @@ build = {
             "src/smbpipe.c",
             "src/rpcpipe.c",
             "src/tsts.c",
+            "src/lsat.c",
             "src/sandbox.c",
             "src/lua_core.c"
          }

@@ -116,13 +116,13 @@ describe("termsrv CLI", function()
       }, "\n") .. "\n", out)
     end)
 
-    it("users --disconnected --locked --client: quser's columns, then DISC FOR, LOCKED, CLIENT, ADDRESS", function()
+    it("users --disconnected --locked --client: quser's columns, then DISC FOR, LOCKED, CLIENT, ADDRESS, TIME ZONE", function()
       local code, out = run({ "users", ts01, "--client", "--locked", "--disconnected", "--user", "foo",
                               "--user", "bob" }, ADMIN)
       assert.equal(0, code)
       assert.equal(table.concat({
         " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME          DISC FOR  LOCKED"
-          .. "  CLIENT      ADDRESS",
+          .. "  CLIENT      ADDRESS      TIME ZONE",
         " foo                   rdp-tcp#42          2  Active         3   11/26/2026 8:00 AM            no    "
           .. "  LAPTOP-FOO  10.10.20.42",
         " bob                                       4  Disc        9:00   11/25/2026 8:00 AM  9:00      no    "
@@ -137,15 +137,15 @@ describe("termsrv CLI", function()
         '{"host":"TS01","id":3,"name":"","user":"alice","domain":"CORP","state":"disconnected","state_code":4,'
           .. '"kind":"user","logon_time":"2026-11-26T09:00:00Z","connect_time":"2026-11-26T09:00:00Z",'
           .. '"disconnect_time":#,"last_input_time":#,"server_time":#,"idle":#,"disconnected":#,'
-          .. '"locked":null,"client":null,"address":null,"driver":null,"device":null}',
+          .. '"locked":null,"client":null,"address":null,"time_zone":null,"driver":null,"device":null}',
         '{"host":"TS01","id":4,"name":"","user":"bob","domain":"CORP","state":"disconnected","state_code":4,'
           .. '"kind":"user","logon_time":"2026-11-25T08:00:00Z","connect_time":"2026-11-25T08:00:00Z",'
           .. '"disconnect_time":#,"last_input_time":#,"server_time":#,"idle":#,"disconnected":#,'
-          .. '"locked":null,"client":null,"address":null,"driver":null,"device":null}',
+          .. '"locked":null,"client":null,"address":null,"time_zone":null,"driver":null,"device":null}',
         '{"host":"TS01","id":5,"name":"","user":"carol","domain":"CORP","state":"disconnected","state_code":4,'
           .. '"kind":"user","logon_time":"2026-11-23T08:00:00Z","connect_time":"2026-11-23T08:00:00Z",'
           .. '"disconnect_time":#,"last_input_time":#,"server_time":#,"idle":#,"disconnected":#,'
-          .. '"locked":null,"client":null,"address":null,"driver":null,"device":null}',
+          .. '"locked":null,"client":null,"address":null,"time_zone":null,"driver":null,"device":null}',
         -- every host's status record follows its records: "no sessions" is not "could not ask"
         '{"type":"host","host":"TS01","ok":true,"error":null,"message":null,"hint":null,"duration":#,'
           .. '"records":3}',
@@ -162,14 +162,14 @@ describe("termsrv CLI", function()
       assert.truthy(out:find("\r\n", 1, true))
       assert.equal(table.concat({
         "type,host,id,name,user,domain,state,state_code,kind,logon_time,connect_time,disconnect_time,"
-          .. "last_input_time,server_time,idle,disconnected,locked,client,address,driver,device,ok,error,message,"
-          .. "hint,duration,records",
-        "session,TS02,1,console,,,connected,1,console,,,,,#,,,,,,,,,,,,,",
+          .. "last_input_time,server_time,idle,disconnected,locked,client,address,time_zone,driver,device,ok,"
+          .. "error,message,hint,duration,records",
+        "session,TS02,1,console,,,connected,1,console,,,,,#,,,,,,,,,,,,,,",
         "session,TS02,2,rdp-tcp#7,erin,CORP,active,0,user,2026-11-26T08:00:00Z,2026-11-26T08:00:00Z,,#,#,#,,,"
-          .. "PC-ERIN,10.20.0.5,,,,,,,,",
+          .. "PC-ERIN,10.20.0.5,,,,,,,,,",
         "session,TS02,3,,bob,CORP,disconnected,4,user,2026-11-26T06:00:00Z,2026-11-26T06:00:00Z,#,#,#,#,#,,,"
-          .. ",,,,,,,,",
-        "host,TS02,,,,,,,,,,,,,,,,,,,,true,,,,#,3",
+          .. ",,,,,,,,,",
+        "host,TS02,,,,,,,,,,,,,,,,,,,,,true,,,,#,3",
       }, "\n") .. "\n", mask_csv(out))
     end)
 

@@ -269,6 +269,31 @@ describe("connection economy", function()
   end)
 end)
 
+describe("connection economy of processes", function()
+  it("names the owners of every process with ONE LSA bind and 3 LSA calls per listing", function()
+    sim.clear_log(env)
+    local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = port.TS01, user = env.user,
+      domain = env.domain, password = env.password })
+    local list = assert(h:processes())
+    assert.equals("lsa", (list:names_from()))  -- LSA named every SID: no session listing needed
+    local lsa = {}
+    for _, e in ipairs(sim.calls(env, { host = "TS01" })) do
+      if e.pipe == "lsarpc" and e.event == "call" then lsa[#lsa + 1] = e.method end
+    end
+    assert.same({ "LsarOpenPolicy2", "LsarLookupSids2", "LsarClose" }, lsa)
+    local c = cost("TS01")
+    -- OpenServer, GetAllProcesses (8 response fragments for TS01's 132
+    -- processes), the three LSA calls; the legacy pipe and lsarpc bound once
+    assert.same({ rpc_calls = 5, binds = 2, smb_round_trips = 40 }, c)
+    assert.equals(c.smb_round_trips, h:stats().smb_round_trips)
+    sim.clear_log(env)
+    assert(h:processes())
+    io.write(string.format("\n  processes with owners: %d calls, %d round trips fresh; %d, %d again\n",
+      c.rpc_calls, c.smb_round_trips, cost("TS01").rpc_calls, cost("TS01").smb_round_trips))
+    assert.same({ rpc_calls = 4, binds = 0, smb_round_trips = 26 }, cost("TS01"))
+  end)
+end)
+
 describe("connection economy of the host's connection limit (host:capacity)", function()
   local function fresh()
     return assert(termsrv.connect{ host = "127.0.0.1", port = port.TS01, user = env.user,

@@ -114,8 +114,7 @@ describe("termsrv.report #unit", function()
         .. '"state":"active",'
         .. '"state_code":0,"kind":"user","logon_time":"2026-11-26T04:14:00Z","connect_time":null,'
         .. '"disconnect_time":null,"last_input_time":null,"server_time":"2026-11-26T09:14:00Z","idle":10800,'
-        .. '"disconnected":null,"locked":false,"client":"PC042","address":"10.1.2.3","driver":null,'
-        .. '"device":null}\n',
+        .. '"disconnected":null,"locked":false,"client":"PC042","address":"10.1.2.3","time_zone":null,"driver":null,"device":null}\n',
         report.jsonl({ fx.typical()[3] }))
     end)
 
@@ -176,12 +175,12 @@ describe("termsrv.report #unit", function()
       assert.equal(table.concat({
         "host,id,name,user,domain,state,state_code,kind,logon_time,connect_time,disconnect_time,"
           .. "last_input_time,"
-          .. "server_time,idle,disconnected,locked,client,address,driver,device",
+          .. "server_time,idle,disconnected,locked,client,address,time_zone,driver,device",
         "ts01.corp,2,rdp-tcp#42,alice,CORP,active,0,user,2026-11-26T04:14:00Z,,,,2026-11-26T09:14:00Z,"
           .. "10800,,false,"
-          .. "PC042,10.1.2.3,,",
+          .. "PC042,10.1.2.3,,,",
         -- a newline from the server is a control character like any other: shown escaped
-        'ts01.corp,9,,"o""brien, jr",CORP,disconnected,4,user,,,,,2026-11-26T09:14:00Z,,60,,line1\\x0aline2,,,',
+        'ts01.corp,9,,"o""brien, jr",CORP,disconnected,4,user,,,,,2026-11-26T09:14:00Z,,60,,line1\\x0aline2,,,,',
         "",
       }, "\r\n"), report.csv(recs))
     end)

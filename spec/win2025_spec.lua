@@ -51,6 +51,22 @@ describe("Windows Server 2025 profiles", function()
         if case.encrypted then assert.matches("^AES", enc, line) else assert.equal("-", enc, line) end
       end)
 
+      it("costs the documented round trips with signing" .. (case.encrypted and " and encryption" or "")
+        .. " on: 1 call for qwinsta, K + 2 calls and 3K + 16 round trips for quser", function()
+        local h <close> = assert(termsrv.connect{ host = "127.0.0.1", port = env.hosts[i].port,
+          user = "CORP\\ops", password = ADMIN.TERMSRV_PASSWORD })
+        local n = #assert(h:sessions{ times = false, all = true })
+        local st = h:stats()
+        -- one RpcGetAllSessions in one fragment: logon's first CREATE, bind, auth3, the call
+        assert.same({ 1, 8 }, { st.rpc_calls, st.smb_round_trips })
+        assert.equals(7, n)
+        local h2 <close> = assert(termsrv.connect{ host = "127.0.0.1", port = env.hosts[i].port,
+          user = "CORP\\ops", password = ADMIN.TERMSRV_PASSWORD })
+        local k = #assert(h2:sessions())
+        st = h2:stats()
+        assert.same({ k + 2, 3 * k + 16 }, { st.rpc_calls, st.smb_round_trips })
+      end)
+
       it("takes the success codes current Windows answers with (0x10000000, 1) as success", function()
         local name = env.hosts[i].name
         local h = assert(termsrv.connect{ host = "127.0.0.1", port = env.hosts[i].port, user = "CORP\\ops",

@@ -33,6 +33,8 @@ static const struct code_hint {
 	 "without it)"},
 	{"lsm_unavailable", "the host has no Local Session Manager pipe (Windows Server 2003 or "
 	 "older, or the service is stopped); the legacy interface is used instead where possible"},
+	{"lsa_unavailable", "the host has no \\PIPE\\lsarpc (or does not serve LSA on it): account "
+	 "names come from the well-known SID table and the session owners instead"},
 	{"bind_refused", "the RPC server refused the binding: the interface is not served on this "
 	 "pipe or our authentication was not accepted"},
 	{"auth_level_refused", "the host requires RPC packet privacy: connect with a password or NT "

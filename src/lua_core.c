@@ -123,6 +123,12 @@ static void push_session(lua_State *L, const ts_session *s)
 		set_time(L, "disconnect_time", s->disconnect_time);
 		set_time(L, "logon_time", s->logon_time);
 		set_time(L, "last_input_time", s->last_input_time);
+		/* a last input that is not a date on the server clock (Windows
+		 * 11's LSM sends a small, relative value): not a time at all */
+		if (s->last_input_time && s->last_input_time <= EPOCH_FT) {
+			lua_pushboolean(L, 1);
+			lua_setfield(L, -2, "last_input_not_absolute");
+		}
 	}
 	set_time(L, "server_time", s->current_time);
 	if (s->has_flags && s->flags >= 0) {
@@ -547,6 +553,12 @@ static int l_client(lua_State *L)
 		set_str(L, "address", cl.address);
 		set_int(L, "port", cl.port);
 	}
+	if (cl.have_tz) {
+		lua_createtable(L, 0, 2);
+		set_str(L, "name", cl.tz_name);
+		set_int(L, "bias", cl.tz_bias);
+		lua_setfield(L, -2, "time_zone");
+	}
 	return 1;
 }
 
@@ -647,6 +659,47 @@ static int l_processes(lua_State *L)
 	return 1;
 }
 
+static const char *const sid_uses[] = {NULL, "user", "group", "domain", "alias",
+	"well_known_group", "deleted_account", "invalid", "unknown", "computer", "label"};
+
+/* conn:lookup_sids{sid, ...} -> array (same order) of {name=, domain=,
+ * kind=} or false for a SID the host did not name | nil, err */
+static int l_lookup_sids(lua_State *L)
+{
+	lconn *lc = check_conn(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 2);
+	luaL_argcheck(L, n >= 0 && n <= LSAT_MAX_SIDS, 2, "too many SIDs");
+	const char **sids = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *sids, 0);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, 2, i);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_error(L, "lookup_sids: SID %d is not a string", (int)i);
+		sids[i - 1] = lua_tostring(L, -1); /* kept alive by the argument table */
+		lua_pop(L, 1);
+	}
+	lsat_names out = {0};
+	ts_err e = {0};
+	if (ts_lookup_sids(lc->c, sids, (size_t)n, &out, &e) < 0)
+		return fail(L, &e, lc->host);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < out.n; i++) {
+		const lsat_name *nm = &out.v[i];
+		if (!nm->mapped) {
+			lua_pushboolean(L, 0);
+		} else {
+			lua_createtable(L, 0, 3);
+			set_str(L, "name", nm->name);
+			set_str(L, "domain", nm->domain);
+			if (nm->use > 0 && nm->use <= 10)
+				set_str(L, "kind", sid_uses[nm->use]);
+		}
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lsat_names_free(&out);
+	return 1;
+}
+
 static int l_kill(lua_State *L)
 {
 	lconn *lc = check_conn(L);
@@ -687,7 +740,7 @@ static int l_stats(lua_State *L)
 	return 1;
 }
 
-static const char *const pipe_names[TS_NPIPES + 1] = {"lsm", "rcm", "legacy", NULL};
+static const char *const pipe_names[TS_NPIPES + 1] = {"lsm", "rcm", "legacy", "lsa", NULL};
 
 /* conn:probe("lsm"|"rcm"|"legacy") -> true | nil, err: open and bind only */
 static int l_probe(lua_State *L)
@@ -778,6 +831,7 @@ static const luaL_Reg conn_methods[] = {
 	{"disconnect", l_disconnect}, {"connect", l_connect_session},
 	{"message", l_message},   {"processes", l_processes},
 	{"kill", l_kill},         {"shutdown", l_shutdown},
+	{"lookup_sids", l_lookup_sids},
 	{"stats", l_stats},       {"pipes", l_pipes},
 	{"probe", l_probe},       {"create_data", l_create_data},
 	{"drivers", l_drivers},   {"counters", l_counters},

@@ -15,5 +15,7 @@ int luaopen_termsrv_testkit(lua_State *L)
 	lua_setfield(L, -2, "tsts");
 	testkit_spnego(L);
 	lua_setfield(L, -2, "spnego");
+	testkit_lsat(L);
+	lua_setfield(L, -2, "lsat");
 	return 1;
 }

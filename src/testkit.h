@@ -16,6 +16,9 @@ int testkit_tsts(lua_State *L);
 /* Pushes the table of SPNEGO / KRB-ERROR DER functions (src/testkit_spnego.c). */
 int testkit_spnego(lua_State *L);
 
+/* Pushes the table of MS-LSAT test functions (src/testkit_lsat.c). */
+int testkit_lsat(lua_State *L);
+
 /* The module entry point (src/testkit.c); the only symbol the .so exports. */
 __attribute__((visibility("default"))) int luaopen_termsrv_testkit(lua_State *L);
 

@@ -194,6 +194,10 @@ static int t_parse(lua_State *L)
 			set_str(L, "address", cl.address);
 			set_int(L, "port", cl.port);
 		}
+		if (cl.have_tz) {
+			set_str(L, "tz_name", cl.tz_name);
+			set_int(L, "tz_bias", cl.tz_bias);
+		}
 	}
 	ts_session_list_free(&l);
 	ts_process_list_free(&pl);

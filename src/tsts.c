@@ -518,6 +518,10 @@ int tsts_parse_processes(const uint8_t *p, size_t n, ts_process_list *out, uint3
 
 /* ---- RCMPublic ------------------------------------------------------------ */
 
+/* WINSTATIONCLIENT (2.2.2.19) in its memory layout: ClientTimeZone follows
+ * AudioDriverName[9] (at 2028), 4-aligned. */
+#define CLIENT_TZ_OFFSET 2048
+
 /* RpcGetClientData (opnum 0): [out, size_is(,*pOutBuffByteLen)] PBYTE*
  * (referent, conformance, bytes), pOutBuffByteLen, HRESULT. The bytes are a
  * WINSTATIONCLIENT (2.2.2.19): a ULONG of flag bits, then ClientName[21]. */
@@ -541,7 +545,56 @@ int tsts_parse_client_data(const uint8_t *p, size_t n, ts_client *c, uint32_t *s
 		utf16_field(buf + 4, 21, c->name, sizeof c->name);
 		c->have_name = 1;
 	}
+	/* ClientTimeZone: Bias, then StandardName[32] (a zero Bias with no
+	 * name is a client that sent none) */
+	if (buf && len >= CLIENT_TZ_OFFSET + 4 + 64) {
+		c->tz_bias = (int32_t)ld32(buf + CLIENT_TZ_OFFSET);
+		utf16_field(buf + CLIENT_TZ_OFFSET + 4, 32, c->tz_name, sizeof c->tz_name);
+		c->have_tz = c->tz_name[0] != '\0' || c->tz_bias != 0;
+		/* a bias beyond a day is not a time zone */
+		if (c->tz_bias < -24 * 60 || c->tz_bias > 24 * 60)
+			c->have_tz = 0;
+	}
 	return 0;
+}
+
+void tsts_ipv6_string(const uint8_t *a, char *out, size_t cap)
+{
+	uint16_t g[8];
+	for (int i = 0; i < 8; i++)
+		g[i] = (uint16_t)(a[2 * i] << 8 | a[2 * i + 1]);
+	if (cap < 46) {
+		if (cap)
+			out[0] = '\0';
+		return;
+	}
+	/* IPv4-mapped: ::ffff:a.b.c.d (RFC 5952 section 5) */
+	if (!g[0] && !g[1] && !g[2] && !g[3] && !g[4] && g[5] == 0xffff) {
+		(void)snprintf(out, cap, "::ffff:%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+		return;
+	}
+	/* the longest run of two or more zero groups, the first if tied */
+	int best = -1, best_len = 1;
+	for (int i = 0; i < 8;) {
+		int j = i;
+		while (j < 8 && g[j] == 0)
+			j++;
+		if (j - i > best_len) {
+			best = i;
+			best_len = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+	size_t k = 0;
+	for (int i = 0; i < 8; i++) {
+		if (i == best) {
+			k += (size_t)snprintf(out + k, cap - k, "::");
+			i += best_len - 1;
+			continue;
+		}
+		int sep = i > 0 && i != best + best_len;
+		k += (size_t)snprintf(out + k, cap - k, sep ? ":%x" : "%x", g[i]);
+	}
 }
 
 /* RpcGetRemoteAddress (opnum 4): RCM_REMOTEADDRESS { USHORT sin_family;
@@ -566,11 +619,7 @@ int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t
 		c->have_address = 1;
 	} else if (family == 23 && n >= 28 + 4) {
 		c->port = (uint16_t)(p[4] << 8 | p[5]);
-		const uint8_t *a = p + 12;
-		int k = 0;
-		for (int i = 0; i < 8 && k >= 0 && (size_t)k < sizeof c->address; i++)
-			k += snprintf(c->address + k, sizeof c->address - (size_t)k, i ? ":%x" : "%x",
-				      a[2 * i] << 8 | a[2 * i + 1]);
+		tsts_ipv6_string(p + 12, c->address, sizeof c->address);
 		c->have_address = 1;
 	} else if (family != 0) {
 		return malformed(e, "RpcGetRemoteAddress");
@@ -840,6 +889,11 @@ ts_conn *ts_open(const ts_opts *o, ts_err *e)
 	leg->ifaces[0] = &IF_LEGACY;
 	leg->nif = 1;
 	leg->absent_code = "rdp_disabled";
+	rpc_pipe *lsa = &c->pipes[TS_PIPE_LSA];
+	lsa->name = "lsarpc";
+	lsa->ifaces[0] = &IF_LSARPC;
+	lsa->nif = 1;
+	lsa->absent_code = "lsa_unavailable";
 	for (int i = 0; i < TS_NPIPES; i++)
 		c->pipes[i].present = -1;
 
@@ -1647,4 +1701,12 @@ int ts_counters(ts_conn *c, ts_counter *v, size_t n, int *via, ts_err *e)
 	ts_detail(e, "the host implements neither RpcGetSessionCounters nor "
 		  "RpcWinStationGetTermSrvCountersValue: it offers no Terminal Services counters");
 	return -1;
+}
+
+int ts_lookup_sids(ts_conn *c, const char *const *sids, size_t n, lsat_names *out, ts_err *e)
+{
+	out->v = NULL;
+	out->n = 0;
+	rpc_pipe *p = pipe_get(c, TS_PIPE_LSA, e);
+	return p ? lsat_lookup(&p->rpc, 0, sids, n, out, e) : -1;
 }

@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "krb5sec.h"
 #include "ntlmssp.h"
+#include "lsat.h"
 #include "smbpipe.h"
 #include "transport.h"
 
@@ -59,6 +60,10 @@ typedef struct ts_client {
 	char address[64];           /* "10.1.2.3" or an IPv6 literal */
 	uint16_t port;
 	int have_name, have_address;
+	/* ClientTimeZone (TS_TIME_ZONE_INFORMATION): UTC = local time + bias */
+	char tz_name[100];          /* StandardName */
+	int32_t tz_bias;            /* Bias, minutes */
+	int have_tz;
 } ts_client;
 
 /* A listener's WINSTATIONCREATE (legacy class WinStationCreateData). */
@@ -126,6 +131,10 @@ int tsts_parse_processes(const uint8_t *p, size_t n, ts_process_list *out, uint3
 int tsts_parse_client_data(const uint8_t *p, size_t n, ts_client *c, uint32_t *status, ts_err *e);
 int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t *status,
 			      ts_err *e);
+/* 16 address bytes (network order) -> RFC 5952 text: lowercase, no leading
+ * zeros, the longest run of two or more zero groups as "::", IPv4-mapped as
+ * ::ffff:a.b.c.d. cap must be at least 46 (else out is ""). */
+void tsts_ipv6_string(const uint8_t *a, char *out, size_t cap);
 /* converts a binary SID to its string form; -1 when malformed */
 int tsts_sid_string(const uint8_t *p, size_t n, char *out, size_t cap);
 
@@ -144,7 +153,8 @@ typedef struct ts_opts {
 	const ntlm_fixed *ntlm_fixed;
 } ts_opts;
 
-enum ts_pipe_id { TS_PIPE_LSM = 0, TS_PIPE_RCM, TS_PIPE_LEGACY, TS_NPIPES };
+/* TS_PIPE_LSA: \PIPE\lsarpc, for account names (lsat.h) */
+enum ts_pipe_id { TS_PIPE_LSM = 0, TS_PIPE_RCM, TS_PIPE_LEGACY, TS_PIPE_LSA, TS_NPIPES };
 
 typedef struct ts_stats {
 	smb_stats smb;
@@ -198,5 +208,8 @@ int ts_message(ts_conn *c, uint32_t id, const char *title, const char *text, uin
 int ts_processes(ts_conn *c, ts_process_list *out, ts_err *e);
 int ts_kill(ts_conn *c, uint32_t pid, uint32_t exit_code, ts_err *e);
 int ts_shutdown(ts_conn *c, uint32_t flags, ts_err *e);
+/* Account names of n SIDs through \PIPE\lsarpc (opened and bound on first
+ * use, kept for later lookups): LsarOpenPolicy2, LsarLookupSids2, LsarClose. */
+int ts_lookup_sids(ts_conn *c, const char *const *sids, size_t n, lsat_names *out, ts_err *e);
 
 #endif

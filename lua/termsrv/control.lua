@@ -334,6 +334,20 @@ M.Process = Process
 local ProcessList = { __name = "termsrv.processes" }
 ProcessList.__index = ProcessList
 M.ProcessList = ProcessList
+-- where each list's account names came from (kept off the array itself,
+-- which stays a plain sequence for JSON and comparisons)
+local NAMES_OF = setmetatable({}, { __mode = "k" })
+
+--- Where the account names of a process list came from.
+-- @treturn string `"lsa"` (the host's LSA named every SID), `"lsa+guess"`
+--   (LSA, and for the SIDs it did not know the well-known table and the
+--   session owners) or `"guess"` (LSA failed: those alone)
+-- @treturn[opt] termsrv.Error what LSA answered, when it failed
+function ProcessList:names_from()
+  local t = NAMES_OF[self] or {}
+  return t.source, t.err
+end
+
 function ProcessList.__tostring(l)
   local lines = {}
   for i, p in ipairs(l) do lines[i] = tostring(p) end
@@ -366,9 +380,9 @@ local function account_matcher(pattern)
   end
 end
 
--- Account names without an LSA lookup: well-known SIDs, and for each session
--- the SID most of its processes run as is its logged-on user.
-local function accounts(procs, sessions)
+-- Account names without LSA: well-known SIDs, and for each session the SID
+-- most of its processes run as is its logged-on user.
+local function guessed_accounts(procs, sessions)
   local by_session = {}
   for _, p in ipairs(procs) do
     if p.sid and not well_known(p.sid) then
@@ -389,13 +403,63 @@ local function accounts(procs, sessions)
   return function(sid) return sid and (well_known(sid) or names[sid]) end
 end
 
+-- Failures that will not change on this handle: not asked again.
+local LSA_FINAL = { lsa_unavailable = true, access_denied = true, bind_refused = true,
+  auth_level_refused = true, not_supported = true }
+
+-- The host's own names for every distinct SID of the listing, through
+-- \PIPE\lsarpc in one lookup (LsarOpenPolicy2, LsarLookupSids2, LsarClose):
+-- sid -> "DOMAIN\name", or nil, err when LSA is unavailable or denied.
+local function lsa_accounts(self, procs)
+  local failed = rawget(self, "_lsa_err")
+  if failed then return nil, failed end
+  local sids, seen = {}, {}
+  for _, p in ipairs(procs) do
+    if p.sid and not seen[p.sid] then seen[p.sid] = true; sids[#sids + 1] = p.sid end
+  end
+  if #sids == 0 then return {} end
+  local names, err = conn(self):lookup_sids(sids)
+  if not names then
+    err = select(2, host.fail(self, err, "name process owners"))
+    if LSA_FINAL[err.code] then rawset(self, "_lsa_err", err) end
+    return nil, err
+  end
+  local out = {}
+  for i, sid in ipairs(sids) do
+    local n = names[i]
+    if n then out[sid] = n.domain ~= "" and (n.domain .. "\\" .. n.name) or n.name end
+  end
+  return out
+end
+
+-- sid -> account: LSA's names, and for what LSA did not name (or all, when
+-- LSA failed) the well-known table and the session owners. Also says where
+-- the names came from ("lsa", "lsa+guess", "guess") and LSA's error.
+local function accounts(self, procs)
+  local named, lsa_err = lsa_accounts(self, procs)
+  local missing = not named
+  for _, p in ipairs(procs) do
+    if named and p.sid and not named[p.sid] and not well_known(p.sid) then missing = true end
+  end
+  local guess = function(sid) return sid and well_known(sid) end
+  if missing then
+    local sessions = self:sessions{ times = false }
+    guess = guessed_accounts(procs, sessions)
+  end
+  local source = not named and "guess" or missing and "lsa+guess" or "lsa"
+  return function(sid) return sid and (named and named[sid] or guess(sid)) end, source, lsa_err
+end
+
 --- Lists processes (query process / tasklist).
 -- @tparam[opt] table filter `session` (id), `user` (account: `"dave"`, `"d*"` match the user
 --   part, `"CORP\\d*"` the domain too, as the session selectors do), `name` (image glob,
 --   e.g. `"chrome*.exe"`); both case-insensitive
 -- @return array of process records: pid, ppid, image, session, sid, account
---   (resolved for well-known SIDs and session owners), memory (working set,
---   bytes), peak_memory, threads, handles, create_time, cpu_seconds
+--   (the host's name for the SID through LSA, `\PIPE\lsarpc`, in one lookup
+--   for the listing; where LSA is denied or absent, or does not know a SID,
+--   the well-known SID table and the session owners), memory (working set,
+--   bytes), peak_memory, threads, handles, create_time, cpu_seconds; the
+--   list's `names_from()` says where the names came from.
 function Host:processes(filter)
   filter = filter or {}
   if type(filter) ~= "table" then error("host:processes: filter table expected, got " .. type(filter), 2) end
@@ -407,8 +471,7 @@ function Host:processes(filter)
   end
   local raw, err = conn(self):processes()
   if not raw then return host.fail(self, err, "list processes") end
-  local sessions = self:sessions{ times = false }
-  local account = accounts(raw, sessions)
+  local account, source, lsa_err = accounts(self, raw)
   local user_ok = filter.user and account_matcher(filter.user)
   local name_ok = filter.name and select_mod.glob(filter.name)
   local out = {}
@@ -421,6 +484,7 @@ function Host:processes(filter)
       out[#out + 1] = setmetatable(p, Process)
     end
   end
+  NAMES_OF[out] = { source = source, err = lsa_err }
   return setmetatable(out, ProcessList)
 end
 

@@ -268,7 +268,7 @@ end
 -- Fills the per-session details (times, server clock, lock state) into rec.
 local function merge_info(rec, info)
   for _, k in ipairs{ "logon_time", "connect_time", "disconnect_time", "last_input_time",
-                      "server_time", "locked" } do
+                      "server_time", "locked", "last_input_not_absolute" } do
     if info[k] ~= nil then rec[k] = info[k] end
   end
   if rec.user == nil then
@@ -278,6 +278,31 @@ local function merge_info(rec, info)
   rec.state_code = info.state_code or rec.state_code
   rec.state = record.STATES[rec.state_code]
   rec.source = info.source
+end
+
+-- Windows 11's LSM reports the last input not as a time on the server clock
+-- (a small, relative value whose meaning is not documented): never an idle
+-- from it. The legacy query (class 8, with the server's clock) has the real
+-- one; without the legacy pipe idle is unknown, and rec.idle_unknown says why.
+-- Returns an error for the listing's problems when the legacy query failed.
+local function real_last_input(c, rec)
+  if not rec.last_input_not_absolute then return nil end
+  rec.last_input_not_absolute, rec.last_input_time = nil, nil
+  local info, err
+  if c:pipes().legacy == false then
+    err = { code = "rdp_disabled" }
+  else
+    info, err = c:info(rec.id, "legacy")
+  end
+  if info then
+    rec.last_input_time, rec.server_time = info.last_input_time, info.server_time or rec.server_time
+    return nil
+  end
+  if err.code == "session_not_found" then return nil end
+  rec.idle_unknown = "the host's LSM reports the last input as no time on its clock (Windows 11) and "
+    .. (err.code == "rdp_disabled" and "it has no legacy TermSrv pipe to ask"
+        or ("the legacy query failed (" .. tostring(err.code) .. ")"))
+  return err.code ~= "rdp_disabled" and err or nil
 end
 
 -- Ages on the server's clock; without it (no legacy pipe) on ours, and the
@@ -447,6 +472,11 @@ function Host:sessions(opts)
         if info then
           merge_info(rec, info)
           rec.kind = record.kind(rec)
+          local lerr = real_last_input(c, rec)
+          if lerr then
+            problems[#problems + 1] = errors.with(lerr, { host = self.name,
+              op = "read the last input of session " .. r.id })
+          end
         elseif err.code == "session_not_found" then
           rec = nil -- logged off between the listing and now
         else
@@ -476,7 +506,7 @@ function Host:sessions(opts)
       if has_user(rec) then
         local cl, err = c:client(rec.id)
         if cl then
-          rec.client, rec.address = cl.name, cl.address
+          rec.client, rec.address, rec.time_zone = cl.name, cl.address, record.time_zone(cl.time_zone)
         elseif err.code == "rdp_disabled" then
           for _, r in ipairs(out) do if has_user(r) and r.client == nil then r.client_unknown = true end end
           break -- no TermSrv pipe: no client data for anyone
@@ -539,10 +569,15 @@ function Host:session(id, opts)
     state_code = info.state_code }
   merge_info(rec, info)
   rec.kind = record.kind(rec)
+  real_last_input(c, rec)
   ages(rec)
   if opts.client and has_user(rec) then
     local cl = c:client(id)
-    if cl then rec.client, rec.address = cl.name, cl.address else rec.client_unknown = true end
+    if cl then
+      rec.client, rec.address, rec.time_zone = cl.name, cl.address, record.time_zone(cl.time_zone)
+    else
+      rec.client_unknown = true
+    end
   end
   if opts.locked and rec.locked == nil and has_user(rec) then rec.locked = lock_state(c, id) end
   return rec

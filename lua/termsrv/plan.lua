@@ -106,6 +106,10 @@ local function ensure_record(rec, host)
   return record.session(t)
 end
 
+-- Why a session no rule selects is listed among the skipped ones: it would
+-- be selected but for its protection, an exclusion, or a value not known.
+local SKIP_SHOWN = { protected = true, excluded = true, unknown = true }
+
 local function skipped_entry(rec, reason, why, rule)
   return { host = rec.host, id = rec.id, user = rec.user, domain = rec.domain, logon_time = rec.logon_time,
            state = rec.state, rule = rule, reason = reason, why = why }
@@ -176,7 +180,7 @@ local function build(entries, pol, opts)
         end
         if rule then
           cands[#cands + 1] = { rec = rec, rule = rule, reason = reason }
-        elseif (why == "protected" or why == "excluded") and rec.user and rec.user ~= "" then
+        elseif SKIP_SHOWN[why] and rec.user and rec.user ~= "" then
           p.skipped[#p.skipped + 1] = skipped_entry(rec, reason, why)
           hinfo.skipped = hinfo.skipped + 1
         end

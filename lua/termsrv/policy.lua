@@ -410,6 +410,8 @@ local function match(self, rec, ctx, at)
     if kind == "protected" and best_why ~= "protected" then best, best_why = label, kind
     elseif kind == "excluded" and best_why ~= "protected" and best_why ~= "excluded" then
       best, best_why = label, kind
+    elseif kind == "unknown" and (best_why == nil or best_why == "criteria") then
+      best, best_why = label, kind
     elseif not best then best, best_why = label, kind end
   end
   return nil, best or "no rules", best_why or "criteria"
@@ -428,7 +430,8 @@ end
 -- @treturn[1] string why it matched
 -- @treturn[2] nil
 -- @treturn[2] string why no rule matched (the most telling reason)
--- @treturn[2] string `"protected"`, `"excluded"` or `"criteria"`
+-- @treturn[2] string `"protected"`, `"excluded"`, `"unknown"` (a value a rule needs
+--   is not known) or `"criteria"`
 function Policy:match(rec, ctx, meter)
   local at = {}
   local ok, a, b, c = sandbox.run(meter or sandbox.meter(self.limits), match, self, rec, ctx, at)

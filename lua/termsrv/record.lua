@@ -10,7 +10,9 @@
 --  * `logon_time`, `connect_time`, `disconnect_time`, `last_input_time`,
 --    `server_time` (integer UTC epoch seconds; `server_time` is the server's clock)
 --  * `idle` (seconds since last input), `disconnected` (seconds since disconnect,
---    disconnected sessions only), `locked` (boolean), `client`, `address`
+--    disconnected sessions only), `locked` (boolean), `client`, `address`,
+--    `time_zone` (the client's, e.g. `"W. Europe Standard Time (UTC+01:00)"`),
+--    `idle_unknown` (why idle is not known, when the host does not say it)
 --  * `driver`, `device`: qwinsta's TYPE and DEVICE, the session's winstation
 --    driver (`"rdpwd"`, `"wdcon"`) and transport device (read on request only)
 --  * `kind`: `"services"`, `"console"`, `"listener"` or `"user"` (filled by `session`)
@@ -34,7 +36,20 @@ M.STATE_ABBREV = { active = "Active", connected = "Conn", connect_query = "ConnQ
 --- Field order used by JSON and CSV output of records.
 M.FIELDS = { "host", "id", "name", "user", "domain", "state", "state_code", "kind",
              "logon_time", "connect_time", "disconnect_time", "last_input_time", "server_time",
-             "idle", "disconnected", "locked", "client", "address", "driver", "device" }
+             "idle", "disconnected", "locked", "client", "address", "time_zone", "driver", "device" }
+
+--- The client's time zone as one string: its standard name and UTC offset
+-- (`Bias` is minutes with UTC = local time + bias), e.g. `"Pacific Standard
+-- Time (UTC-08:00)"`; nil without one.
+-- @tparam[opt] table tz `{ name =, bias = }` as the core reads it
+function M.time_zone(tz)
+  if not tz then return nil end
+  local off = -(tz.bias or 0)
+  local m = math.abs(off)
+  local text = string.format("UTC%s%02d:%02d", off < 0 and "-" or "+", m // 60, m % 60)
+  if tz.name and tz.name ~= "" then return tz.name .. " (" .. text .. ")" end
+  return text
+end
 
 --- Session ids from this value up are listeners.
 M.LISTENER_ID = 65536
@@ -80,7 +95,7 @@ local TYPES = {
   logon_time = "integer", connect_time = "integer", disconnect_time = "integer",
   last_input_time = "integer", server_time = "integer", idle = "integer", disconnected = "integer",
   locked = "boolean", client = "string", address = "string", client_unknown = "boolean",
-  driver = "string", device = "string",
+  time_zone = "string", idle_unknown = "string", driver = "string", device = "string",
 }
 
 --- Checks a record against the contract (for tests and debugging).

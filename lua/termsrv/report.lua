@@ -195,6 +195,7 @@ local EXTRA = {
   end },
   client = { "CLIENT", function(r) return cell(r.client) end },
   address = { "ADDRESS", function(r) return cell(r.address) end },
+  time_zone = { "TIME ZONE", function(r) return cell(r.time_zone) end },
 }
 
 -- Lines of a Windows-shaped table with more columns after its last one.
@@ -228,7 +229,7 @@ end
 -- @tparam {table,...} records
 -- @tparam[opt] table opts `domain`, `host` as for `qwinsta`; `time = "iso"` and `utc` as for `logon_time`;
 --   `extra`: more columns after LOGON TIME, from `"disconnected"` (DISC FOR: how long disconnected),
---   `"locked"` (LOCKED: yes / no / blank when unknown), `"client"`, `"address"`
+--   `"locked"` (LOCKED: yes / no / blank when unknown), `"client"`, `"address"`, `"time_zone"`
 -- @treturn string
 function M.quser(records, opts)
   opts = opts or {}

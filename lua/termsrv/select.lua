@@ -334,15 +334,25 @@ local function min_criterion(key, label, get)
     if not min then fail(nil, key .. ": " .. err.message) end
     local want = fmt(min)
     return function(rec, ctx)
-      local val, why = get(rec, ctx)
-      if val == nil then return false, why or (label .. " unknown (" .. key .. " " .. want .. ")") end
+      -- unknown: the getter has no value to judge (not a value that fails)
+      local val, why, unknown = get(rec, ctx)
+      if val == nil then
+        return false, why or (label .. " unknown (" .. key .. " " .. want .. ")"),
+          (why == nil or unknown) and "unknown" or nil
+      end
       if val >= min then return true, label .. " " .. fmt(val) .. " >= " .. want end
       return false, label .. " " .. fmt(val) .. " < " .. want .. " (" .. key .. ")"
     end
   end
 end
 
-BUILD.min_idle = min_criterion("min_idle", "idle", function(rec) return record.idle(rec) end)
+BUILD.min_idle = min_criterion("min_idle", "idle", function(rec)
+  local idle = record.idle(rec)
+  if idle == nil and rec.idle_unknown then
+    return nil, "idle unknown: " .. rec.idle_unknown .. " (min_idle)", true
+  end
+  return idle
+end)
 BUILD.min_disconnected = min_criterion("min_disconnected", "disconnected", function(rec)
   if rec.state ~= "disconnected" then
     return nil, "not disconnected (state " .. tostring(rec.state) .. ", min_disconnected)"
@@ -491,14 +501,15 @@ Matcher.__index = Matcher
 Matcher.__name = "termsrv.selector"
 
 --- Tests a record. Returns `true, reason` or `false, reason, why` where `why`
--- is `"criteria"`, `"excluded"` or `"protected"`.
+-- is `"criteria"`, `"unknown"` (a value a criterion needs is not known, e.g.
+-- the idle time of a host that does not report it), `"excluded"` or `"protected"`.
 -- @tparam table rec a record
 -- @tparam[opt] table ctx `{ self = {user=, domain=}, now = epoch }`
 function Matcher:match(rec, ctx)
   local reasons = {}
   for _, test in ipairs(self._tests) do
-    local ok, why = test(rec, ctx)
-    if not ok then return false, why, "criteria" end
+    local ok, why, unknown = test(rec, ctx)
+    if not ok then return false, why, unknown or "criteria" end
     reasons[#reasons + 1] = why
   end
   for _, test in ipairs(self._excludes) do

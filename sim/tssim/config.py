@@ -53,7 +53,7 @@ DEFAULT_HOST = {"name": "TS01", "profile": "2019", "domain": "CORP", "max_sessio
 
 HOST_KEYS = {"name", "profile", "domain", "netbios_name", "dns_domain", "address", "port",
              "clock_offset", "max_sessions", "max_instance_count", "listener_query", "accounts",
-             "allow_smb_identity", "min_auth_level",
+             "allow_smb_identity", "min_auth_level", "lsa",
              "counters", "faults", "processes", "sessions", "boot", "kerberos", "ntlm"}
 
 PORT_RANGE = (20000, 32000)      # below Linux's ephemeral range
@@ -127,6 +127,7 @@ def normalize(raw):
             "max_instance_count": h.get("max_instance_count"),
             "listener_query": h.get("listener_query", "ok"),
             "allow_smb_identity": bool(h.get("allow_smb_identity", False)),
+            "lsa": h.get("lsa", "ok"),
             "min_auth_level": int(h.get("min_auth_level", 6)),
             "accounts": _list(h.get("accounts", DEFAULT_ACCOUNTS), what + ".accounts"),
             "sessions": _list(h.get("sessions", DEFAULT_SESSIONS), what + ".sessions"),

@@ -52,7 +52,7 @@ MIN_FRAG = 1432
 MAX_REQUEST_STUB = 1 << 20
 
 PIPE_NAMES = {W.PIPE_LSM: "LSM_API_service", W.PIPE_TERMSRV: "TermSrv_API_service",
-              W.PIPE_CTX: "Ctx_WinStation_API_service"}
+              W.PIPE_CTX: "Ctx_WinStation_API_service", W.PIPE_LSA: "lsass"}
 
 _assoc_groups = itertools.count(0x5E41)
 

@@ -103,7 +103,7 @@ class Server:
         profile needs (one smbd each), in first-appearance order."""
         groups = {}
         for h in self.hosts:
-            groups.setdefault((h.caps["pipes"], h.caps.get("smb", ())), []).append(h)
+            groups.setdefault((h.pipes, h.caps.get("smb", ())), []).append(h)
         return [(key[0], hosts) for key, hosts in groups.items()]
 
     def ensure_accounts(self):

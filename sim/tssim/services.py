@@ -19,6 +19,7 @@ import time
 import uuid
 
 from .ndr import BadStub, Writer
+from . import lsa
 from . import world as W
 
 # HRESULTs (LSM, RCM, and legacy pResult on 2012 R2 and later).
@@ -487,6 +488,15 @@ def session_flags(s):
     return 0 if s.locked else 1
 
 
+def _lsm_last_input(host, s):
+    """LastInputTime as this profile's LSM sends it: an absolute FILETIME on
+    the host clock, or (Windows 11, "lsm_input": "relative") the time since
+    the last input in 100 ns units."""
+    if host.caps.get("lsm_input") == "relative" and s.last_input_time:
+        return max(1, int((host.now() - s.last_input_time) * 10_000_000))
+    return _ft(s.last_input_time)
+
+
 def get_session_information_ex(call, r):
     """RpcGetSessionInformationEx(LONG SessionId, DWORD Level=1, [ref,out]
     PLSMSESSIONINFORMATION_EX).
@@ -495,7 +505,7 @@ def get_session_information_ex(call, r):
     @8 SessionState, @12 SessionFlags, @16 SessionName[33], @82
     DomainName[18], @118 UserName[21], @160 ConnectTime, @168
     DisconnectTime, @176 LogonTime, @184 LastInputTime (absolute FILETIME on
-    the host clock), @192 ProtocolDataSize (0), @196 ProtocolData referent
+    the host clock; relative on Windows 11, see _lsm_last_input), @192 ProtocolDataSize (0), @196 ProtocolData referent
     (NULL), @200 HRESULT.  Failures keep the layout with a zeroed arm."""
     sid = r.i32()
     level = r.u32()
@@ -510,10 +520,10 @@ def get_session_information_ex(call, r):
         w.fixed_wchars(s.name if ok else "", 33)
         w.fixed_wchars(s.domain if ok else "", 18)
         w.fixed_wchars(s.user if ok else "", 21)
-        times = (s.connect_time, s.disconnect_time, s.logon_time, s.last_input_time) \
-            if ok else (0, 0, 0, 0)
+        times = (s.connect_time, s.disconnect_time, s.logon_time) if ok else (0, 0, 0)
         for t in times:
             w.i64(_ft(t))
+        w.i64(_lsm_last_input(call.host, s) if ok else 0)
     w.u32(0)
     w.referent(False)
     hr = S_OK if ok else (E_INVALIDARG if status == "ok" else _hresult_for(status))
@@ -533,6 +543,10 @@ CLIENT_FIELDS = {"ClientName": (4, 21), "Domain": (46, 18), "UserName": (82, 21)
 CLIENT_ADDRESS_FAMILY_OFFSET = 1192
 CLIENT_RESOLUTION_OFFSET = 1258           # HRes, VRes, ColorDepth (u16 each)
 CLIENT_BUILD_OFFSET = 2012
+# TS_TIME_ZONE_INFORMATION (2.2.2.19.1) at 2048: Bias, StandardName[32],
+# StandardDate (TS_SYSTEMTIME, 16 bytes), StandardBias, DaylightName[32],
+# DaylightDate, DaylightBias
+CLIENT_TIME_ZONE_OFFSET = 2048
 
 
 def winstation_client(s):
@@ -547,6 +561,15 @@ def winstation_client(s):
     struct.pack_into("<I", blob, CLIENT_ADDRESS_FAMILY_OFFSET, family)
     struct.pack_into("<HHH", blob, CLIENT_RESOLUTION_OFFSET, 1920, 1080, 32)
     struct.pack_into("<I", blob, CLIENT_BUILD_OFFSET, s.client_build)
+    if s.client_time_zone:
+        tz = CLIENT_TIME_ZONE_OFFSET
+        struct.pack_into("<i", blob, tz, s.client_tz_bias)
+        name = s.client_time_zone.encode("utf-16-le")[:62]
+        blob[tz + 4:tz + 4 + len(name)] = name
+        struct.pack_into("<i", blob, tz + 84, 0)                  # StandardBias
+        daylight = s.client_time_zone.replace("Standard", "Daylight").encode("utf-16-le")[:62]
+        blob[tz + 88:tz + 88 + len(daylight)] = daylight
+        struct.pack_into("<i", blob, tz + 168, -60 if s.client_tz_bias else 0)  # DaylightBias
     return bytes(blob)
 
 
@@ -1149,10 +1172,10 @@ def get_all_processes(call, r):
 # ---------------------------------------------------------------------------
 
 class Interface:
-    def __init__(self, name, uuid_str, pipe, methods):
+    def __init__(self, name, uuid_str, pipe, methods, version=(1, 0)):
         self.name = name
         self.uuid = uuid.UUID(uuid_str)
-        self.syntax = self.uuid.bytes_le + struct.pack("<HH", 1, 0)   # version 1.0
+        self.syntax = self.uuid.bytes_le + struct.pack("<HH", *version)
         self.pipe = pipe
         self.methods = methods
 
@@ -1207,6 +1230,9 @@ INTERFACES = [
         45: ("RpcWinStationGetTermSrvCountersValue", get_termsrv_counters),
         60: ("RpcWinStationCloseServerEx", close_server_ex),
     }),
+    # MS-LSAT, version 0.0 (on every Windows, RDP or not)
+    Interface("lsarpc", "12345778-1234-abcd-ef00-0123456789ab", W.PIPE_LSA, lsa.METHODS,
+              version=(0, 0)),
 ]
 
 BY_SYNTAX = {i.syntax: i for i in INTERFACES}

@@ -34,6 +34,11 @@ RESPONSES = {"IDOK": IDOK, "IDCANCEL": IDCANCEL, "IDABORT": IDABORT, "IDRETRY": 
 PIPE_LSM, PIPE_TERMSRV, PIPE_CTX = "lsm_api_service", "termsrv_api_service", \
     "ctx_winstation_api_service"
 ALL_PIPES = (PIPE_LSM, PIPE_TERMSRV, PIPE_CTX)
+# \PIPE\lsarpc (MS-LSAT): every Windows has it, whatever the profile; a host's
+# "lsa" setting says how it answers: "ok", "denied" (LsarOpenPolicy2 says
+# access denied), "absent" (no such pipe).
+PIPE_LSA = "lsarpc"
+LSA_MODES = ("ok", "denied", "absent")
 # "version" (major, minor, build) goes into the NTLM CHALLENGE's VERSION field.
 # Success codes current Windows answers with instead of S_OK (impacket's
 # notes from real hosts): the high bit clear, so success all the same.
@@ -63,6 +68,16 @@ PROFILES = {
                        "missing": set(), "smb": (("server signing", "mandatory"),
                                                  ("server smb encrypt", "required")),
                        "success": WIN2025_SUCCESS},
+    # Windows 11 24H2 (impacket's sample from a Windows 11 host): LSM's
+    # LSM_SESSIONINFO_EX_LEVEL1.LastInputTime is not a FILETIME on the host
+    # clock but a small value (sent here as the time since the last input,
+    # in 100 ns units: 1601-01-01 plus the idle time). "win11-rdp-disabled":
+    # the same with Remote Desktop off (only the LSM pipe).
+    "win11": {"pipes": ALL_PIPES, "legacy_codes": "hresult", "version": (10, 0, 26100),
+              "missing": set(), "lsm_input": "relative", "success": WIN2025_SUCCESS},
+    "win11-rdp-disabled": {"pipes": (PIPE_LSM,), "legacy_codes": "hresult",
+                           "version": (10, 0, 26100), "missing": set(),
+                           "lsm_input": "relative", "success": WIN2025_SUCCESS},
 }
 
 # Fault modes that can be injected per host (see faults in sim/README.md).
@@ -71,6 +86,8 @@ FAULT_MODES = ("hang", "close", "truncated", "bad_frag_length", "absurd_count",
 
 WELL_KNOWN_SIDS = {"SYSTEM": "S-1-5-18", "LOCAL SERVICE": "S-1-5-19",
                    "NETWORK SERVICE": "S-1-5-20"}
+# SID_NAME_USE (MS-LSAT 2.2.13)
+SID_USER, SID_WELL_KNOWN_GROUP = 1, 5
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -166,7 +183,8 @@ class Principal:
 class Session:
     FIELDS = ("id", "name", "user", "domain", "state", "logon_time", "connect_time",
               "disconnect_time", "last_input_time", "client_name", "client_address",
-              "client_build", "locked", "message_response", "message_delay", "device")
+              "client_build", "client_time_zone", "client_tz_bias", "locked",
+              "message_response", "message_delay", "device")
 
     def __init__(self, **kw):
         for field in self.FIELDS:
@@ -218,6 +236,10 @@ class Host:
         self.missing = set(self.caps["missing"])
         if spec.get("counters", True) is False:
             self.missing |= {("TermSrvSession", 11), ("LegacyAPI", 45)}
+        self.lsa = spec.get("lsa", "ok")
+        if self.lsa not in LSA_MODES:
+            raise ConfigError("lsa must be one of %s, not %r" % (", ".join(LSA_MODES), self.lsa))
+        self.pipes = self.caps["pipes"] + ((PIPE_LSA,) if self.lsa != "absent" else ())
         self.min_auth_level = int(spec.get("min_auth_level", 6))
         # {"keytab": path, "header_sign": bool}: accept Kerberos binds (types 9, 16)
         self.kerberos = spec.get("kerberos") or None
@@ -294,6 +316,26 @@ class Host:
         rid = 1100 + int.from_bytes(digest[:2], "little") % 8000
         return "S-1-5-21-%d-%d-%d-%d" % (subs[0], subs[1], subs[2], rid)
 
+    def lookup_sid(self, sid):
+        """(domain, name, SID_NAME_USE) as this host's LSA names a SID, or
+        None: well-known accounts, the per-session DWM-n / UMFD-n virtual
+        accounts, and the accounts and session users of this host."""
+        well_known = {v: k for k, v in WELL_KNOWN_SIDS.items()}
+        if sid in well_known:
+            return "NT AUTHORITY", well_known[sid], SID_WELL_KNOWN_GROUP
+        m = re.match(r"^S-1-5-(90|96)-0-(\d+)$", sid)
+        if m:
+            if m.group(1) == "90":
+                return "Window Manager", "DWM-" + m.group(2), SID_WELL_KNOWN_GROUP
+            return "Font Driver Host", "UMFD-" + m.group(2), SID_USER
+        with self.lock:
+            users = [(a.domain, a.name) for a in self.accounts] + \
+                [(s.domain, s.user) for s in self.sessions.values() if s.user]
+        for domain, user in users:
+            if self.user_sid(user) == sid:
+                return domain, user, SID_USER
+        return None
+
     # -- sessions ------------------------------------------------------------
 
     def _time(self, spec, key, default, now, what):
@@ -334,6 +376,10 @@ class Host:
             client_name=spec.get("client_name", "") or "",
             client_address=spec.get("client_address", "") or "",
             client_build=int(spec.get("client_build", 19041 if spec.get("client_name") else 0)),
+            # the client's time zone (TS_TIME_ZONE_INFORMATION): StandardName
+            # and Bias in minutes (UTC = local time + bias); none by default
+            client_time_zone=spec.get("client_time_zone", "") or "",
+            client_tz_bias=int(spec.get("client_tz_bias", 0)),
             locked=bool(spec.get("locked", False)),
             message_response=parse_response(spec.get("message_response", IDOK), what),
             message_delay=float(spec.get("message_delay", 0)),

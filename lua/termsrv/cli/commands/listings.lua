@@ -211,7 +211,9 @@ function M.users(ctx, args)
   local extra = {}
   if args.disconnected then extra[#extra + 1] = "disconnected" end
   if args.locked then extra[#extra + 1] = "locked" end
-  if args.client then extra[#extra + 1] = "client"; extra[#extra + 1] = "address" end
+  if args.client then
+    for _, k in ipairs{ "client", "address", "time_zone" } do extra[#extra + 1] = k end
+  end
   local multi = #ctx.hosts > 1
   output.emit(ctx, recs, function(items)
     return report.quser(items, { host = multi, domain = args.show_domain, time = args.iso and "iso" or nil,

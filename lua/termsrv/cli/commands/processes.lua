@@ -51,8 +51,19 @@ end
 -- JSON and CSV stream each host's processes as it finishes; errors go to
 -- stderr as they come in every format.
 local function stream_procs(ctx)
-  return output.stream(ctx, PROCESS_FIELDS, "process", procs_of,
-    function(r) output.report_host_errors(ctx, { r }) end)
+  return output.stream(ctx, PROCESS_FIELDS, "process", procs_of, function(r)
+    output.report_host_errors(ctx, { r })
+    if not output.host_err(r) and r.value.names_note then output.diag(ctx, r.value.names_note) end
+  end)
+end
+
+-- Said on stderr when the host's LSA did not name the owners: the names
+-- are then only those the well-known SIDs and the session owners give.
+local function names_note(h, procs)
+  local _, err = procs:names_from()
+  if not err then return nil end
+  return ("note: %s: process owners not named through LSA (%s: %s); names from the well-known SIDs "
+    .. "and the session owners only"):format(h.name, err.code, err.message or "")
 end
 
 local function collect_procs(results)
@@ -71,7 +82,7 @@ function M.processes(ctx, args)
   local results = hosts.run_hosts(ctx, function(h)
     local procs, err = h:processes{ session = args.session, user = args.user, name = args.name }
     if not procs then return { err = err } end
-    return { processes = procs }
+    return { processes = procs, names_note = names_note(h, procs) }
   end)
   local all, outcomes = collect_procs(results)
   local code = output.exit_of(outcomes)
