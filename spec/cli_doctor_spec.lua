@@ -122,5 +122,12 @@ describe("termsrv doctor", function()
     assert.equal("reset", checks[7].step)
     assert.equal("fail", checks[7].status)
     assert.equal("ts19", checks[1].host)
+    -- at the REPL the checks print as the command line shows them
+    assert.equal(doctor.format(checks):gsub("\n$", ""), tostring(checks))
+    assert.matches("ts19: FAILED at reset right", tostring(checks), 1, true)
+    local buf = { text = "" }
+    function buf.write(b, ...) b.text = b.text .. table.concat({ ... }) end
+    require("termsrv.help").show(checks, buf)
+    assert.matches("Checks (termsrv.doctor)", buf.text, 1, true)
   end)
 end)

@@ -317,9 +317,15 @@ function M.probe(h, spec)
   return complete(spec, given)
 end
 
+-- What `run` returns: the checks, printing as `format` shows them
+local Checks = { __name = "termsrv.doctor.checks" }
+Checks.__index = Checks
+M.Checks = Checks
+function Checks.__tostring(checks) return (M.format(checks):gsub("\n$", "")) end
+
 --- Connects and runs every step (for scripts; the CLI goes through its host runner).
 -- @tparam table opts as for `termsrv.connect`
--- @treturn {table,...} checks
+-- @treturn {table,...} checks (print as `format` shows them)
 function M.run(opts)
   local termsrv = require "termsrv"
   local host = require "termsrv.host"
@@ -338,7 +344,7 @@ function M.run(opts)
     checks = M.from_connect_error(spec, err)
   end
   if kgiven then checks = M.with_kerberos(checks, kgiven, kfailed, h ~= nil) end
-  return checks
+  return setmetatable(checks, Checks)
 end
 
 --- True when no check failed.
