@@ -396,8 +396,10 @@ describe("TS_COUNTER arrays (RpcGetSessionCounters, RpcWinStationGetTermSrvCount
   end)
 
   it("gives the HRESULT of a failed LSM call", function()
-    local _, hr = parse("counters", string.pack("<I4", 0x80070005), { 1 })
+    local c, hr, ok = parse("counters", string.pack("<I4", 0x80070005), { 1 })
     assert.equals(0x80070005, hr)
+    assert.is_false(ok) -- and no counter from an answer that failed
+    assert.same({}, c)
   end)
 
   it("refuses a count other than asked, a known counter in the wrong place, truncation", function()

@@ -730,6 +730,10 @@ int tsts_parse_counters(const uint8_t *p, size_t n, int legacy, ts_counter *v, s
 	rbuf r;
 	rb_init(&r, p, n);
 	*ok = 1;
+	for (size_t i = 0; i < count; i++) {
+		v[i].known = 0;   /* nothing is known of an answer that fails */
+		v[i].value = 0;
+	}
 	if (legacy) {
 		*status = rb_u32(&r);
 		/* a failed call: pResult and FALSE, the array as sent */
@@ -738,6 +742,7 @@ int tsts_parse_counters(const uint8_t *p, size_t n, int legacy, ts_counter *v, s
 			return r.err ? malformed(e, m) : 0;
 		}
 	} else if (fail_tail(p, n, status)) {
+		*ok = 0;
 		return 0;
 	}
 	uint32_t max = rb_u32(&r);
