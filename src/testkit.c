@@ -15,5 +15,7 @@ int luaopen_termsrv_testkit(lua_State *L)
 	lua_setfield(L, -2, "tsts");
 	testkit_spnego(L);
 	lua_setfield(L, -2, "spnego");
+	testkit_heap(L);
+	lua_setfield(L, -2, "heap");
 	return 1;
 }

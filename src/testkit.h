@@ -16,6 +16,9 @@ int testkit_tsts(lua_State *L);
 /* Pushes the table of SPNEGO / KRB-ERROR DER functions (src/testkit_spnego.c). */
 int testkit_spnego(lua_State *L);
 
+/* Pushes the table with the C heap in use (src/testkit_heap.c). */
+int testkit_heap(lua_State *L);
+
 /* The module entry point (src/testkit.c); the only symbol the .so exports. */
 __attribute__((visibility("default"))) int luaopen_termsrv_testkit(lua_State *L);
 
