@@ -57,6 +57,12 @@ test: deps
 	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC) $(FUZZKIT)
 	$(BUSTED)
 
+# the long leak loop: 10,000 connect/list/close cycles and 5,000
+# connect/close (about 3 min; make test runs a quarter of it); in CI
+leak:
+	@$(MAKE) --no-print-directory $(SO) $(KIT) $(PROC) $(FUZZKIT)
+	TERMSRV_LEAK_CYCLES=10000 $(BUSTED) spec/leak_spec.lua
+
 # the unit specs alone (tagged #unit: no simulator, no root, about a second).
 # Only the files with such tags are loaded: busted runs a file's top-level
 # setup (which starts the simulator) even when the tags filter out its tests.
@@ -147,7 +153,7 @@ $(FUZZ_BUILD)/obj/fuzz-%.o: fuzz/%.c fuzz/harness.h $(wildcard src/*.h)
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz-fuzz_%.o $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(NETTLE_LIBS) $(KRB_LIBS)
 
-.PHONY: fuzz fuzz-short fuzz-build fuzz-seeds check check-asan check-valgrind
+.PHONY: leak fuzz fuzz-short fuzz-build fuzz-seeds check check-asan check-valgrind
 fuzz-build: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 

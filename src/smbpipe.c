@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libsmbclient.h>
@@ -209,32 +210,97 @@ static int tcp_check(smb_conn *c, int timeout_ms, ts_err *e)
 	return 0;
 }
 
-/* libsmbclient sets itself up (logging, smb.conf, interfaces) when its
- * first context is made and tears that down when its last one is freed:
- * a process that connects and closes in a loop runs the setup every time,
- * and the setup leaks (about 100 bytes a cycle, +1.3 MB per 10,000
- * connections: SMBC_module_init in source3/libsmb/libsmb_context.c runs
- * again after SMBC_module_terminate).  One idle context, made once and
- * never freed, keeps the count above zero: the setup runs once per
- * process.  It holds no connection and no credentials; this is the one
- * piece of global state libsmbclient forces on us.  Called with the lock
- * held. */
-static void keep_library_initialised(void)
+/* Contexts are made once and reused, never freed: libsmbclient sets
+ * itself up again in every smbc_new_context and leaks while doing so.
+ * SMB_THREAD_ONCE (lib/util/smb_threads_internal.h) runs its function
+ * unconditionally when no thread functions are registered, which Debian's
+ * build cannot do (smbc_thread_posix is not exported), so SMBC_module_init
+ * (source3/libsmb/libsmb_context.c: setup_logging, smb.conf reloaded,
+ * load_interfaces, reopen_logs) runs for every new context, and every run
+ * keeps 20-30 bytes that nothing frees (heaptrack; valgrind finds them
+ * still reachable from the library's globals); freeing the last context
+ * runs SMBC_module_terminate, which leaked more.  Measured by hand (C heap
+ * in use, mallinfo2): 64 bytes a cycle of connect/list/close before this
+ * pool and the Kerberos guess below (with one idle context kept for the
+ * process), 68 without the listing; after both, heaptrack finds nothing
+ * kept per cycle and RSS stays within 8 KiB from cycle 2,000 to 10,000.
+ *
+ * So a closed connection's context goes back to this pool, emptied (its
+ * pipes closed, its cached server purged, no user data), and the next
+ * connection takes it and sets every option it depends on again.  The pool
+ * holds at most POOL_MAX contexts (the busiest moment's connections, up to
+ * that); a context beyond it is freed, which is the only way the leak
+ * above can still happen: once per context made beyond POOL_MAX idle ones.
+ * An idle context holds no connection and no credentials.  With the
+ * process-wide lock, the one piece of global state libsmbclient forces on
+ * us.  Used with the lock held. */
+#define POOL_MAX 64
+static SMBCCTX *pool[POOL_MAX];
+static size_t pool_n;
+
+/* Every SMB logon leaked 40 bytes more, outside any context: the logon
+ * (auth_generic_client_prepare, source3/libsmb/auth_generic.c) first
+ * builds throw-away credentials from smb.conf and the environment
+ * (cli_credentials_guess), and unless smb.conf's "client use kerberos" is
+ * off, that looks for a Kerberos credential cache, which makes a krb5
+ * context, which registers the krb5 error table with com_err again
+ * (initialize_krb5_error_table: libcom_err's init_error_table appends
+ * 40 bytes to a global list each time and never checks for a duplicate).
+ * The logon then replaces those credentials with the ones libsmbclient
+ * built from the context's options, whose Kerberos use is set explicitly
+ * (cli_session_creds_init: off, required or desired with fallback), so the
+ * smb.conf value decides nothing else in a libsmbclient logon, and Kerberos
+ * logons (smbc_setOptionUseKerberos) work as before.  libsmbclient has no
+ * call for one smb.conf parameter (smbc_setConfiguration loads a whole
+ * file and drops the parametric options already loaded), so the setter
+ * libsmbclient uses itself for its process-wide options (smbc_setDebug,
+ * smbc_setOptionProtocols) is looked up at run time: a Samba without it
+ * only leaks as before.  lp_set_cmdline replaces its previous value. */
+static void no_guessed_kerberos(void)
 {
-	static SMBCCTX *keeper;
-	if (keeper)
-		return;
+	typedef int (*set_fn)(const char *, const char *);
+	void *sym = dlsym(RTLD_DEFAULT, "lp_set_cmdline");
+	set_fn set;
+	memcpy(&set, &sym, sizeof set); /* ISO C has no object-to-function cast */
+	if (set)
+		(void)set("client use kerberos", "off");
+}
+
+static SMBCCTX *context_get(void)
+{
+	if (pool_n > 0)
+		return pool[--pool_n];
 	SMBCCTX *k = smbc_new_context();
 	if (!k)
-		return;
+		return NULL;
+	/* the debug level and log callback are process-wide (lp_set_cmdline):
+	 * set once, when a context is made */
 	smbc_setDebug(k, 0);
 	smbc_setOptionDebugToStderr(k, 1);
 	smbc_setLogCallback(k, NULL, smb_log);
+	no_guessed_kerberos();
+	/* init takes the options that matter from here on from the context
+	 * at each connect, so they can be set after it (see smb_conn_new) */
 	if (!smbc_init_context(k)) {
+		int err = errno;
 		smbc_free_context(k, 1);
+		errno = err;
+		return NULL;
+	}
+	return k;
+}
+
+/* Back to the pool when nothing is left in it, else freed. Every pipe of
+ * the connection has been closed (smb_pipe_close), so purging the cached
+ * server leaves the context as new. */
+static void context_put(SMBCCTX *k)
+{
+	smbc_setOptionUserData(k, NULL);
+	if (pool_n < POOL_MAX && smbc_getFunctionPurgeCachedServers(k)(k) == 0) {
+		pool[pool_n++] = k;
 		return;
 	}
-	keeper = k;
+	smbc_free_context(k, 1);
 }
 
 static int socket_is(const smb_conn *c)
@@ -384,35 +450,26 @@ smb_conn *smb_conn_new(const smb_opts *o, smb_stats *stats, ts_err *e)
 		copy(c->dial, sizeof c->dial, c->host);
 
 	LOCK();
-	keep_library_initialised();
-	c->ctx = smbc_new_context();
+	c->ctx = context_get();
 	if (c->ctx) {
-		smbc_setDebug(c->ctx, 0);
-		smbc_setOptionDebugToStderr(c->ctx, 1);
-		smbc_setLogCallback(c->ctx, NULL, smb_log);
+		/* every option a connection depends on, also those a pooled
+		 * context may have from its last connection */
 		smbc_setOptionUserData(c->ctx, c);
 		smbc_setFunctionAuthDataWithContext(c->ctx, auth_fn);
 		smbc_setFunctionCheckServer(c->ctx, no_echo);
 		/* without this a wrong password silently becomes an anonymous logon */
 		smbc_setOptionNoAutoAnonymousLogin(c->ctx, 1);
 		smbc_setPort(c->ctx, (uint16_t)c->port);
-		smbc_setTimeout(c->ctx, o->timeout_ms > 0 ? o->timeout_ms : 20000);
-		if (o->secret_is_nthash)
-			smbc_setOptionUseNTHash(c->ctx, 1);
-		if (o->kerberos) {
-			smbc_setOptionUseKerberos(c->ctx, 1);
-			/* with a password, libsmbclient gets its own ticket; NTLM
-			 * is tried after Kerberos only when the caller asked for
-			 * NTLM (no ticket, or a host without a Kerberos name) */
-			if (o->secret && o->secret[0] && o->ntlm_fallback)
-				smbc_setOptionFallbackAfterKerberos(c->ctx, 1);
-		}
-		if (!smbc_init_context(c->ctx)) {
-			int err = errno;
-			smbc_free_context(c->ctx, 1);
-			c->ctx = NULL;
-			errno = err;
-		}
+		/* at least 1 s, as smbc_init_context makes it (set after it here) */
+		int t = o->timeout_ms > 0 ? o->timeout_ms : 20000;
+		smbc_setTimeout(c->ctx, t < 1000 ? 1000 : t);
+		smbc_setOptionUseNTHash(c->ctx, o->secret_is_nthash ? 1 : 0);
+		smbc_setOptionUseKerberos(c->ctx, o->kerberos ? 1 : 0);
+		/* with a password, libsmbclient gets its own ticket; NTLM is
+		 * tried after Kerberos only when the caller asked for NTLM (no
+		 * ticket, or a host without a Kerberos name) */
+		smbc_setOptionFallbackAfterKerberos(c->ctx, o->kerberos && o->secret && o->secret[0] &&
+								   o->ntlm_fallback ? 1 : 0);
 	}
 	int err = errno;
 	UNLOCK();
@@ -446,9 +503,9 @@ void smb_conn_free(smb_conn *c)
 	smb_conn_drop(c);
 	if (c->ctx) {
 		LOCK();
-		/* closes what is still open: over the dropped socket every
-		 * request fails at once */
-		smbc_free_context(c->ctx, 1);
+		/* the pipes are closed; what the purge still sends goes
+		 * over the dropped socket and fails at once */
+		context_put(c->ctx);
 		UNLOCK();
 	}
 	if (c->drop_end >= 0)
@@ -541,13 +598,15 @@ void smb_pipe_close(smb_pipe *p)
 {
 	if (!p)
 		return;
-	/* after smb_conn_drop the server has let go of the pipe already;
-	 * smbc_free_context frees the file */
-	if (p->f && !p->conn->dropped) {
+	/* after smb_conn_drop the server has let go of the pipe already,
+	 * and the CLOSE goes over the dropped socket and fails at once: it
+	 * is still made, as it frees libsmbclient's file, so that the
+	 * context can be reused (see context_put) */
+	if (p->f) {
 		LOCK();
 		(void)smbc_getFunctionClose(p->conn->ctx)(p->conn->ctx, p->f);
 		UNLOCK();
-		if (p->conn->stats)
+		if (p->conn->stats && !p->conn->dropped)
 			p->conn->stats->closes++;
 	}
 	free(p);

@@ -17,5 +17,7 @@ int luaopen_termsrv_testkit(lua_State *L)
 	lua_setfield(L, -2, "spnego");
 	testkit_lsat(L);
 	lua_setfield(L, -2, "lsat");
+	testkit_heap(L);
+	lua_setfield(L, -2, "heap");
 	return 1;
 }

@@ -18,6 +18,8 @@ int testkit_spnego(lua_State *L);
 
 /* Pushes the table of MS-LSAT test functions (src/testkit_lsat.c). */
 int testkit_lsat(lua_State *L);
+/* Pushes the table with the C heap in use (src/testkit_heap.c). */
+int testkit_heap(lua_State *L);
 
 /* The module entry point (src/testkit.c); the only symbol the .so exports. */
 __attribute__((visibility("default"))) int luaopen_termsrv_testkit(lua_State *L);
