@@ -638,6 +638,29 @@ int tsts_parse_remote_address(const uint8_t *p, size_t n, ts_client *c, uint32_t
 #define SD_ASYNC 3
 #define SD_OEM 4
 
+/* The answer envelope of a class whose buffer starts with a VARDATA_WIRE
+ * { Size, Offset } (WinStationWd, WinStationPd): 1 when the call failed
+ * (nothing more to read), 0 with the buffer and the structure's offset when
+ * `need` bytes of it are there at that offset and within ReturnLength, -1
+ * when malformed. */
+static int vardata_reply(const uint8_t *p, size_t n, size_t head, size_t need, uint32_t *status, int *ok,
+			 uint32_t *returned, const uint8_t **buf, uint32_t *len, uint16_t *off)
+{
+	rbuf r;
+	rb_init(&r, p, n);
+	if (query_reply(&r, status, buf, len, returned, ok) < 0)
+		return -1;
+	if (!*ok)
+		return 1;
+	if (!*buf || *len < head)
+		return -1;
+	uint16_t size = ld16(*buf);
+	*off = ld16(*buf + 2);
+	if (*off < head || size < need || (size_t)*off + need > *len || *returned < (uint32_t)*off + need)
+		return -1;
+	return 0;
+}
+
 /* RpcWinStationQueryInformation, class WinStationWd (3): the buffer is a
  * VARDATA_WIRE { Size = sizeof(WDCONFIG), Offset } and, at Offset, WDCONFIG
  * (MS-TSTS 2.2.2.27) in its C layout:
@@ -649,20 +672,12 @@ int tsts_parse_query_wd(const uint8_t *p, size_t n, ts_drivers *d, uint32_t *sta
 			uint32_t *returned, ts_err *e)
 {
 	static const char m[] = "RpcWinStationQueryInformation(WinStationWd)";
-	rbuf r;
-	rb_init(&r, p, n);
 	const uint8_t *buf;
 	uint32_t len;
-	if (query_reply(&r, status, &buf, &len, returned, ok) < 0)
-		return malformed(e, m);
-	if (!*ok)
-		return 0;
-	if (!buf || len < 4)
-		return malformed(e, m);
-	uint16_t size = ld16(buf), off = ld16(buf + 2);
-	if (off < 4 || size < WDCONFIG_SIZE || (size_t)off + WDCONFIG_SIZE > len ||
-	    *returned < (uint32_t)off + WDCONFIG_SIZE)
-		return malformed(e, m);
+	uint16_t off;
+	int rc = vardata_reply(p, n, 4, WDCONFIG_SIZE, status, ok, returned, &buf, &len, &off);
+	if (rc != 0)
+		return rc < 0 ? malformed(e, m) : 0;
 	const uint8_t *w = buf + off;
 	utf16_field(w, 33, d->wd_name, sizeof d->wd_name);
 	utf16_field(w + 66, 33, d->wd_dll, sizeof d->wd_dll);
@@ -682,22 +697,14 @@ int tsts_parse_query_pd(const uint8_t *p, size_t n, ts_drivers *d, uint32_t *sta
 			uint32_t *returned, ts_err *e)
 {
 	static const char m[] = "RpcWinStationQueryInformation(WinStationPd)";
-	rbuf r;
-	rb_init(&r, p, n);
 	const uint8_t *buf;
 	uint32_t len;
-	if (query_reply(&r, status, &buf, &len, returned, ok) < 0)
-		return malformed(e, m);
-	if (!*ok)
-		return 0;
-	if (!buf || len < 12)
-		return malformed(e, m);
-	uint16_t size = ld16(buf), off = ld16(buf + 2);
+	uint16_t off;
+	int rc = vardata_reply(p, n, 12, PDCONFIG2_SIZE, status, ok, returned, &buf, &len, &off);
+	if (rc != 0)
+		return rc < 0 ? malformed(e, m) : 0;
 	uint32_t sd = ld32(buf + 4);
 	uint16_t psize = ld16(buf + 8), poff = ld16(buf + 10);
-	if (off < 12 || size < PDCONFIG2_SIZE || (size_t)off + PDCONFIG2_SIZE > len ||
-	    *returned < (uint32_t)off + PDCONFIG2_SIZE)
-		return malformed(e, m);
 	const uint8_t *pc = buf + off;
 	utf16_field(pc, 33, d->pd_name, sizeof d->pd_name);
 	utf16_field(pc + 72, 33, d->pd_dll, sizeof d->pd_dll);
