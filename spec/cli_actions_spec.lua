@@ -446,6 +446,21 @@ describe("termsrv actions", function()
       assert.equal("from stdin", texts[#texts])
     end)
 
+    it("message goes through the executor: --state disc reaches disconnected sessions, with buttons", function()
+      local before = #sim.state(env, simhost).messages
+      local code, out = run({ "message", host, "--state", "disc", "--user", "alice", "--user", "bob",
+                              "--text", "hi {user}", "--buttons", "yesno" }, ADMIN)
+      assert.equal(0, code, out)
+      assert.matches("TS01   3  CORP\\alice +message +ok +disconnected", out)
+      local got = {}
+      for i = before + 1, #sim.state(env, simhost).messages do
+        local m = sim.state(env, simhost).messages[i]
+        got[#got + 1] = { m.session, m.message, m.style }
+      end
+      table.sort(got, function(a, b) return a[1] < b[1] end)
+      assert.same({ { 3, "hi alice", 4 }, { 4, "hi bob", 4 } }, got) -- 4 = MB_YESNO
+    end)
+
     it("shutdown needs --yes; with it, reboots and audits", function()
       local code = run({ "shutdown", host, "--reboot" }, ADMIN)
       assert.equal(64, code)

@@ -126,6 +126,10 @@ describe("termsrv.policy #unit", function()
         err_of{ rules = { { name = "x", select = {}, action = "logoff", message = "hi" } } })
       assert.matches('message.text: non%-empty string expected',
         err_of{ rules = { { name = "x", select = {}, action = "message", message = { title = "t" } } } })
+      assert.matches("message.buttons: ok, okcancel, yesno",
+        err_of{ rules = { { select = {}, action = "message", message = { text = "t", buttons = "yes" } } } })
+      assert.matches("message.wait: boolean expected",
+        err_of{ rules = { { select = {}, action = "message", message = { text = "t", wait = 1 } } } })
       assert.matches("message: unknown field 'body'",
         err_of{ rules = { { name = "x", select = {}, action = "message", message = { text = "t",
           body = 1 } } } })

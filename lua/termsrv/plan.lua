@@ -604,18 +604,21 @@ function Plan:apply(opts)
     return true
   end
 
-  -- Step: a message (skipped for a disconnected session: nobody would see it).
+  -- Step: a message. In a ladder a disconnected session's is skipped (nobody
+  -- would see it before the next step); a rule that only sends messages
+  -- sends them where its selector says.
   local function message_step(job, grace, has_next)
     local st, cur = job.step, job.current
-    if cur.state == "disconnected" or not cur.user or cur.user == "" then
-      job.notes[#job.notes + 1] = "message skipped: " ..
-        (cur.state == "disconnected" and "session is disconnected" or "no user")
+    local why = (not cur.user or cur.user == "") and "no user"
+      or (has_next and cur.state == "disconnected") and "session is disconnected"
+    if why then
+      job.notes[#job.notes + 1] = "message skipped: " .. why
       if not has_next then finish(job, "skipped", cur.state) return "done" end
       return "no_grace"
     end
     local m = st.message or { title = "", text = "" }
     local res = act(job, "message", { expand(m.title, st, grace), expand(m.text, st, grace) },
-      { timeout = m.timeout or grace or 60, wait = false })
+      { timeout = m.timeout or grace or 60, wait = m.wait or false, buttons = m.buttons })
     if ended(job, res, "message") then return "done" end
     if res.ok then job.acted = true else
       job.notes[#job.notes + 1] = "message failed (" .. tostring(err_code(res)) .. ")"

@@ -27,9 +27,10 @@
 -- Rule fields: `name` (default `rule<N>`), `select` (required, a selector —
 -- see termsrv.select), `action` (`"logoff"`, `"reset"`, `"disconnect"`,
 -- `"message"`, or a ladder: a list of those in that order of severity:
--- message, disconnect, logoff, reset), `message` (`{title=, text=, timeout=}`
--- or a string; required when the ladder has a message step; `{user}`, `{host}`,
--- `{id}`, `{station}`, `{rule}`, `{grace}` are replaced), `grace` (wait
+-- message, disconnect, logoff, reset), `message` (`{title=, text=, timeout=,
+-- buttons=, wait=}` as for host:message, or a string; required when the
+-- ladder has a message step; `{user}`, `{host}`, `{id}`, `{station}`,
+-- `{rule}`, `{grace}` are replaced), `grace` (wait
 -- after a ladder step before the next: one duration = after the first step,
 -- or `{message = "5m", disconnect = "1h"}`; default 5m after a message that is
 -- followed by another step), `description`.
@@ -70,7 +71,8 @@ local POLICY_KEYS = { rules = true, name = true, description = true, exclude = t
                       max_actions = true, free_slots = true, wait = true }
 local RULE_KEYS = { name = true, select = true, action = true, message = true, grace = true,
                     description = true }
-local MESSAGE_KEYS = { title = true, text = true, timeout = true }
+local MESSAGE_KEYS = { title = true, text = true, timeout = true, buttons = true, wait = true }
+local BUTTONS = { ok = 1, okcancel = 1, yesno = 1, yesnocancel = 1, retrycancel = 1, abortretryignore = 1 }
 
 local Fail = {}
 local function fail(msg) error(setmetatable({ msg = msg }, Fail), 0) end
@@ -166,7 +168,14 @@ local function check_rule(i, r, names)
     if msg.title ~= nil and type(msg.title) ~= "string" then
       fail(where .. ": message.title: string expected")
     end
-    message = { title = msg.title or "Message from your administrator", text = msg.text }
+    if msg.buttons ~= nil and not BUTTONS[msg.buttons] then
+      fail(where .. ": message.buttons: ok, okcancel, yesno, yesnocancel, retrycancel or abortretryignore")
+    end
+    if msg.wait ~= nil and type(msg.wait) ~= "boolean" then
+      fail(where .. ": message.wait: boolean expected")
+    end
+    message = { title = msg.title or "Message from your administrator", text = msg.text,
+                buttons = msg.buttons, wait = msg.wait }
     if msg.timeout ~= nil then message.timeout = check_duration(where .. ": message.timeout", msg.timeout) end
   elseif has_message then
     fail(where .. ": message: missing ({title = ..., text = ...} is required for a message step)")

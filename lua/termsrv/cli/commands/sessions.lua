@@ -4,7 +4,6 @@
 
 local audit = require "termsrv.cli.audit"
 local credentials = require "termsrv.credentials"
-local hosts = require "termsrv.cli.hosts"
 local output = require "termsrv.cli.output"
 local plans = require "termsrv.cli.plans"
 local policy = require "termsrv.policy"
@@ -52,11 +51,23 @@ local function wanted(ctx, args)
   return ids, selector_from(args)
 end
 
--- reset, logoff, disconnect ---------------------------------------------------
+-- reset, logoff, disconnect, message -----------------------------------------
 
--- Explicit ids and selectors take the same path: a one-rule policy (ids
--- are a rule matching those ids), planned, re-judged and audited per action
--- by the executor of termsrv.plan.
+-- What `message` sends: a rule's message (termsrv.policy).
+local function message_of(ctx, args)
+  local text = args.text
+  if text == "-" then text = ctx.stdin:read("a"):gsub("\n$", "") end
+  if not text or text == "" then usage_error("--text is required ('-' reads standard input)") end
+  -- a wait lasts as long as the box may stay: the host's deadline too
+  if args.wait and not ctx.host_timeout then
+    ctx.host_timeout = (args.time or 0) > 0 and args.time + 60 or 86460
+  end
+  return { title = args.title, text = text, timeout = args.time, wait = args.wait, buttons = args.buttons }
+end
+
+-- Every verb takes the same path: a one-rule policy (ids are a rule matching
+-- those ids), planned, re-judged and audited per action by the executor of
+-- termsrv.plan. Messages go out at once and change no state: not audited.
 local function session_action(action)
   return function(ctx, args)
     local ids, sel = wanted(ctx, args)
@@ -67,18 +78,25 @@ local function session_action(action)
       usage_error("which sessions? give session ids, selectors (--user, --state, --min-idle, ...) "
         .. "or --all-users")
     end
-    local apply = util.apply_wanted(args)
+    local msg = action == "message" and message_of(ctx, args) or nil
+    local apply = msg ~= nil or util.apply_wanted(args)
     if #ids > 0 then
       apply = not args.dry_run
       sel = { id = ids }
     else
+      if msg then
+        sel.state = sel.state or { "active", "connected", "idle", "shadow", "connect_query" }
+        sel.include_protected = { "console", "self" }
+      end
       util.compile(sel)
     end
     local pol_ok, pol = pcall(policy.new, { name = "termsrv " .. action,
-      max_actions = #ids > 0 and math.max(#ids, 1) or args.max_actions or policy.DEFAULT_MAX_ACTIONS,
-      rules = { { name = #ids > 0 and "command line" or action, select = sel, action = action } } })
+      -- a message is no cleanup: no cap
+      max_actions = #ids > 0 and #ids or msg and 100000 or args.max_actions or policy.DEFAULT_MAX_ACTIONS,
+      rules = { { name = #ids > 0 and "command line" or action, select = sel, action = action,
+                  message = msg } } })
     if not pol_ok then usage_error(tostring(pol)) end
-    local path = audit.prepare(ctx, args, apply)
+    local path = not msg and audit.prepare(ctx, args, apply)
     if path == nil then return output.EXIT_FAILED end
     local extra = { timeout = args.wait_timeout, listener = args.listener or nil }
     if action == "logoff" and args.no_fallback then extra.fallback = false end
@@ -91,53 +109,7 @@ end
 M.reset = session_action("reset")
 M.logoff = session_action("logoff")
 M.disconnect = session_action("disconnect")
-
--- message ---------------------------------------------------------------------
-
-function M.message(ctx, args)
-  local ids, sel = wanted(ctx, args)
-  if #ids > 0 and sel then usage_error("give session ids or selectors, not both") end
-  if #ids == 0 and not sel then usage_error("which sessions? give session ids, selectors or --all-users") end
-  local text = args.text
-  if text == "-" then text = ctx.stdin:read("a"):gsub("\n$", "") end
-  if not text or text == "" then usage_error("--text is required ('-' reads standard input)") end
-  local m
-  if sel then
-    if not sel.state then sel.state = { "active", "connected", "idle", "shadow", "connect_query" } end
-    sel.include_protected = { "console", "self" }
-    m = util.compile(sel)
-  end
-  local needs_times = sel and (sel.min_idle or sel.min_disconnected)
-  -- a wait lasts as long as the box may stay: the host's deadline too
-  if args.wait and not ctx.host_timeout then
-    ctx.host_timeout = (args.time or 0) > 0 and args.time + 60 or 86460
-  end
-  output.stream_rows(ctx)
-  local results = hosts.run_hosts(ctx, function(h)
-    local targets = {}
-    if m then
-      local l, err = h:sessions{ times = needs_times and true or false,
-                                 client = (sel.client or sel.address) and true or false }
-      if not l then return { err = err } end
-      for _, s in ipairs(l) do
-        if s.user and m:match(s, { self = { user = h.user, domain = h.domain } }) then
-          targets[#targets + 1] = s
-        end
-      end
-    else
-      targets = ids
-    end
-    local rows = {}
-    for _, s in ipairs(targets) do
-      local r, err, res = h:message(s, args.title, text, { timeout = args.time, wait = args.wait,
-                                                            buttons = args.buttons })
-      rows[#rows + 1] = r or res or { host = h.name, id = type(s) == "table" and s.id or s,
-                                      action = "message", ok = false, err = err }
-    end
-    return { results = rows }
-  end)
-  return output.finish_rows(ctx, results)
-end
+M.message = session_action("message")
 
 -- connect ---------------------------------------------------------------------
 
