@@ -336,9 +336,11 @@ describe("termsrv.plan #unit", function()
     it("escalates to reset when logoff hangs (the session is still there)", function()
       local p, h = make({ rules = { BOB_LOGOFF_RESET } },
         nil, { logoff = function(self, cur)
+          -- as host:logoff{wait = true} reports a session that stays: not_verified
           cur.state = "down"
-          return { host = self.name, id = cur.id, action = "logoff", before = "disconnected", after = "down",
-                   ok = true, duration = 30 }
+          local r = { host = self.name, id = cur.id, action = "logoff", before = "disconnected", after = "down",
+                      ok = false, duration = 30, err = errors.new{ code = "not_verified", message = "still down" } }
+          return nil, r.err, r
         end })
       local res = run(p)
       assert.same({ "sessions", "logoff 3", "reset 3" }, h.calls)

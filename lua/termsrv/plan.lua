@@ -365,7 +365,6 @@ function M.runner(opts)
   if sink ~= nil and not (type(sink) == "table" and sink.attempt and sink.outcome) then
     error("opts.audit: a logger with :attempt and :outcome expected (termsrv.audit.open or .memory)", 3)
   end
-  if opts.stop ~= nil and type(opts.stop) ~= "function" then error("opts.stop: function expected", 3) end
   return setmetatable({ sink = sink, stop = opts.stop }, Runner)
 end
 
@@ -382,13 +381,19 @@ function Runner:stopping()
   return self.halt
 end
 
+-- A result row `t`, with what it lacks from the audit entry and from `base`.
+local function fill(t, entry, base)
+  t.host, t.action = t.host or entry.host, t.action or entry.action
+  if t.id == nil then t.id = entry.session and entry.session.id end
+  for k, v in pairs(base or {}) do if t[k] == nil then t[k] = v end end
+  return t
+end
+
 -- The result of a change that was not made: skipped after a stop, failed
 -- when the audit log refused its attempt line.
 local function not_attempted(entry, halt, base)
-  local r = { host = entry.host, id = entry.session and entry.session.id, action = entry.action, ok = false,
-              status = halt.code == "stopped" and "skipped" or "failed", err = halt, not_attempted = true }
-  for k, v in pairs(base or {}) do if r[k] == nil then r[k] = v end end
-  return r
+  return fill({ ok = false, status = halt.code == "stopped" and "skipped" or "failed", err = halt,
+                not_attempted = true }, entry, base)
 end
 
 --- Makes one state change: `fn()` returns what a host verb returns -- a
@@ -415,25 +420,16 @@ function Runner:act(entry, fn, base)
     end
   end
   local res, err, failed = fn()
-  if type(res) ~= "table" then
-    res = type(failed) == "table" and failed or { host = entry.host, id = entry.session and entry.session.id,
-      action = entry.action, ok = false, err = err or errors.new{ code = "internal", host = entry.host,
-        op = entry.action, message = entry.action .. " returned no result" } }
-  end
+  res = fill(type(res) == "table" and res or type(failed) == "table" and failed or { ok = false,
+    err = err or errors.new{ code = "internal", host = entry.host, op = entry.action,
+                             message = entry.action .. " returned no result" } }, entry, base)
   if res.ok == nil then res.ok = res.err == nil end
-  res.action = res.action or entry.action
-  for k, v in pairs(base or {}) do if res[k] == nil then res[k] = v end end
   if res.status == nil then res.status = res.ok and "ok" or "failed" end
   if sink then
     local e = {}
     for k, v in pairs(entry) do e[k] = v end
     e.time, e.after, e.ok, e.duration, e.fallback = os.time(), res.after, res.ok, res.duration, res.fallback
-    e.before = res.before or entry.before
-    if res.state_unknown then e.ok, e.state_unknown = nil, true end
-    if res.err then
-      e.error = type(res.err) == "table" and res.err.code or tostring(res.err)
-      e.error_message = tostring(res.err)
-    end
+    e.before, e.err, e.state_unknown = res.before or entry.before, res.err, res.state_unknown
     local ok, oerr = sink:outcome(attempt, e)
     if not ok then
       local sid = entry.session and entry.session.id
@@ -465,14 +461,6 @@ function M.default_sleep(secs)
 end
 
 local STATE_CHANGING = { disconnect = true, logoff = true, reset = true }
-
-local function account_of(self)
-  if type(self) ~= "table" or not self.user then return nil end
-  if self.domain and self.domain ~= "" and not self.user:find("\\", 1, true) then
-    return self.domain .. "\\" .. self.user
-  end
-  return self.user
-end
 
 local function expand(text, step, grace)
   local vals = { user = step.user or "", host = step.host or "", id = tostring(step.id),
@@ -534,19 +522,14 @@ function Plan:apply(opts)
   local pol = self.policy
   local results = setmetatable({ errors = self.errors, plan = self }, Results)
   local runner = M.runner{ audit = opts.audit, stop = opts.stop }
-  local function stopping() return runner:stopping() end
-
-  local function entry_of(job, action)
-    local st = job.step
-    return { time = os.time(), account = account_of(st.self), host = st.host, session = st.fingerprint,
-             policy = self.policy_name, rule = st.rule, action = action, before = job.current.state }
-  end
 
   -- One call that may change state: attempt line, the call (the host layer
   -- re-reads and re-judges the session first), outcome line.
   local function act(job, method, args, vopts)
     local st = job.step
-    local entry = entry_of(job, method)
+    local entry = { time = os.time(), account = st.self and record.account(st.self), host = st.host,
+      session = st.fingerprint, policy = self.policy_name, rule = st.rule, action = method,
+      before = job.current.state }
     entry.audit = (STATE_CHANGING[method] or opts.audit_messages) and true or false
     local res = runner:act(entry, function()
       vopts.check = not job.moved and rematcher(st) or nil
@@ -638,19 +621,10 @@ function Plan:apply(opts)
       res = act(job, step, {}, { wait = wait })
     end
     if ended(job, res, step) then return "done" end
-    local success, hung = res.ok, false
-    if success and wait and res.after ~= nil then
-      if step == "disconnect" then success = res.after == "disconnected" or res.after == "gone"
-      else success = res.after == "gone" end
-      hung = not success
-    end
     job.last = res
-    if success then
+    if res.ok then -- with wait, the verb has seen the state follow (not_verified otherwise)
       if not res.skipped then job.acted = true end
-      if res.after == "gone" or step == "logoff" or step == "reset" then
-        finish(job, "ok", res.after)
-        return "done"
-      end
+      if res.after == "gone" or step ~= "disconnect" then finish(job, "ok", res.after) return "done" end
       job.current = setmetatable({ state = res.after or "disconnected" }, { __index = cur })
       job.moved = true -- later steps act on the state this one made, not on the rule
       return
@@ -660,13 +634,10 @@ function Plan:apply(opts)
       job.current = setmetatable({ state = res.after }, { __index = cur })
       job.moved = true
     end
-    if not has_next then
-      finish(job, "failed", res.after, res.err or errors.new{ code = "not_done", host = st.host, op = step,
-        message = step .. " did not take effect (session still " .. tostring(res.after) .. ")" })
-      return "done"
-    end
-    job.notes[#job.notes + 1] = (hung and (step .. " did not finish (still " .. res.after .. ")")
-      or (step .. " failed (" .. tostring(err_code(res)) .. ")")) .. ", escalating to " .. st.steps[job.i]
+    if not has_next then finish(job, "failed", res.after, res.err) return "done" end
+    job.notes[#job.notes + 1] = (err_code(res) == "not_verified" and (step .. " did not finish (still "
+      .. tostring(res.after) .. ")") or (step .. " failed (" .. tostring(err_code(res)) .. ")"))
+      .. ", escalating to " .. st.steps[job.i]
   end
 
   -- Runs a job's steps until it finishes or waits out a grace period.
@@ -678,7 +649,7 @@ function Plan:apply(opts)
       return
     end
     while true do
-      local h = stopping()
+      local h = runner:stopping()
       if h then
         finish(job, (job.acted or h.code ~= "stopped") and "failed" or "skipped", nil, h, "not attempted")
         return
@@ -728,7 +699,7 @@ function Plan:apply(opts)
     end
     if not any then break end
     local dt = next_at - clock()
-    if dt > 0 and not stopping() then sleep(dt) end -- a signal ends the sleep early
+    if dt > 0 and not runner:stopping() then sleep(dt) end -- a signal ends the sleep early
     floor = next_at
   end
 

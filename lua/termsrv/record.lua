@@ -127,7 +127,7 @@ end
 -- @treturn ?string
 function M.account(t)
   if not t.user or t.user == "" then return nil end
-  if t.domain and t.domain ~= "" then return t.domain .. "\\" .. t.user end
+  if t.domain and t.domain ~= "" and not t.user:find("\\", 1, true) then return t.domain .. "\\" .. t.user end
   return t.user
 end
 

@@ -9,6 +9,7 @@ local fleet = require "termsrv.fleet"
 local hosts = require "termsrv.cli.hosts"
 local output = require "termsrv.cli.output"
 local plan = require "termsrv.plan"
+local record = require "termsrv.record"
 local report = require "termsrv.report"
 local stop = require "termsrv.cli.stop"
 local util = require "termsrv.cli.util"
@@ -157,7 +158,7 @@ end
 --- The audit entry of `termsrv COMMAND` doing `action` on host handle `h`
 -- (`session`: a record or `{id=}`).
 function M.entry(h, command, action, rule, session)
-  return { account = util.account_text(h.user, h.domain), host = h.name, policy = "termsrv " .. command,
+  return { account = record.account(h), host = h.name, policy = "termsrv " .. command,
     rule = rule, action = action, before = session and session.state,
     session = session and { id = session.id, user = session.user, domain = session.domain,
                             logon_time = session.logon_time } }

@@ -51,11 +51,4 @@ function M.copy(t)
   return c
 end
 
---- `DOMAIN\user`, or the bare user without a domain; nil without a user.
-function M.account_text(user, domain)
-  if not user then return nil end
-  if domain and domain ~= "" then return domain .. "\\" .. user end
-  return user
-end
-
 return M

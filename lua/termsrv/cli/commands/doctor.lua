@@ -4,7 +4,7 @@
 local doctor = require "termsrv.doctor"
 local hosts = require "termsrv.cli.hosts"
 local output = require "termsrv.cli.output"
-local util = require "termsrv.cli.util"
+local record = require "termsrv.record"
 
 local M = {}
 
@@ -39,7 +39,7 @@ function M.doctor(ctx, args)
     if ctx.format == "table" then
       local where = spec.host:find(":", 1, true) and ("[" .. spec.host .. "]") or spec.host
       local title = string.format("%s (%s:%d) as %s", spec.name, where, spec.port,
-        util.account_text(ctx.creds.user, ctx.creds.domain) or "(kerberos ticket)")
+        record.account(ctx.creds) or "(kerberos ticket)")
       output.out(ctx, doctor.format(checks, { ascii = args.ascii, title = title }))
     else
       for _, c in ipairs(checks) do
