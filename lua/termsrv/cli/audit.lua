@@ -33,26 +33,22 @@ local function audit_path(ctx, args)
   return dir .. "/audit.jsonl"
 end
 
--- Checks that the audit log can be written before anything is done;
--- workers open it again themselves (one append per line, O_APPEND).
-local function check(ctx, args)
-  local path, err = audit_path(ctx, args)
-  if err then return nil, err end
-  if not path then return false end
-  local log, aerr = audit.open(path)
-  if not log then return nil, tostring(aerr) end
-  log:close()
-  return path
-end
-
---- The audit log of a run, checked in the parent: its path, or false when
--- there is none to write (`--no-audit`, or `acts` false: the run only
--- plans); nil when it cannot be written, after saying why on stderr.
+--- The audit log of a run, checked in the parent (workers open it again
+-- themselves: one append per line, O_APPEND): its path, or false when there
+-- is none to write (`--no-audit`, or `acts` false: the run only plans); nil
+-- when it cannot be written, after saying why on stderr.
 function M.prepare(ctx, args, acts)
   if not acts then return false end
-  local path, err = check(ctx, args)
-  if path == nil then output.diag(ctx, "termsrv: audit log: " .. err) end
-  return path
+  local path, err = audit_path(ctx, args)
+  if path then
+    local log
+    log, err = audit.open(path)
+    if log then log:close() return path end
+  elseif not err then
+    return false
+  end
+  output.diag(ctx, "termsrv: audit log: " .. tostring(err))
+  return nil
 end
 
 --- Opens the log prepared by `prepare` (nil when there is none).

@@ -22,27 +22,30 @@ function M.host_err(r)
   return nil
 end
 
+-- How many of `rows` (outcome strings, or rows judged by `status`, else
+-- `ok`) are ok, failed, skipped...
+local function tally(rows)
+  local n = { ok = 0, failed = 0, skipped = 0 }
+  for _, x in ipairs(rows) do
+    local st = type(x) == "string" and x or x.status or (x.ok and "ok" or "failed")
+    n[st] = (n[st] or 0) + 1
+  end
+  return n
+end
+
 --- 0 when every outcome is "ok", 2 when all are "failed", else 1.
 function M.exit_of(outcomes)
-  local ok, failed = 0, 0
-  for _, o in ipairs(outcomes) do
-    if o == "ok" then ok = ok + 1 elseif o == "failed" then failed = failed + 1 end
-  end
-  if ok == #outcomes then return M.EXIT_OK end
-  if failed == #outcomes then return M.EXIT_FAILED end
+  local n = tally(outcomes)
+  if n.ok == #outcomes then return M.EXIT_OK end
+  if n.failed == #outcomes then return M.EXIT_FAILED end
   return M.EXIT_PARTIAL
 end
 
 --- Outcome of a host from its result rows: all ok / some failed / all failed.
 function M.outcome_of(rows)
-  local ok, failed = 0, 0
-  for _, x in ipairs(rows) do
-    local st = x.status or (x.ok and "ok" or "failed")
-    if st == "failed" then failed = failed + 1 elseif st == "ok" then ok = ok + 1 end
-  end
-  if failed == 0 then return "ok" end
-  if ok == 0 then return "failed" end
-  return "partial"
+  local n = tally(rows)
+  if n.failed == 0 then return "ok" end
+  return n.ok == 0 and "failed" or "partial"
 end
 
 -- ----------------------------------------------------------------------------
@@ -112,13 +115,6 @@ function M.status_record(r, records)
   return t
 end
 
-local function util_concat(a, b)
-  local t = {}
-  for _, v in ipairs(a) do t[#t + 1] = v end
-  for _, v in ipairs(b) do t[#t + 1] = v end
-  return t
-end
-
 local function flush(ctx) if ctx.stdout.flush then ctx.stdout:flush() end end
 
 --- Streams JSON Lines or CSV as each host finishes.
@@ -140,10 +136,8 @@ function M.stream(ctx, fields, kind, records_of, each)
   local have = { type = true }
   -- a command may add columns to the status records (ctx.status_extra,
   -- filled by ctx.status_of(result))
-  local status_fields = M.STATUS_FIELDS
-  if ctx.status_extra then
-    status_fields = util_concat(M.STATUS_FIELDS, ctx.status_extra)
-  end
+  local status_fields = table.move(ctx.status_extra or {}, 1, #(ctx.status_extra or {}), #M.STATUS_FIELDS + 1,
+    table.move(M.STATUS_FIELDS, 1, #M.STATUS_FIELDS, 1, {}))
   local function status_of(r, n)
     local st = M.status_record(r, n)
     if ctx.status_of then for k, v in pairs(ctx.status_of(r)) do st[k] = v end end
@@ -212,15 +206,10 @@ end
 
 --- The summary line of action results; to stdout for tables, else stderr.
 function M.summary(ctx, rows, host_errors, nhosts)
-  local ok, failed, skipped = 0, 0, 0
-  for _, r in ipairs(rows) do
-    local st = r.status or (r.ok and "ok" or "failed")
-    if st == "ok" then ok = ok + 1
-    elseif st == "skipped" then skipped = skipped + 1
-    else failed = failed + 1 end
-  end
+  local n = tally(rows)
   local line = string.format("total: %d host%s, %d ok, %d failed, %d skipped, %d host error%s", nhosts,
-    nhosts == 1 and "" or "s", ok, failed, skipped, host_errors, host_errors == 1 and "" or "s")
+    nhosts == 1 and "" or "s", n.ok, #rows - n.ok - n.skipped, n.skipped, host_errors,
+    host_errors == 1 and "" or "s")
   if ctx.format == "table" then M.out(ctx, line .. "\n") else M.diag(ctx, line) end
 end
 
