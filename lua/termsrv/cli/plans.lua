@@ -16,9 +16,7 @@ local util = require "termsrv.cli.util"
 
 local M = {}
 
-local PlanMT = { __name = "termsrv.plan" }
-PlanMT.__index = PlanMT
-PlanMT.__len = function(p) return #p.steps end
+local PlanMT = { __name = "termsrv.plan", __len = function(p) return #p.steps end }
 
 local STEP_KEYS = { "host", "id", "user", "domain", "station", "state", "kind", "logon_time", "idle",
                     "disconnected", "client", "address", "fingerprint", "rule", "action", "steps", "grace",
@@ -37,8 +35,8 @@ local function plan_data(p)
            policy_name = p.policy_name, free_slots = p.free_slots }
 end
 
---- One plan (for report.plan) from the `value.plan` of every host's result.
-function M.merge(results, name, free)
+-- One plan (for report.plan) from the `value.plan` of every host's result.
+local function merge(results, name, free)
   local p = setmetatable({ steps = {}, skipped = {}, errors = {}, hosts = {}, policy_name = name,
                            free_slots = free }, PlanMT)
   for _, r in ipairs(results) do
@@ -50,13 +48,6 @@ function M.merge(results, name, free)
     end
   end
   return p
-end
-
---- The plan as a table, for the command line:
--- it points at --apply rather than plan:apply().
-function M.text(p)
-  local text = report.plan(p)
-  return (text:gsub("%(plan:apply%(%) acts%)", "(--apply acts)"))
 end
 
 -- Ids asked for that the plan neither acts on nor skips: asked about one
@@ -102,17 +93,17 @@ function M.run_policy(ctx, pol, o)
     local slots = o.slots and o.slots(h) or nil
     local p, perr = plan.make({ h }, pol, { all = o.ids ~= nil or nil })
     if not p then return { err = perr } end
-    local v = { plan = plan_data(p), slots = slots }
-    if #p.errors > 0 then v.err = p.errors[1].err end
+    local v = { plan = plan_data(p), slots = slots, err = p.errors[1] and p.errors[1].err }
     local missing = o.ids and missing_ids(h, p, o.ids) or {}
     -- named ids are judged one by one: what else the account sees does not matter
     if o.ids then for _, hi in ipairs(v.plan.hosts) do hi.partial = nil end end
-    if #missing > 0 then
-      for _, m in ipairs(missing) do v.plan.errors[#v.plan.errors + 1] = { host = h.name, err = m.err } end
-      if not o.apply then v.err, v.partial = v.err or missing[1].err, #p.steps > 0 end
+    for _, m in ipairs(missing) do v.plan.errors[#v.plan.errors + 1] = { host = h.name, err = m.err } end
+    if not o.apply then
+      if #missing > 0 then v.err, v.partial = v.err or missing[1].err, #p.steps > 0 end
+      return v
     end
-    local rows = {}
-    if o.apply and #p.steps > 0 then
+    v.results = {}
+    if #p.steps > 0 then
       local log, aerr = audit.open(o.audit)
       if o.audit and not log then v.err = aerr; return v end
       -- each finished session goes to the parent at once: a worker ended at
@@ -120,15 +111,12 @@ function M.run_policy(ctx, pol, o)
       local res = p:apply{ audit = log, wait = o.wait, stop = stopped, progress = fleet.note,
                            action_opts = o.extra }
       if log then log:close() end
-      for i, r in ipairs(res) do rows[i] = r end
+      table.move(res, 1, #res, 1, v.results)
       v.stopped, v.audit_error = res.stopped, res.audit_error
     end
-    if o.apply then
-      for _, m in ipairs(missing) do
-        rows[#rows + 1] = { host = h.name, id = m.id, action = pol.rules[1].action, status = "failed",
-                            ok = false, err = m.err }
-      end
-      v.results = rows
+    for _, m in ipairs(missing) do
+      v.results[#v.results + 1] = { host = h.name, id = m.id, action = pol.rules[1].action, status = "failed",
+                                    ok = false, err = m.err }
     end
     return v
   end)
@@ -204,11 +192,12 @@ function M.finish_policy(ctx, results, name, free, apply)
     local code = short_of(ctx, results, free, output.finish_rows(ctx, results, { empty = "nothing to do\n" }))
     return bad_policy(results, code)
   end
-  local p = M.merge(results, name, free)
+  local p = merge(results, name, free)
   local outcomes = {}
   for i, r in ipairs(results) do outcomes[i] = output.host_err(r) and "failed" or "ok" end
   p.errors = {}
-  if ctx.format == "table" then output.out(ctx, M.text(p))
+  if ctx.format == "table" then -- it points at --apply rather than plan:apply()
+    output.out(ctx, (report.plan(p):gsub("%(plan:apply%(%) acts%)", "(--apply acts)")))
   else
     if not ctx.streamed then output.emit(ctx, p) end
     output.diag(ctx, string.format("dry run: %d action%s planned on %d host%s; --apply acts", #p.steps,
