@@ -320,16 +320,19 @@ function Plan:totable()
   }
 end
 
+-- `t` as JSON, its keys in the order of the name lists given, one after another.
+local function ordered_json(t, ...)
+  local order = {}
+  for _, l in ipairs{ ... } do table.move(l, 1, #l, #order + 1, order) end
+  return require("termsrv.json").encode(t, order)
+end
+
 --- The plan as one JSON text (fixed key order).
 -- @treturn string
 function Plan:tojson()
   local rep = report()
-  local order = { "policy", "created", "free_slots", "max_actions", "host", "sessions", "hosts", "steps",
-                  "skipped", "short", "errors" }
-  for _, k in ipairs(rep.STEP_FIELDS) do order[#order + 1] = k end
-  for _, k in ipairs(rep.SKIPPED_FIELDS) do order[#order + 1] = k end
-  for _, k in ipairs(rep.ERROR_FIELDS) do order[#order + 1] = k end
-  return require("termsrv.json").encode(self:totable(), order)
+  return ordered_json(self:totable(), { "policy", "created", "free_slots", "max_actions", "host", "sessions",
+    "hosts", "steps", "skipped", "short", "errors" }, rep.STEP_FIELDS, rep.SKIPPED_FIELDS, rep.ERROR_FIELDS)
 end
 
 function Step.__tostring(s)
@@ -726,12 +729,8 @@ end
 -- @treturn string
 function Results:tojson()
   local rep = report()
-  local order = { "results", "summary" }
-  for _, k in ipairs(rep.RESULT_FIELDS) do order[#order + 1] = k end
-  for _, k in ipairs{ "kind", "hosts", "total", "exit_code", "failed", "skipped", "host_errors" } do
-    order[#order + 1] = k
-  end
-  return require("termsrv.json").encode(self:totable(), order)
+  return ordered_json(self:totable(), { "results", "summary" }, rep.RESULT_FIELDS,
+    { "kind", "hosts", "total", "exit_code", "failed", "skipped", "host_errors" })
 end
 
 --- True when `x` is a plan.
