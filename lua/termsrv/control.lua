@@ -59,10 +59,6 @@ function Result:totable()
   return t
 end
 
-local function result(t)
-  return setmetatable(t, Result)
-end
-
 local sleep = require("termsrv.need").need("system").sleep
 --- Sleeps `seconds` (lua-system's sleep).
 M.sleep = sleep
@@ -88,24 +84,17 @@ end
 -- given, must return nothing: a reason it returns refuses the action.
 local function current(self, s, op, opts)
   opts = opts or {}
-  local id
-  if type(s) == "table" then
-    id = s.id
-  else
-    id = s
-  end
+  local id = type(s) == "table" and s.id or s
   if math.type(id) ~= "integer" or id < 0 or id > 0xFFFFFFFF then
     error(op .. ": session record or session id (integer 0..4294967295) expected, got " .. tostring(id), 3)
   end
   local cur, err = self:session(id, { client = opts.client, locked = opts.locked })
   if not cur then return nil, errors.with(err, { op = op .. " session " .. id }) end
   if type(s) == "table" and not same_logon(s, cur) then
-    return nil, errors.new{ code = "session_changed", host = self.name, op = op .. " session " .. id,
-      message = string.format("session %d is now %s%s, not the %s seen before; nothing done", id,
-        record.account(cur) or "without a user",
-        cur.logon_time and (" (logged on " .. os.date("!%Y-%m-%d %H:%M:%SZ", cur.logon_time) .. ")") or "",
-        record.account(s) or "session"),
-      hint = "list the sessions again and decide on the new state" }
+    return changed(self, op, id, string.format("session %d is now %s%s, not the %s seen before", id,
+      record.account(cur) or "without a user",
+      cur.logon_time and (" (logged on " .. os.date("!%Y-%m-%d %H:%M:%SZ", cur.logon_time) .. ")") or "",
+      record.account(s) or "session"))
   end
   if type(s) == "table" and s.state and not opts.any_state and s.state ~= cur.state then
     return changed(self, op, id, string.format("session %d is %s now, not %s as seen before", id,
@@ -138,10 +127,10 @@ local function finish(self, r, t0, err)
   r.duration = now() - t0
   if err then
     r.ok, r.err = false, errors.with(err, { host = self.name })
-    return nil, r.err, result(r)
+    return nil, r.err, setmetatable(r, Result)
   end
   r.ok = true
-  return result(r)
+  return setmetatable(r, Result)
 end
 
 -- Failures after which the request may or may not have been carried out.
@@ -521,14 +510,10 @@ function Host:kill(target, opts)
       err = errors.with(err, { code = "process_not_found",
         hint = "the process does not exist (any more); list the processes again" })
     end
-    local res
-    if ok then
-      res = finish(self, r, t0)
-    else
-      failed = failed + 1
-      res = select(3, finish(self, r, t0, errors.with(err, { op = "kill process " .. p.pid })))
-    end
-    results[#results + 1] = res
+    local res, _, res_failed = finish(self, r, t0,
+      not ok and errors.with(err, { op = "kill process " .. p.pid }) or nil)
+    if not res then failed = failed + 1 end
+    results[#results + 1] = res or res_failed
   end
   if #procs == 1 and failed == 1 then return nil, results[1].err, results end
   return results
