@@ -126,23 +126,6 @@ local function chosen(h, args, pids, act)
   return procs
 end
 
--- Ends `procs` on host `h` through the runner (write-ahead audit, stop):
--- result rows.
-local function kill_all(h, procs, runner, note)
-  local rows = {}
-  for _, p in ipairs(procs) do
-    local what = string.format("pid %d%s", p.pid, p.image and (" (" .. p.image .. ")") or "")
-    local entry = plans.entry(h, "kill", "kill", what, p.session and { id = p.session } or nil)
-    local row = runner:act(entry, function()
-      local res, err, list = h:kill(p.pid)
-      return (res or list)[1], err
-    end, { pid = p.pid, image = p.image, id = p.session })
-    rows[#rows + 1] = row
-    note(row)
-  end
-  return rows
-end
-
 function M.kill(ctx, args)
   local pids = ctx.numbers
   local filtered = args.name or args.session or args.user
@@ -154,26 +137,13 @@ function M.kill(ctx, args)
   local act = (#pids > 0 and not args.dry_run) or (filtered and apply)
   local path = audit.prepare(ctx, args, act)
   if path == nil then return output.EXIT_FAILED end
-  local results
-  local view = { empty = "", fields = KILL_FIELDS,
-                 columns = { "host", "pid", "image", "id", "status", "detail" } }
-  if act then
-    output.stream_rows(ctx, view)
-    results = plans.run_actions(ctx, path, function(h, runner, note)
-      local procs, err = chosen(h, args, pids, act)
-      if not procs then return nil, err end
-      return kill_all(h, procs, runner, note)
-    end)
-  else
+  if not act then
     stream_procs(ctx)
-    results = hosts.run_hosts(ctx, function(h)
+    local all, outcomes = collect_procs(hosts.run_hosts(ctx, function(h)
       local procs, err = chosen(h, args, pids, act)
       if not procs then return { err = err } end
       return { processes = procs }
-    end)
-  end
-  if not act then
-    local all, outcomes = collect_procs(results)
+    end))
     if ctx.streamed then return output.exit_of(outcomes) end
     output.emit(ctx, all, function(items)
       if #items == 0 then return "no matching processes\n" end
@@ -182,7 +152,25 @@ function M.kill(ctx, args)
     end, PROCESS_FIELDS)
     return output.exit_of(outcomes)
   end
-  return output.finish_rows(ctx, results, view)
+  local view = { empty = "", fields = KILL_FIELDS,
+                 columns = { "host", "pid", "image", "id", "status", "detail" } }
+  output.stream_rows(ctx, view)
+  -- each process through the runner: write-ahead audit, stop
+  return output.finish_rows(ctx, plans.run_actions(ctx, path, function(h, runner, note)
+    local procs, err = chosen(h, args, pids, act)
+    if not procs then return nil, err end
+    local rows = {}
+    for _, p in ipairs(procs) do
+      local what = string.format("pid %d%s", p.pid, p.image and (" (" .. p.image .. ")") or "")
+      local entry = plans.entry(h, "kill", "kill", what, p.session and { id = p.session } or nil)
+      rows[#rows + 1] = runner:act(entry, function()
+        local res, kerr, list = h:kill(p.pid)
+        return (res or list)[1], kerr
+      end, { pid = p.pid, image = p.image, id = p.session })
+      note(rows[#rows])
+    end
+    return rows
+  end), view)
 end
 
 return M
