@@ -229,9 +229,7 @@ end
 -- @treturn[1] true
 -- @treturn[2] nil
 -- @treturn[2] termsrv.Error code `"audit_failed"`
-function Logger:write(entry)
-  return put(self, entry)
-end
+function Logger:write(entry) return put(self, entry) end
 
 local seq = 0
 local hostname
@@ -321,6 +319,7 @@ end
 -- path or the log's text.
 -- @treturn[1] {table,...} those entries (decoded; the attempt, or the unknown outcome), oldest first
 -- @treturn[1] integer lines that could not be read
+-- @treturn[1] {table,...} every line that could (decoded), in order
 -- @treturn[2] nil
 -- @treturn[2] string message
 function M.pending(source)
@@ -332,9 +331,10 @@ function M.pending(source)
     f:close()
   end
   local dkjson = require "dkjson"
-  local attempts, order, bad = {}, {}, 0
+  local attempts, order, bad, all = {}, {}, 0, {}
   for line in text:gmatch("[^\n]+") do
     local e = dkjson.decode(line)
+    all[#all + 1] = type(e) == "table" and e or nil
     if type(e) ~= "table" then bad = bad + 1
     elseif e.phase == "attempt" and type(e.attempt) == "string" then
       attempts[e.attempt] = e
@@ -345,7 +345,7 @@ function M.pending(source)
   end
   local out = {}
   for _, id in ipairs(order) do if attempts[id] then out[#out + 1] = attempts[id] end end
-  return out, bad
+  return out, bad, all
 end
 
 --- An in-memory logger (for tests and embedding): `logger.entries` holds the

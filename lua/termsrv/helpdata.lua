@@ -32,7 +32,7 @@ return {
   ["termsrv.cli.audit"] = { summary = "The audit log of command-line runs that act.", items = {
     { "command", "function", "(ctx, args)", "The `termsrv audit` command: the log's lines as a table." },
     { "open", "function", "(path)", "Opens the log prepared by `prepare` (nil when there is none)." },
-    { "prepare", "function", "(ctx, args, acts)", "The audit log of a run, checked in the parent: its path, or false when there is none to write (`--no-audit`, or `acts` false: the run only plans); nil when it cannot be written, after saying why on stderr." },
+    { "prepare", "function", "(ctx, args, acts)", "The audit log of a run, checked in the parent (workers open it again themselves: one append per line, O_APPEND): its path, or false when there is none to write (`--no-audit`, or `acts` false: the run only plans); nil when it cannot be written, after saying why on stderr." },
   } },
   ["termsrv.cli.commands.doctor"] = { summary = "`termsrv doctor`: checks the path to each host, step by step.", items = {
   } },
@@ -87,10 +87,8 @@ return {
   ["termsrv.cli.plans"] = { summary = "Cleanup plans across hosts: each host plans (and, told to apply, acts) in its own worker, and the parent merges the plans as plain data, so that they cross process boundaries.", items = {
     { "entry", "function", "(h, command, action, rule, session)", "The audit entry of `termsrv COMMAND` doing `action` on host handle `h` (`session`: a record or `{id=}`)." },
     { "finish_policy", "function", "(ctx, results, name, free, apply)", "Writes what a policy run did (or, without `apply`, the merged plan) and returns the exit code." },
-    { "merge", "function", "(results, name, free)", "One plan (for report.plan) from the `value.plan` of every host's result." },
     { "run_actions", "function", "(ctx, path, act)", "Runs `act(h, runner) -> rows | nil, err` on every host for the actions that are not session rules (kill, connect, shutdown): the same runner as a plan's, so the same write-ahead audit and the same stop; returns the host results." },
     { "run_policy", "function", "(ctx, pol, o)", "Runs a policy on every host: plans, and with `o.apply` acts and audits (write-ahead: an attempt line before each action, its outcome after)." },
-    { "text", "function", "(p)", "The plan as a table, for the command line: it points at --apply rather than plan:apply()." },
   } },
   ["termsrv.cli.stop"] = { summary = "Stop means stop: SIGINT and SIGTERM during a run that acts.", items = {
     { "begin", "function", "(ctx)", "Traps SIGINT and SIGTERM; with `ctx`, the run's `ctx.stop` asks for them." },
@@ -99,7 +97,6 @@ return {
     { "name", "function", "(sig)", "The name of a signal number (\"SIGINT\")." },
   } },
   ["termsrv.cli.util"] = { summary = "Small helpers shared by the command-line modules.", items = {
-    { "account_text", "function", "(user, domain)", "`DOMAIN\\user`, or the bare user without a domain; nil without a user." },
     { "apply_wanted", "function", "(args)", "`--apply` unless `--dry-run`; both at once is a usage error." },
     { "compile", "function", "(sel)", "A selector table compiled; a bad one is a usage error." },
     { "copy", "function", "(t)", "A shallow copy of `t`." },

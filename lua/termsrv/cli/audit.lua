@@ -75,17 +75,8 @@ function M.command(ctx, args)
   end
   local text = f:read("a")
   f:close()
-  local pending, bad = audit.pending(text)
-  local rows = {}
-  if args.pending then
-    rows = pending
-  else
-    local dkjson = require "dkjson"
-    for line in text:gmatch("[^\n]+") do
-      local e = dkjson.decode(line)
-      if type(e) == "table" then rows[#rows + 1] = e end
-    end
-  end
+  local pending, bad, all = audit.pending(text)
+  local rows = args.pending and pending or all
   if ctx.format == "table" then
     local cells = {}
     for _, e in ipairs(rows) do
