@@ -370,6 +370,13 @@ local function public_spec(spec)
   return { host = spec.host, port = spec.port, name = spec.name }
 end
 
+-- A host that was stopped at its deadline, having reported what it did.
+local function deadline_error(name, timeout)
+  return errors.new{ code = "timeout", host = name, op = "fleet", message = string.format(
+    "stopped at its deadline (%gs); it reported what it had done", timeout),
+    hint = "raise --host-timeout / timeout= if the host is only slow" }
+end
+
 local function script_error(spec, message, traceback)
   return errors.new{ code = "script_error", host = spec.name, op = "run",
     message = tostring(message), traceback = traceback }
@@ -443,21 +450,14 @@ local function work(self, spec, fn, args, send)
       answer = { ok = false, err = errors.is(e) and e or script_error(spec, e, r[2].traceback) }
     elseif r[2] == nil and r[3] ~= nil then
       local e = r[3]
-      if errors.is(e) then
-        answer = { ok = false, err = e }
-      elseif type(e) == "table" and type(e.code) == "string" then
-        answer = { ok = false, err = errors.with(e, {}) }
-      else
-        answer = { ok = false, err = script_error(spec, e) }
-      end
+      answer = { ok = false, err = errors.is(e) and e
+        or (type(e) == "table" and type(e.code) == "string") and errors.with(e, {}) or script_error(spec, e) }
     else
       answer = { ok = true, value = r[2] }
     end
     if h:past_deadline() then
       -- as a worker stopped at its deadline: what it did is in the value
-      answer.ok, answer.err = false, errors.new{ code = "timeout", host = spec.name, op = "fleet",
-        message = string.format("stopped at its deadline (%gs); it reported what it had done", self.timeout),
-        hint = "raise --host-timeout / timeout= if the host is only slow" }
+      answer.ok, answer.err = false, deadline_error(spec.name, self.timeout)
     end
   end
   answer.finished = proc.clock() -- the parent may be busy when it reads this
@@ -541,9 +541,7 @@ local function outcome(self, w, status)
     if w.timed_out and r.ok and (answer.finished or math.huge) >= w.deadline then
       -- it answered only because the deadline's SIGTERM stopped it: the
       -- host did not finish its work (what it did is in r.value)
-      r.ok, r.err = false, fleet_error(w, "timeout", string.format(
-        "stopped at its deadline (%gs); it reported what it had done", self.timeout),
-        { hint = "raise --host-timeout / timeout= if the host is only slow" })
+      r.ok, r.err = false, deadline_error(w.spec.name, self.timeout)
     end
   elseif w.too_large then
     r.ok, r.err = false, fleet_error(w, "response_too_large", string.format(
@@ -573,12 +571,20 @@ local function outcome(self, w, status)
   return setmetatable(r, Result)
 end
 
-local function method_fn(name)
-  return function(h, _, ...)
-    local m = h[name]
-    if type(m) ~= "function" then error("host handles have no method '" .. name .. "'", 0) end
-    return m(h, ...)
+-- What a sweep runs: `fn`, or the host method it names.
+local function fn_of(fn, what)
+  if type(fn) == "string" then
+    local name = fn
+    return function(h, _, ...)
+      local m = h[name]
+      if type(m) ~= "function" then error("host handles have no method '" .. name .. "'", 0) end
+      return m(h, ...)
+    end
   end
+  if type(fn) ~= "function" then
+    error(what .. ": function or host method name expected, got " .. type(fn), 3)
+  end
+  return fn
 end
 
 local Sweep = {}
@@ -651,16 +657,17 @@ function Sweep:check_stop()
       w.kill_at = now + (self.fleet.stop_grace or 10)
     end
   end
-  local total = #self.fleet.hosts
-  while self.next <= total do
-    local spec = self.fleet.hosts[self.next]
-    self.queue[#self.queue + 1] = setmetatable({ host = spec.name, index = self.next,
-      spec = public_spec(spec), ok = false, duration = 0, not_started = true,
-      err = errors.new{ code = "stopped", host = spec.name, op = "fleet",
-                        message = "not started: the run was stopped" } }, Result)
-    self.next = self.next + 1
-  end
+  while self.next <= #self.fleet.hosts do self:unstarted("stopped", "not started: the run was stopped") end
   return why
+end
+
+-- The result of the next host, which gets no worker.
+function Sweep:unstarted(code, message)
+  local spec = self.fleet.hosts[self.next]
+  self.queue[#self.queue + 1] = setmetatable({ host = spec.name, index = self.next, spec = public_spec(spec),
+    ok = false, duration = 0, not_started = code == "stopped" or nil,
+    err = errors.new{ code = code, host = spec.name, op = "fleet", message = message } }, Result)
+  self.next = self.next + 1
 end
 
 function Sweep:fill()
@@ -671,12 +678,7 @@ function Sweep:fill()
     local ok, err = self:start_one()
     if not ok then
       if self.nlive > 0 then return end -- out of processes: wait for some to end
-      local spec = self.fleet.hosts[self.next]
-      self.queue[#self.queue + 1] = setmetatable({ host = spec.name, index = self.next,
-        spec = public_spec(spec),
-        ok = false, duration = 0, err = errors.new{ code = "worker_failed", host = spec.name,
-          op = "fleet", message = "cannot start a worker: " .. tostring(err) } }, Result)
-      self.next = self.next + 1
+      self:unstarted("worker_failed", "cannot start a worker: " .. tostring(err))
     end
   end
 end
@@ -765,17 +767,23 @@ function Sweep:step(max_wait)
   if self.display then self.display:set_running(self.nlive) end
 end
 
+-- The next finished host's result, counted.
+function Sweep:pop()
+  local r = table.remove(self.queue, 1)
+  if r.ok then self.ok = self.ok + 1 else self.failed = self.failed + 1 end
+  return r
+end
+
 function Sweep:next_result()
   if self.display then self.display:draw() end
   while true do
     self:fill()
     if #self.queue > 0 then
-      local r = table.remove(self.queue, 1)
+      local r = self:pop()
       if self.display then
         self.display:add(r.ok, true)
         self.display:clear() -- the caller may print now; the line returns on the next call
       end
-      if r.ok then self.ok = self.ok + 1 else self.failed = self.failed + 1 end
       return r
     end
     if self.nlive == 0 then
@@ -814,12 +822,7 @@ end
 -- @treturn function iterator (plus the state, control and closing values of
 --   a generic for)
 function Fleet:each(fn, ...)
-  if type(fn) == "string" then
-    fn = method_fn(fn)
-  elseif type(fn) ~= "function" then
-    error("fleet:each: function or host method name expected, got " .. type(fn), 2)
-  end
-  local sweep = new_sweep(self, fn, ...)
+  local sweep = new_sweep(self, fn_of(fn, "fleet:each"), ...)
   local show = self.progress
   if show ~= false then
     sweep.display = progress.new{ total = #self.hosts, enabled = show }
@@ -843,11 +846,8 @@ end
 --- Runs `fn` on every host (see `each`) and returns all results, in the
 -- order the hosts finished, with `results.summary = {total, ok, failed, seconds}`.
 function Fleet:run(fn, ...)
-  if type(fn) ~= "function" and type(fn) ~= "string" then
-    error("fleet:run: function or host method name expected, got " .. type(fn), 2)
-  end
   local results = {}
-  local iter, _, _, sweep = self:each(fn, ...)
+  local iter, _, _, sweep = self:each(fn_of(fn, "fleet:run"), ...)
   local sweep_close <close> = sweep -- luacheck: ignore 211
   for r in iter do results[#results + 1] = r end
   results.summary = { total = #self.hosts, ok = sweep.ok, failed = sweep.failed,
@@ -875,12 +875,7 @@ M.Job = Job
 -- termsrv.luv wraps this for luv.
 -- @treturn termsrv.FleetJob
 function Fleet:start(fn, ...)
-  if type(fn) == "string" then
-    fn = method_fn(fn)
-  elseif type(fn) ~= "function" then
-    error("fleet:start: function or host method name expected, got " .. type(fn), 2)
-  end
-  local sweep = new_sweep(self, fn, ...)
+  local sweep = new_sweep(self, fn_of(fn, "fleet:start"), ...)
   if not self.fork then
     -- an event loop must not wait for a host: this process cannot run one
     local copy = setmetatable({ fork = true }, { __index = self })
@@ -922,10 +917,8 @@ function Job:step()
   s:check_stop()
   s:fill()
   while #s.queue > 0 do
-    local r = table.remove(s.queue, 1)
-    if r.ok then s.ok = s.ok + 1 else s.failed = s.failed + 1 end
-    out[#out + 1] = r
-    self.results[#self.results + 1] = r
+    out[#out + 1] = s:pop()
+    self.results[#self.results + 1] = out[#out]
   end
   if s.nlive == 0 and s.next > #s.fleet.hosts and not s.seconds then
     s.seconds = proc.clock() - s.started
