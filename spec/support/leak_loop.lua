@@ -18,15 +18,23 @@ local function rss_kib()
   return tonumber(s:match("VmRSS:%s+(%d+)"))
 end
 
+-- how many descriptors are open, and what they are (for the message when
+-- the count grew)
 local function fds()
-  local n = 0
-  local p = io.popen("ls /proc/" .. require("termsrv.proc").getpid() .. "/fd")
-  for _ in p:lines() do n = n + 1 end
+  local n, what = 0, {}
+  local p = io.popen("cd /proc/" .. require("termsrv.proc").getpid() .. "/fd && for f in *; do "
+    .. "echo \"$f $(readlink $f)\"; done")
+  for line in p:lines() do n, what[#what + 1] = n + 1, line end
   p:close()
-  return n
+  return n, table.concat(what, ", ")
 end
 
-local base_rss, base_fds, base_heap
+-- Descriptors are the most of five cycles in a row, at the warm-up and at
+-- the end: one may be open or not at a given moment (a connection that
+-- libsmbclient is tearing down), and a count of one cycle only swung by one
+-- either way between runs; a descriptor kept per cycle grows by hundreds.
+local base_rss, base_heap
+local base_fds, end_fds, base_what, end_what = 0, 0, "", ""
 for i = 1, cycles do
   local h = assert(termsrv.connect{ host = "127.0.0.1", port = port, user = "CORP\\ops",
                                     password = "Ops-Passw0rd" })
@@ -38,9 +46,19 @@ for i = 1, cycles do
   if i % 100 == 0 then collectgarbage() end
   if i == warmup then
     collectgarbage()
-    base_rss, base_fds, base_heap = rss_kib(), fds(), heap.in_use()
+    base_rss, base_heap = rss_kib(), heap.in_use()
+  end
+  if i >= warmup and i < warmup + 5 then
+    local n, what = fds()
+    if n > base_fds then base_fds, base_what = n, what end
+  end
+  if i > cycles - 5 then
+    local n, what = fds()
+    if n > end_fds then end_fds, end_what = n, what end
   end
 end
 collectgarbage()
 collectgarbage()
-print(base_rss, rss_kib(), base_fds, fds(), base_heap, heap.in_use())
+print(base_rss, rss_kib(), base_fds, end_fds, base_heap, heap.in_use())
+print("descriptors at the warm-up: " .. base_what)
+print("descriptors at the end: " .. end_what)
