@@ -41,6 +41,7 @@ build = {
     ["termsrv.error"] = "lua/termsrv/error.lua",
     ["termsrv.host"] = "lua/termsrv/host.lua",
     ["termsrv.control"] = "lua/termsrv/control.lua",
+    ["termsrv.processes"] = "lua/termsrv/processes.lua",
     ["termsrv.record"] = "lua/termsrv/record.lua",
     ["termsrv.duration"] = "lua/termsrv/duration.lua",
     ["termsrv.sandbox"] = "lua/termsrv/sandbox.lua",

@@ -58,6 +58,7 @@ build = {
       ["termsrv.cli.stop"] = "lua/termsrv/cli/stop.lua",
       ["termsrv.cli.util"] = "lua/termsrv/cli/util.lua",
       ["termsrv.control"] = "lua/termsrv/control.lua",
+      ["termsrv.processes"] = "lua/termsrv/processes.lua",
       ["termsrv.core"] = {
          defines = {
             "_DEFAULT_SOURCE"

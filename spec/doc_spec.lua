@@ -146,7 +146,7 @@ describe("the reference documents", function()
       local out = { write = function(self, ...) for _, s in ipairs{ ... } do buf[#buf + 1] = s end return self end }
       termsrv.help(h, out)
       local text = table.concat(buf)
-      assert.matches("^Host %(termsrv.host, termsrv.control%)\n", text)
+      assert.matches("^Host %(termsrv.host, termsrv.control, termsrv.processes%)\n", text)
       assert.matches("\n  Host:sessions%(%[opts%]%)%s+Lists the sessions of the host%.\n", text)
       assert.matches("\n  Host:logoff%(s%[, opts%]%)%s+Logs a session off", text) -- from termsrv.control
       assert.not_matches("undocumented", text)

@@ -10,6 +10,7 @@ local fleet = require "termsrv.fleet"
 local proc = require "termsrv.proc"
 local record = require "termsrv.record"
 local control = require "termsrv.control"
+local processes = require "termsrv.processes"
 local errors = require "termsrv.error"
 local serialize = require "termsrv.serialize"
 local progress = require "termsrv.progress"
@@ -235,7 +236,7 @@ describe("termsrv.fleet sweep", function()
     assert.equals(control.Result, getmetatable(v.sent))
     assert.equals("message", v.sent.action)
     assert.is_true(#v.procs > 0)
-    assert.equals(control.Process, getmetatable(v.procs[1]))
+    assert.equals(processes.Process, getmetatable(v.procs[1]))
     assert.equals(errors.Error, getmetatable(v.err))
     assert.same({ 1, 2.5, "x", true }, v.plain)
     assert.equals("float", math.type(v.plain[2]))

@@ -27,7 +27,8 @@ local errors = require "termsrv.error"
 local serialize = require "termsrv.serialize"
 local progress = require "termsrv.progress"
 local hostmod = require "termsrv.host"
-require "termsrv.control" -- workers act on sessions too: reset, logoff, processes...
+require "termsrv.control" -- workers act on sessions too: reset, logoff...
+require "termsrv.processes" -- and list processes
 
 local M = {}
 

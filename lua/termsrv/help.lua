@@ -18,15 +18,15 @@ local M = {}
 --- The documented class of each kind of object, by its metatable's `__name`:
 -- the prefix of its methods in the reference and the modules documenting them.
 M.CLASSES = {
-  ["termsrv.Host"] = { "Host", "termsrv.host", "termsrv.control" },
+  ["termsrv.Host"] = { "Host", "termsrv.host", "termsrv.control", "termsrv.processes" },
   ["termsrv.session"] = { "Session", "termsrv.record" },
   ["termsrv.sessions"] = { "List", "termsrv.record" },
   ["termsrv.plan"] = { "Plan", "termsrv.plan" },
   ["termsrv.plan.step"] = { "Step", "termsrv.plan" },
   ["termsrv.results"] = { "Results", "termsrv.plan" },
   ["termsrv.Result"] = { "Result", "termsrv.control" },
-  ["termsrv.Process"] = { "Process", "termsrv.control" },
-  ["termsrv.processes"] = { "ProcessList", "termsrv.control" },
+  ["termsrv.Process"] = { "Process", "termsrv.processes" },
+  ["termsrv.processes"] = { "ProcessList", "termsrv.processes" },
   ["termsrv.doctor.checks"] = { "Checks", "termsrv.doctor" },
   ["termsrv.Fleet"] = { "Fleet", "termsrv.fleet" },
   ["termsrv.FleetJob"] = { "Job", "termsrv.fleet" },

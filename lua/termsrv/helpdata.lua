@@ -105,7 +105,7 @@ return {
     { "list", "function", "(v)", "An option given any number of times as a list (nil: empty)." },
     { "usage_error", "function", "(msg)", "Raises a usage error (exit 64) with the message `msg`." },
   } },
-  ["termsrv.control"] = { summary = "Session control: reset, logoff, disconnect, connect, message, processes, kill, shutdown -- added to host handles (`termsrv.host`).", items = {
+  ["termsrv.control"] = { summary = "Session control: reset, logoff, disconnect, connect, message, kill, shutdown -- added to host handles (`termsrv.host`).", items = {
     { "ANSWERS", "table", "", "Answers (MessageBox return values, IDTIMEOUT and IDASYNC)." },
     { "BUTTONS", "table", "", "Message box buttons (the MessageBox style values)." },
     { "FIELDS", "table", "", "Field order of result records in JSON and CSV." },
@@ -114,11 +114,8 @@ return {
     { "Host:kill", "function", "(target[, opts])", "Ends processes (tskill / taskkill)." },
     { "Host:logoff", "function", "(s[, opts])", "Logs a session off (RpcLogoff)." },
     { "Host:message", "function", "(s, title, text[, opts])", "Shows a message box in a session (msg)." },
-    { "Host:processes", "function", "([filter])", "Lists processes (query process / tasklist)." },
     { "Host:reset", "function", "(s[, opts])", "Resets a session (RpcWinStationReset: the real rwinsta)." },
     { "Host:shutdown", "function", "(opts)", "Shuts the host down (shutdown /m): refuses unless `confirm = true`." },
-    { "Process:totable", "function", "()", "Plain table for JSON/CSV." },
-    { "ProcessList:names_from", "function", "()", "Where the account names of a process list came from." },
     { "Result:totable", "function", "()", "Plain table for JSON/CSV (the error as its code and message)." },
     { "sleep", "field", "", "Sleeps `seconds` (lua-system's sleep)." },
   } },
@@ -324,6 +321,11 @@ return {
     { "username", "function", "()", "The name of the account this process runs as (its effective uid), from the account database (getpwuid_r); nil when it has none." },
     { "wait", "function", "(pid[, block])", "Reaps a worker: `{pid, code | signal, core, utime, stime, maxrss}`, or false while it runs." },
     { "write_line", "function", "(fd, s)", "Writes one line in one `write(2)`; a short write is a failure." },
+  } },
+  ["termsrv.processes"] = { summary = "Process listing (query process / tasklist), with owner names through LSA -- `processes` added to host handles (`termsrv.host`).", items = {
+    { "Host:processes", "function", "([filter])", "Lists processes (query process / tasklist)." },
+    { "Process:totable", "function", "()", "Plain table for JSON/CSV." },
+    { "ProcessList:names_from", "function", "()", "Where the account names of a process list came from." },
   } },
   ["termsrv.progress"] = { summary = "A one-line progress display for sweeps over many hosts.", items = {
     { "Progress:add", "function", "(ok, quiet)", "Counts one finished host (ok = true when it succeeded) and redraws, unless `quiet`." },

@@ -10,6 +10,7 @@
 local host = require "termsrv.host"
 local core = require "termsrv.core"
 require "termsrv.control" -- adds the session-control methods to host handles
+require "termsrv.processes" -- and host:processes
 
 local M = {
   version = core.version,

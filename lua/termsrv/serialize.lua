@@ -50,8 +50,8 @@ local function defaults()
   local ok, control = pcall(require, "termsrv.control")
   if ok then
     M.register(control.Result)
-    M.register(control.Process)
-    M.register(control.ProcessList)
+    M.register(require("termsrv.processes").Process)
+    M.register(require("termsrv.processes").ProcessList)
     M.register(require("termsrv.host").Fields)
     M.register(require("termsrv.host").Counters)
   end

@@ -41,7 +41,7 @@ local function sort_procs(procs)
   return procs
 end
 
-local PROCESS_FIELDS = require("termsrv.control").PROCESS_FIELDS
+local PROCESS_FIELDS = require("termsrv.processes").PROCESS_FIELDS
 
 local function procs_of(r)
   if output.host_err(r) then return {} end
