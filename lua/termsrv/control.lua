@@ -31,18 +31,12 @@ M.FIELDS = { "host", "id", "user", "domain", "action", "fallback", "before", "af
              "pid", "image", "duration", "ok", "error", "rule" }
 
 local function result_line(self)
-  if self.pid then
-    return string.format("%s: kill pid %d%s in session %s in %.2fs: %s", self.host or "?", self.pid,
-      self.image and (" (" .. self.image .. ")") or "", tostring(self.id), self.duration or 0,
-      self.ok and "ok" or ("FAILED " .. tostring(self.err)))
-  end
-  if self.id == nil then -- shutdown and friends act on the host
-    return string.format("%s: %s in %.2fs: %s", self.host or "?", self.action, self.duration or 0,
-      self.ok and "ok" or ("FAILED " .. tostring(self.err)))
-  end
-  local who = record.account(self) or "-"
-  local s = string.format("%s: %s session %s (%s): %s -> %s in %.2fs: %s", self.host or "?",
-    self.action, tostring(self.id), who, self.before or "?", self.after or "?", self.duration or 0,
+  local what = self.pid and string.format("kill pid %d%s in session %s", self.pid,
+      self.image and (" (" .. self.image .. ")") or "", tostring(self.id))
+    or self.id == nil and self.action -- shutdown and friends act on the host
+    or string.format("%s session %s (%s): %s -> %s", self.action, tostring(self.id),
+      record.account(self) or "-", self.before or "?", self.after or "?")
+  local s = string.format("%s: %s in %.2fs: %s", self.host or "?", what, self.duration or 0,
     self.ok and "ok" or ("FAILED " .. tostring(self.err)))
   if self.fallback then s = s .. " (via " .. self.fallback .. ")" end
   if self.answer then s = s .. " answer=" .. self.answer end
