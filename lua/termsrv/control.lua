@@ -117,8 +117,18 @@ local function verify(self, id, done, timeout)
   until false
 end
 
-local function finish(self, r, t0, err)
-  r.duration = now() - t0
+-- The start of an action on session `s` (record or id): its result record
+-- (`duration` holds the start time until `finish`) and the session now, or
+-- nil and why not.
+local function begin(self, s, op, opts)
+  local r = { host = self.name, id = type(s) == "table" and s.id or s, action = op, duration = now() }
+  local cur, err = current(self, s, op, opts)
+  if cur then r.id, r.user, r.domain, r.before = cur.id, cur.user, cur.domain, cur.state end
+  return r, cur, err
+end
+
+local function finish(self, r, err)
+  r.duration = now() - r.duration
   if err then
     r.ok, r.err = false, errors.with(err, { host = self.name })
     return nil, r.err, setmetatable(r, Result)
@@ -134,14 +144,11 @@ local ANSWER_LOST = { timeout = true, connection_lost = true, malformed_response
 -- Shared shape of reset / logoff / disconnect.
 local function act(self, s, opts, spec)
   opts = opts or {}
-  local t0 = now()
   local op = spec.action
-  local r = { host = self.name, id = type(s) == "table" and s.id or s, action = op }
-  local cur, err = current(self, s, op, opts)
-  if not cur then return finish(self, r, t0, err) end
-  r.user, r.domain, r.before = cur.user, cur.domain, cur.state
+  local r, cur, err = begin(self, s, op, opts)
+  if not cur then return finish(self, r, err) end
   if cur.kind == "listener" and not opts.listener then
-    return finish(self, r, t0, errors.new{ code = "invalid_parameter", op = op .. " session " .. cur.id,
+    return finish(self, r, errors.new{ code = "invalid_parameter", op = op .. " session " .. cur.id,
       message = "session " .. cur.id .. " is a listener; acting on it affects every session it accepted",
       hint = "pass listener=true if that is really meant" })
   end
@@ -164,24 +171,24 @@ local function act(self, s, opts, spec)
     local fresh, rerr = self:session(cur.id)
     if not fresh and rerr.code == "session_not_found" and spec.expect("gone") then
       r.after, r.note = "gone", "the answer was lost (" .. err.code .. "); re-read: the session is gone"
-      return finish(self, r, t0)
+      return finish(self, r)
     end
     r.after = fresh and fresh.state or nil
     r.state_unknown = fresh == nil
     err = errors.with(err, { message = err.message .. (fresh and ("; re-read: session still " .. fresh.state)
       or "; the session could not be re-read: its state is unknown") })
   end
-  if not ok then return finish(self, r, t0, errors.with(err, { op = op .. " session " .. cur.id })) end
+  if not ok then return finish(self, r, errors.with(err, { op = op .. " session " .. cur.id })) end
   if opts.wait then
     local after, seen = verify(self, cur.id, spec.expect, opts.timeout)
     r.after = after or seen
     if not after then
-      return finish(self, r, t0, errors.new{ code = "not_verified", op = op .. " session " .. cur.id,
+      return finish(self, r, errors.new{ code = "not_verified", op = op .. " session " .. cur.id,
         message = string.format("the host accepted the %s but session %d is still %s", op, cur.id, seen),
         hint = "the session may be slow to end; check again, or reset it" })
     end
   end
-  return finish(self, r, t0)
+  return finish(self, r)
 end
 
 local gone = function(state) return state == "gone" end
@@ -229,21 +236,18 @@ end
 -- @tparam[opt] table opts `wait`, `timeout`
 function Host:connect(source, target, password, opts)
   opts = opts or {}
-  local t0 = now()
-  local r = { host = self.name, action = "connect" }
-  local src, err = current(self, source, "connect")
-  if not src then r.id = type(source) == "table" and source.id or source; return finish(self, r, t0, err) end
-  r.id, r.user, r.domain, r.before = src.id, src.user, src.domain, src.state
+  local r, src, err = begin(self, source, "connect")
+  if not src then return finish(self, r, err) end
   local tgt
   tgt, err = current(self, target, "connect")
-  if not tgt then return finish(self, r, t0, err) end
+  if not tgt then return finish(self, r, err) end
   local ok
   ok, err = conn(self):connect(src.id, tgt.id, password)
-  if not ok then return finish(self, r, t0, errors.with(err, { op = "connect session " .. src.id })) end
+  if not ok then return finish(self, r, errors.with(err, { op = "connect session " .. src.id })) end
   if opts.wait then
     r.after = verify(self, src.id, function(st) return st == "active" or st == "connected" end, opts.timeout)
   end
-  return finish(self, r, t0)
+  return finish(self, r)
 end
 
 --- Message box buttons (the MessageBox style values).
@@ -268,11 +272,9 @@ function Host:message(s, title, text, opts)
   opts = opts or {}
   local style = opts.style or M.BUTTONS[opts.buttons or "ok"]
   if not style then error("host:message: unknown buttons '" .. tostring(opts.buttons) .. "'", 2) end
-  local t0 = now()
-  local r = { host = self.name, id = type(s) == "table" and s.id or s, action = "message" }
-  local cur, err = current(self, s, "message", opts)
-  if not cur then return finish(self, r, t0, err) end
-  r.user, r.domain, r.before, r.after = cur.user, cur.domain, cur.state, cur.state
+  local r, cur, err = begin(self, s, "message", opts)
+  if not cur then return finish(self, r, err) end
+  r.after = cur.state
   -- A wait lasts as long as the box may stay (or until answered): longer
   -- than one SMB exchange may take on this handle, so such a wait goes
   -- over a connection of its own whose timeout covers it (libsmbclient
@@ -283,15 +285,15 @@ function Host:message(s, title, text, opts)
   if needed and needed > self:call_timeout() then
     local long
     long, err = self:sibling{ timeout = needed }
-    if not long then return finish(self, r, t0, errors.with(err, { op = "message session " .. cur.id })) end
+    if not long then return finish(self, r, errors.with(err, { op = "message session " .. cur.id })) end
     via = long
   end
   local answer
   answer, err = conn(via):message(cur.id, title, text, style, box, opts.wait)
   if via ~= self then via:close() end
-  if not answer then return finish(self, r, t0, errors.with(err, { op = "message session " .. cur.id })) end
+  if not answer then return finish(self, r, errors.with(err, { op = "message session " .. cur.id })) end
   r.answer = M.ANSWERS[answer] or tostring(answer)
-  return finish(self, r, t0)
+  return finish(self, r)
 end
 
 --- Ends processes (tskill / taskkill).
@@ -318,8 +320,8 @@ function Host:kill(target, opts)
   end
   local results, failed = {}, 0
   for _, p in ipairs(procs) do
-    local t0 = now()
-    local r = { host = self.name, id = p.session, action = "kill", pid = p.pid, image = p.image }
+    local r = { host = self.name, id = p.session, action = "kill", pid = p.pid, image = p.image,
+                duration = now() }
     local ok, err = conn(self):kill(p.pid, opts.exit_code or 0)
     if not ok and err.code == "invalid_parameter" then
       -- Windows answers a pid it does not know like OpenProcess does:
@@ -327,7 +329,7 @@ function Host:kill(target, opts)
       err = errors.with(err, { code = "process_not_found",
         hint = "the process does not exist (any more); list the processes again" })
     end
-    local res, _, res_failed = finish(self, r, t0,
+    local res, _, res_failed = finish(self, r,
       not ok and errors.with(err, { op = "kill process " .. p.pid }) or nil)
     if not res then failed = failed + 1 end
     results[#results + 1] = res or res_failed
@@ -351,11 +353,10 @@ function Host:shutdown(opts)
   local flags = opts.logoff and 1 or opts.reboot and 6 or opts.poweroff and 10 or 2
   local what = opts.logoff and "logoff" or opts.reboot and "reboot"
     or opts.poweroff and "poweroff" or "shutdown"
-  local t0 = now()
-  local r = { host = self.name, action = what }
+  local r = { host = self.name, action = what, duration = now() }
   local ok, err = conn(self):shutdown(flags)
-  if not ok then return finish(self, r, t0, errors.with(err, { op = what })) end
-  return finish(self, r, t0)
+  if not ok then return finish(self, r, errors.with(err, { op = what })) end
+  return finish(self, r)
 end
 
 return M
