@@ -116,16 +116,15 @@ local function skipped_entry(rec, reason, why, rule)
 end
 
 local function make_step(rec, rule, reason, self, pol)
-  local steps = {}
-  for i, s in ipairs(rule.steps) do steps[i] = s end
   return setmetatable({
     host = rec.host, id = rec.id, user = rec.user, domain = rec.domain, station = rec.name,
     state = rec.state, kind = rec.kind, logon_time = rec.logon_time,
     idle = record.idle(rec), disconnected = record.disconnected_for(rec),
     client = rec.client, address = rec.address,
     fingerprint = { id = rec.id, user = rec.user, domain = rec.domain, logon_time = rec.logon_time },
-    rule = rule.name, action = rule.action, steps = steps, grace = rule.grace, message = rule.message,
-    why = reason, record = rec, self = self, _rule = rule, _policy = pol,
+    rule = rule.name, action = rule.action, steps = table.move(rule.steps, 1, #rule.steps, 1, {}),
+    grace = rule.grace, message = rule.message, why = reason, record = rec, self = self, _rule = rule,
+    _policy = pol,
   }, Step)
 end
 
@@ -161,15 +160,17 @@ local function build(entries, pol, opts)
     if e.handle then p._handles[e.host] = e.handle end
     if e.err ~= nil then
       p.errors[#p.errors + 1] = { host = e.host, err = e.err }
-      goto continue
-    end
-    do
+    else
       local ctx = { self = e.self, now = now, host = e.host }
       -- one budget per host for every rule and predicate evaluated
       local meter = sandbox.meter(opts.limits or pol.limits)
       local cands = {}
       local hinfo = { host = e.host, sessions = #e.sessions, steps = 0, skipped = 0, partial = e.partial }
       p.hosts[#p.hosts + 1] = hinfo
+      local function skip(rec, reason, why, rule)
+        p.skipped[#p.skipped + 1] = skipped_entry(rec, reason, why, rule)
+        hinfo.skipped = hinfo.skipped + 1
+      end
       for _, raw in ipairs(e.sessions) do
         local rec = ensure_record(raw, e.host)
         local good, rule, reason, why = pcall(pol.match, pol, rec, ctx, meter)
@@ -181,13 +182,11 @@ local function build(entries, pol, opts)
         if rule then
           cands[#cands + 1] = { rec = rec, rule = rule, reason = reason }
         elseif SKIP_SHOWN[why] and rec.user and rec.user ~= "" then
-          p.skipped[#p.skipped + 1] = skipped_entry(rec, reason, why)
-          hinfo.skipped = hinfo.skipped + 1
+          skip(rec, reason, why)
         end
       end
       table.sort(cands, function(a, b) return M.stalest_first(a.rec, b.rec) end)
-      local limit = cap
-      if free and free < limit then limit = free end
+      local limit = math.min(cap, free or cap)
       for n, c in ipairs(cands) do
         if n <= limit then
           p.steps[#p.steps + 1] = make_step(c.rec, c.rule, c.reason, e.self, pol)
@@ -202,13 +201,11 @@ local function build(entries, pol, opts)
           else
             reason, why = string.format("over max_actions (%d) for this host", cap), "capped"
           end
-          p.skipped[#p.skipped + 1] = skipped_entry(c.rec, reason, why, c.rule.name)
-          hinfo.skipped = hinfo.skipped + 1
+          skip(c.rec, reason, why, c.rule.name)
         end
       end
       if free and #cands < free then hinfo.short = free - #cands end
     end
-    ::continue::
   end
   return p
 end
