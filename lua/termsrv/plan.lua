@@ -649,11 +649,7 @@ function Plan:apply(opts)
       return
     end
     while true do
-      local h = runner:stopping()
-      if h then
-        finish(job, (job.acted or h.code ~= "stopped") and "failed" or "skipped", nil, h, "not attempted")
-        return
-      end
+      if runner:stopping() then ended(job, { not_attempted = true, err = runner.halt }) return end
       local step = st.steps[job.i]
       if step == nil then -- ran out of steps: the last step decides
         local last = job.last
