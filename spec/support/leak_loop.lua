@@ -19,20 +19,23 @@ local function rss_kib()
 end
 
 -- how many descriptors are open, and what they are (for the message when
--- the count grew)
+-- the count grew). Read in this process: a listing by a child (popen) sees
+-- the parent's end of its own pipe, or not, depending on who runs first.
+local lfs = require "lfs"
 local function fds()
   local n, what = 0, {}
-  local p = io.popen("cd /proc/" .. require("termsrv.proc").getpid() .. "/fd && for f in *; do "
-    .. "echo \"$f $(readlink $f)\"; done")
-  for line in p:lines() do n, what[#what + 1] = n + 1, line end
-  p:close()
+  for f in lfs.dir("/proc/self/fd") do
+    if f ~= "." and f ~= ".." then
+      local a = lfs.symlinkattributes("/proc/self/fd/" .. f)
+      n, what[#what + 1] = n + 1, f .. " " .. tostring(a and a.target)
+    end
+  end
   return n, table.concat(what, ", ")
 end
 
 -- Descriptors are the most of five cycles in a row, at the warm-up and at
--- the end: one may be open or not at a given moment (a connection that
--- libsmbclient is tearing down), and a count of one cycle only swung by one
--- either way between runs; a descriptor kept per cycle grows by hundreds.
+-- the end, in case one is open or not at a given moment; a descriptor kept
+-- per cycle grows the count by hundreds.
 local base_rss, base_heap
 local base_fds, end_fds, base_what, end_what = 0, 0, "", ""
 for i = 1, cycles do
