@@ -56,6 +56,7 @@ build = {
     ["termsrv.help"] = "lua/termsrv/help.lua",
     ["termsrv.helpdata"] = "lua/termsrv/helpdata.lua",
     ["termsrv.fleet"] = "lua/termsrv/fleet.lua",
+    ["termsrv.targets"] = "lua/termsrv/targets.lua",
     ["termsrv.progress"] = "lua/termsrv/progress.lua",
     ["termsrv.serialize"] = "lua/termsrv/serialize.lua",
     ["termsrv.text"] = "lua/termsrv/text.lua",

@@ -42,7 +42,7 @@ end
 
 local started = proc.clock()
 if mode == "loop" then
-  local hosts = assert(termsrv.fleet.read_hosts(file))
+  local hosts = assert(require("termsrv.targets").read_hosts(file))
   out.hosts = #hosts
   for _, spec in ipairs(hosts) do
     local h, err = termsrv.connect{ host = spec.host, port = spec.port, user = user, domain = domain,

@@ -100,6 +100,7 @@ build = {
       ["termsrv.duration"] = "lua/termsrv/duration.lua",
       ["termsrv.error"] = "lua/termsrv/error.lua",
       ["termsrv.fleet"] = "lua/termsrv/fleet.lua",
+    ["termsrv.targets"] = "lua/termsrv/targets.lua",
       ["termsrv.help"] = "lua/termsrv/help.lua",
       ["termsrv.helpdata"] = "lua/termsrv/helpdata.lua",
       ["termsrv.host"] = "lua/termsrv/host.lua",

@@ -314,50 +314,14 @@ describe("termsrv.fleet sweep", function()
 end)
 
 describe("termsrv.fleet hosts and options", function()
-  it("parses host[:port] lines, comments and blank lines", function()
-    assert.same({
-      { host = "ts01", name = "ts01" },
-      { host = "10.0.0.5", port = 4451, name = "10.0.0.5:4451" },
-      { host = "fe80::1", port = 445, name = "[fe80::1]:445" },
-      { host = "ts02.corp.example.com", name = "ts02.corp.example.com" },
-    }, fleet.parse_hosts("ts01\n  10.0.0.5:4451  # lab\n\n# ts99\n[fe80::1]:445\r\nts02.corp.example.com"))
-    assert.same({}, fleet.parse_hosts("# nothing\n\n"))
-  end)
-
-  it("reads the command line's hosts format: labels, LABEL=ADDRESS, JSON", function()
-    assert.same({ { host = "ts02", port = 4451, name = "TS02" }, { host = "10.1.1.1", name = "X" },
-                  { host = "127.0.0.1", port = 12, name = "B" } },
-      { fleet.parse_hosts("ts02:4451   TS02  # the second\nX=10.1.1.1\n")[1],
-        fleet.parse_hosts("X=10.1.1.1")[1],
-        fleet.parse_hosts('[ {"name": "B", "address": "127.0.0.1", "port": 12} ]')[1] })
+  it("takes hosts files (text or JSON) and targets that expand (termsrv.targets)", function()
     local path = tmpfile_with('[ "ts01", {"name": "B", "address": "127.0.0.1", "port": 12} ]')
     local f = termsrv.fleet{ hosts = path, connect = { password = "x" } }
     assert.same({ "ts01", "B" }, { f.hosts[1].name, f.hosts[2].name })
     os.remove(path)
-  end)
-
-  it("expands CIDR blocks and numeric ranges, in hosts files and host lists", function()
-    assert.same({ "10.0.0.1", "10.0.0.2" }, fleet.expand("10.0.0.0/30"))
-    assert.same({ "10.0.0.4:4451", "10.0.0.5:4451" }, fleet.expand("10.0.0.4/31:4451"))
-    assert.same({ "10.0.0.9" }, fleet.expand("10.0.0.9/32"))
-    assert.equal(14, #fleet.expand("192.168.1.0/28"))
-    assert.same({ "ts08.corp", "ts09.corp", "ts10.corp" }, fleet.expand("ts[08-10].corp"))
-    assert.same({ "ts8", "ts9", "ts10" }, fleet.expand("ts[8-10]"))
-    assert.same({ "r1a1", "r1a2", "r2a1", "r2a2" }, fleet.expand("r[1-2]a[1-2]"))
-    assert.same({ "[fe80::1]:445" }, fleet.expand("[fe80::1]:445"))
-    assert.same({ "ts01" }, fleet.expand("ts01"))
-    for _, bad in ipairs{ "10.0.0.0/33", "300.0.0.0/24", "10.0.0.0/8", "ts[9-1]", "ts[1-2", "ts[1-99999]",
-                          "L=ts[1-2]" } do
-      local list, why = fleet.expand(bad)
-      assert.is_nil(list, bad)
-      assert.is_string(why, bad)
-    end
-    local list = assert(fleet.parse_hosts("ts[1-2]  # two\n10.0.0.0/31 \n"))
-    assert.same({ "ts1", "ts2", "10.0.0.0", "10.0.0.1" }, { list[1].name, list[2].name, list[3].name, list[4].name })
-    local _, why = fleet.parse_hosts("ts[1-2] LABEL\n")
-    assert.matches("hosts:1: a label names one host", why)
-    local f = termsrv.fleet{ hosts = { "ts[1-3]", { host = "x" } }, connect = { password = "p" } }
+    f = termsrv.fleet{ hosts = { "ts[1-3]", { host = "x" } }, connect = { password = "p" } }
     assert.equal(4, #f.hosts)
+    assert.has_error(function() termsrv.fleet{ hosts = { "ts[9-1]" }, connect = { password = "p" } } end)
   end)
 
   it("raises on a malformed hosts file, naming the line", function()
@@ -367,9 +331,6 @@ describe("termsrv.fleet hosts and options", function()
     assert.equals("termsrv.fleet: " .. path .. ":2: bad host 'ts02 ts03 ts04'",
       err:gsub("^.-fleet_spec%.lua:%d+: ", ""))
     os.remove(path)
-    local list, why = fleet.parse_hosts("ts01:99999")
-    assert.is_nil(list)
-    assert.matches("hosts:1: port must be", why)
     assert.has_error(function() termsrv.fleet{ hosts = "/nonexistent/hosts", connect = { password = "x" } } end)
   end)
 

@@ -45,8 +45,6 @@ M.EXIT_OK, M.EXIT_PARTIAL, M.EXIT_FAILED, M.EXIT_USAGE =
 -- when neither `--audit` nor `TERMSRV_AUDIT` says.
 M.DEFAULT_AUDIT = "$XDG_STATE_HOME/termsrv/audit.jsonl (~/.local/state/termsrv/audit.jsonl)"
 
-M.parse_host = hosts.parse_host
-M.parse_hosts_file = hosts.parse_hosts_file
 M.run_hosts = hosts.run_hosts
 M.build_parser = options.build_parser
 

@@ -57,8 +57,6 @@ return {
   ["termsrv.cli.commands.shutdown"] = { summary = "`termsrv shutdown` (shutdown /m): every session on the hosts ends.", items = {
   } },
   ["termsrv.cli.hosts"] = { summary = "Hosts on the command line: host specs, hosts files, and running a function on every host through termsrv.fleet.", items = {
-    { "parse_host", "function", "(text, default_port, label)", "One host spec from `ADDRESS[:PORT]` or `LABEL=ADDRESS[:PORT]` (see termsrv.fleet.parse_host; the port defaults to 445)." },
-    { "parse_hosts_file", "function", "(text, default_port, where)", "Host specs from the text of a hosts file (termsrv.fleet.parse_hosts; the port defaults to 445)." },
     { "run_hosts", "function", "(ctx, fn)", "Runs `fn(h, spec)` on every host of `ctx.hosts` with a connected handle, through termsrv.fleet: in parallel worker processes with `ctx.jobs > 1` and more than one host; otherwise in this process, where the deadline (`ctx.host_timeout`) holds between calls and bounds each call." },
     { "targets", "function", "(ctx, args, numbers_allowed)", "Splits the positional targets into host specs and integers." },
   } },
@@ -197,13 +195,8 @@ return {
     { "Job:fd", "function", "()", "The descriptor to watch for readability (an epoll descriptor holding every live worker's pipe; nil once the job is closed)." },
     { "Job:step", "function", "()", "Reads what the workers sent, enforces deadlines, reaps, starts workers; never blocks." },
     { "Job:timeout", "function", "()", "Seconds after which `step` is due even if `fd` stays quiet (a deadline, a grace period, a worker to reap); 0 when results are waiting; nil when the job is done." },
-    { "MAX_EXPANSION", "field", "", "The most hosts one target may expand to." },
-    { "expand", "function", "(text)", "The hosts one target stands for: an IPv4 CIDR block (`10.0.0.0/28`, its host addresses, optionally `:PORT`) or numeric ranges in brackets (`ts[01-40].corp`, `10.1.[1-2].[10-12]`); anything else is itself." },
     { "new", "function", "(opts)", "Makes a fleet (nothing is contacted yet)." },
     { "note", "function", "(value)", "In a worker: sends `value` (plain data) to the parent at once, as progress of this host -- the results of actions as they are made, so that a worker ended at its deadline or by a stop still reports what it did (`r.notes` of its result)." },
-    { "parse_host", "function", "(text[, default_port[, label]])", "One host spec from `ADDRESS[:PORT]` or `LABEL=ADDRESS[:PORT]` (an IPv6 address in brackets when a port follows)." },
-    { "parse_hosts", "function", "(text[, source[, default_port]])", "Parses a hosts file's text: one host per line (`ADDRESS[:PORT] [LABEL]` or `LABEL=ADDRESS[:PORT]`; `#` starts a comment, blank lines are skipped), or a JSON array of such strings or `{host= | address=, port=, name=}` objects." },
-    { "read_hosts", "function", "(path, default_port)", "Reads and parses a hosts file (see `parse_hosts`)." },
     { "trap", "function", "()", "In a worker: traps SIGTERM and SIGINT from now on, so that a stop (job:cancel(), a deadline, the caller's `stop`) lets the work finish its in-flight action instead of dying in it; returns the function a plan's `apply{stop = ...}` (or any loop) asks before each action." },
   } },
   ["termsrv.help"] = { summary = "Help at the REPL: the functions of a module and the methods of an object, one line each, from the reference's doc comments.", items = {
@@ -412,6 +405,15 @@ return {
     { "decode", "function", "(s)", "Decodes what `encode` made." },
     { "encode", "function", "(v)", "Encodes a value." },
     { "register", "function", "(mt)", "Lets tables with metatable `mt` cross: they are tagged with `mt.__name` (which must be unique) and get `mt` back on the other side." },
+  } },
+  ["termsrv.targets"] = { summary = "Host targets: what a command-line target, a hosts file or a JSON host list stands for, as host specs `{host=, port=, name=}`.", items = {
+    { "MAX_EXPANSION", "field", "", "The most hosts one target may expand to." },
+    { "bad_port", "function", "(port)", "Why `port` is no TCP port, or nil when it is one." },
+    { "expand", "function", "(text)", "The hosts one target stands for: an IPv4 CIDR block (`10.0.0.0/28`, its host addresses, optionally `:PORT`) or numeric ranges in brackets (`ts[01-40].corp`, `10.1.[1-2].[10-12]`); anything else is itself." },
+    { "parse_host", "function", "(text[, default_port[, label]])", "One host spec from `ADDRESS[:PORT]` or `LABEL=ADDRESS[:PORT]` (an IPv6 address in brackets when a port follows)." },
+    { "parse_hosts", "function", "(text[, source[, default_port]])", "Parses a hosts file's text: one host per line (`ADDRESS[:PORT] [LABEL]` or `LABEL=ADDRESS[:PORT]`; `#` starts a comment, blank lines are skipped), or a JSON array of such strings or `{host= | address=, port=, name=}` objects." },
+    { "read_hosts", "function", "(path, default_port)", "Reads and parses a hosts file (see `parse_hosts`)." },
+    { "specs", "function", "(text[, default_port[, label]])", "The host specs one target stands for: `expand`, then `parse_host` of each." },
   } },
   ["termsrv.text"] = { summary = "Text from a server, made safe to print.", items = {
     { "csv_inert", "function", "(s)", "A CSV cell that a spreadsheet will not run as a formula: text starting with `=`, `+`, `-` or `@` (other than a plain number) gets a leading `'`." },

@@ -33,7 +33,7 @@ end
 -- sessions does not pay for it.
 local lazy = { select = "termsrv.select", policy = "termsrv.policy", plan_module = "termsrv.plan",
                report = "termsrv.report", audit = "termsrv.audit", duration = "termsrv.duration",
-               json = "termsrv.json", fleet = "termsrv.fleet" }
+               json = "termsrv.json", fleet = "termsrv.fleet", targets = "termsrv.targets" }
 setmetatable(M, { __name = "termsrv", __index = function(t, k)
   local mod = lazy[k]
   if mod then

@@ -4,6 +4,7 @@
 
 local fleet = require "termsrv.fleet"
 local output = require "termsrv.cli.output"
+local targets = require "termsrv.targets"
 local util = require "termsrv.cli.util"
 
 local M = {}
@@ -12,18 +13,6 @@ local usage_error = util.usage_error
 
 -- ----------------------------------------------------------------------------
 -- host specs
-
---- One host spec from `ADDRESS[:PORT]` or `LABEL=ADDRESS[:PORT]` (see
--- termsrv.fleet.parse_host; the port defaults to 445).
-function M.parse_host(text, default_port, label)
-  return fleet.parse_host(text, default_port or 445, label)
-end
-
---- Host specs from the text of a hosts file (termsrv.fleet.parse_hosts; the
--- port defaults to 445).
-function M.parse_hosts_file(text, default_port, where)
-  return fleet.parse_hosts(text, where, default_port or 445)
-end
 
 --- Splits the positional targets into host specs and integers.
 -- The host specs include those of `--hosts` files, each host once; the
@@ -46,17 +35,13 @@ function M.targets(ctx, args, numbers_allowed)
       usage_error("'" .. t .. "' is not a session id or pid (plain decimal 0..4294967295) nor a host name")
     else
       -- CIDR blocks and [01-40] ranges stand for several hosts
-      local list, why = fleet.expand(t)
-      if not list then usage_error(why) end
-      for _, one in ipairs(list) do
-        local spec, err = M.parse_host(one, port)
-        if not spec then usage_error(err) end
-        hosts[#hosts + 1] = spec
-      end
+      local specs, why = targets.specs(t, port or 445)
+      if not specs then usage_error(why) end
+      table.move(specs, 1, #specs, #hosts + 1, hosts)
     end
   end
   for _, path in ipairs(util.list(args.hosts)) do
-    local specs, perr = fleet.read_hosts(path, port or 445)
+    local specs, perr = targets.read_hosts(path, port or 445)
     if not specs then usage_error(perr) end
     for _, s in ipairs(specs) do hosts[#hosts + 1] = s end
   end
