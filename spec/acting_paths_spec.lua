@@ -151,6 +151,32 @@ describe("every acting command with an audit log it cannot trust or write", func
     assert.same({ after, after }, { n.attempt, n.outcome })
   end)
 
+  it("message stops at SIGTERM too (it runs as a plan): no box goes out after it but the one in flight", function()
+    local h = env.hosts[21]
+    local function boxes()
+      return #sim.calls(env, function(r)
+        return r.event == "call" and r.host == h.name and r.method == "RpcShowMessageBox"
+      end)
+    end
+    sim.ctl(env, "set-fault", h.name, "delay", "0.5", "method=RpcShowMessageBox")
+    local pid, finish = spawn({ "message", h.name .. "=127.0.0.1:" .. h.port, "--all-users", "--text", "hi" },
+                              ADMIN)
+    for _ = 1, 200 do
+      if boxes() >= 1 then break end
+      os.execute("sleep 0.05")
+    end
+    local before = boxes()
+    os.execute("kill -TERM " .. pid)
+    local code, out, err = finish()
+    sim.ctl(env, "clear-faults", h.name)
+    local after = boxes()
+    assert.equal(143, code, out .. err)
+    assert.is_true(before >= 1 and after - before <= 1 and after < 3, before .. " before, " .. after .. " after")
+    assert.matches("stopped by SIGTERM", err, 1, true)
+    assert.matches("skipped", out, 1, true) -- three active users; not all got the box
+    assert.not_matches("no user", out, 1, true) -- a session nobody is logged on to is not picked
+  end)
+
   it("a host that stops answering mid-kill: each call ends at its timeout, and is audited", function()
     local h = env.hosts[20]
     sim.ctl(env, "set-fault", h.name, "hang", "method=RpcWinStationTerminateProcess")

@@ -84,8 +84,9 @@ local function session_action(action)
       apply = not args.dry_run
       sel = { id = ids }
     else
-      if msg then
+      if msg then -- to whoever is logged on and there to read it
         sel.state = sel.state or { "active", "connected", "idle", "shadow", "connect_query" }
+        sel.user = sel.user or "?*"
         sel.include_protected = { "console", "self" }
       end
       util.compile(sel)
